@@ -1,0 +1,438 @@
+"""The daemon configuration, ``safetyd.toml``, as pydantic models.
+
+Every model forbids unknown keys and every field says what it is and what
+range is allowed, so a typo is reported instead of silently ignored. Loading
+is pure: it reads the TOML and the zone files it names, never opens a camera
+and never mutates running state; a reload validates the new file completely
+before anything is swapped in.
+
+Relative paths (zone files, model, state dir) are resolved against the
+directory that holds the configuration file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .problems import InvalidConfig, Problem, errors
+from .pydantic_problems import problems_from
+
+E164_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def _e164(value: str) -> str:
+    if not E164_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not an E.164 phone number: write '+', the country code and the "
+            "number, digits only, e.g. '+4915112345678'"
+        )
+    return value
+
+
+E164 = Annotated[str, AfterValidator(_e164), Field(description="a phone number in E.164 form")]
+ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+Ident = Annotated[
+    str,
+    Field(pattern=ID_RE, description="letters, digits, '_', '-' or '.', at most 64 characters"),
+]
+CredentialName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_.-]{1,128}$",
+        description="the name of a systemd credential or environment variable (not the secret)",
+    ),
+]
+
+
+class Base(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Calibration(Base):
+    """Image-to-floor homography from at least four measured point pairs."""
+
+    image_points: list[tuple[float, float]] = Field(
+        min_length=4, description="at least 4 [x, y] pixel positions of floor marks"
+    )
+    floor_points: list[tuple[float, float]] = Field(
+        min_length=4, description="the same marks' [x, y] floor positions in metres"
+    )
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Calibration:
+        if len(self.image_points) != len(self.floor_points):
+            raise ValueError(
+                f"{len(self.image_points)} image_points but {len(self.floor_points)} "
+                "floor_points; they are pairs and must have the same length"
+            )
+        from .calibration import degenerate_reason
+
+        reason = degenerate_reason(self.image_points, self.floor_points)
+        if reason:
+            raise ValueError(reason)
+        return self
+
+
+class Camera(Base):
+    id: Ident = Field(description="camera id, used in zone files, alerts and metrics")
+    source: str = Field(
+        min_length=1,
+        description=(
+            "rtsp:// or http(s):// URL, a video file path, a device (/dev/video0) or a "
+            "device index ('0')"
+        ),
+    )
+    fps: float = Field(10.0, gt=0, le=120, description="frames per second processed, at most")
+    width: int | None = Field(None, gt=0, le=16384, description="frame width in pixels (hint)")
+    height: int | None = Field(None, gt=0, le=16384, description="frame height in pixels (hint)")
+    zones: list[str] = Field(default_factory=list, description="GeoJSON zone files for this camera")
+    calibration: Calibration | None = Field(
+        None, description="image-to-floor calibration, needed for zones in metres"
+    )
+    stale_after_s: float = Field(
+        5.0, gt=0, le=3600, description="seconds without a fresh frame before the camera is offline"
+    )
+    loop: bool = Field(False, description="restart a video file at its end (demos)")
+    enabled: bool = Field(True, description="false keeps the camera configured but not opened")
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        if "://" in value:
+            scheme = value.split("://", 1)[0].lower()
+            if scheme not in ("rtsp", "rtsps", "http", "https", "file"):
+                raise ValueError(
+                    f"URL scheme {scheme!r} is not supported; use rtsp://, http(s)://, a file "
+                    "path, /dev/videoN or a device index"
+                )
+        return value
+
+
+class Plausibility(Base):
+    """What a detection must look like to count as a person (rejects "people" on machinery)."""
+
+    min_height_frac: float = Field(
+        0.08, ge=0, le=1, description="smallest person box height as a fraction of frame height"
+    )
+    max_aspect: float = Field(
+        2.5, gt=0, le=20, description="largest box width/height ratio (bending over is wide)"
+    )
+    min_visible_landmarks: int = Field(
+        8, ge=1, le=33, description="landmarks that must be visible in a detection"
+    )
+    min_mean_visibility: float = Field(
+        0.5, ge=0, le=1, description="smallest mean landmark visibility of a detection"
+    )
+
+
+class PoseSettings(Base):
+    model: str | None = Field(
+        None, description="path to an official pose_landmarker_*.task; default: the bundled one"
+    )
+    num_poses: int = Field(4, ge=1, le=16, description="most people detected per frame")
+    min_detection_confidence: float = Field(0.5, ge=0, le=1, description="detector threshold")
+    min_presence_confidence: float = Field(0.5, ge=0, le=1, description="presence threshold")
+    min_tracking_confidence: float = Field(0.5, ge=0, le=1, description="tracking threshold")
+    visibility_threshold: float = Field(
+        0.5, ge=0, le=1, description="landmark visibility at which a body part counts as seen"
+    )
+    plausibility: Plausibility = Field(default_factory=Plausibility)
+
+
+class MotionGating(Base):
+    """Skip inference on frames where nothing moves and nobody is tracked."""
+
+    enabled: bool = Field(True, description="skip pose inference on still, empty scenes")
+    min_changed_frac: float = Field(
+        0.002, ge=0, le=1, description="fraction of changed pixels that counts as motion"
+    )
+    max_skip_s: float = Field(
+        1.0, gt=0, le=60, description="infer at least this often even when nothing moves"
+    )
+
+
+class TrackingSettings(Base):
+    confirm_hits: int = Field(3, ge=1, le=30, description="detections before a track is confirmed")
+    max_lost_s: float = Field(1.0, gt=0, le=30, description="seconds a track survives unseen")
+    max_cost: float = Field(
+        0.8, gt=0, le=1, description="largest assignment cost (0 same pose, 1 unrelated)"
+    )
+    position_gain: float = Field(0.6, gt=0, le=1, description="filter gain on positions (alpha)")
+    velocity_gain: float = Field(0.2, gt=0, le=1, description="filter gain on velocities (beta)")
+
+
+class HazardSettings(Base):
+    clear_margin: float = Field(
+        0.25,
+        ge=0,
+        le=5,
+        description="hysteresis: a warning clears beyond warn_distance × (1 + clear_margin)",
+    )
+    clear_frames: int = Field(5, ge=1, le=300, description="clear frames before an incident ends")
+    handover_s: float = Field(
+        2.0, ge=0, le=60, description="seconds a new track id can inherit a lost track's incident"
+    )
+    max_ttc_speed: float = Field(
+        0.0,
+        ge=0,
+        description="ignore closing speeds above this for time-to-contact (0: no limit)",
+    )
+
+
+class Group(Base):
+    numbers: list[E164] = Field(default_factory=list, description="phone numbers (E.164)")
+    webhook: bool = Field(True, description="also post this group's alerts to the webhook")
+
+
+class TwilioSettings(Base):
+    account_sid_credential: CredentialName = Field(
+        "twilio-account-sid", description="credential holding the Account SID (AC…)"
+    )
+    auth_token_credential: CredentialName = Field(
+        "twilio-auth-token", description="credential holding the auth token or API key secret"
+    )
+    api_key_credential: CredentialName | None = Field(
+        None, description="credential holding an API key SID (SK…), used with the secret above"
+    )
+    from_number: E164 | None = Field(None, description="sending number (E.164)")
+    messaging_service_sid: str | None = Field(
+        None, pattern=r"^MG[0-9a-fA-F]{32}$", description="Messaging Service SID (MG…)"
+    )
+    api_base_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/]+$",
+        description="replace https://api.twilio.com (tests and proxies only; off by default)",
+    )
+    timeout_s: float = Field(10.0, gt=0, le=120, description="HTTP timeout per request")
+
+    @model_validator(mode="after")
+    def _sender(self) -> TwilioSettings:
+        if (self.from_number is None) == (self.messaging_service_sid is None):
+            raise ValueError("set exactly one of from_number or messaging_service_sid")
+        return self
+
+
+class WebhookSettings(Base):
+    url: str = Field(pattern=r"^https?://", description="http(s) URL that receives event JSON")
+    timeout_s: float = Field(5.0, gt=0, le=120, description="HTTP timeout per request")
+
+
+class DeliverySettings(Base):
+    max_age_s: float = Field(
+        6 * 3600, gt=0, description="give up on an alert this old and report it as failed"
+    )
+    backoff_initial_s: float = Field(2.0, gt=0, le=600, description="first retry delay")
+    backoff_max_s: float = Field(300.0, gt=0, le=3600, description="longest retry delay")
+    backlog_alarm: int = Field(50, ge=1, description="pending alerts that make delivery unhealthy")
+
+
+class StormSettings(Base):
+    fold_window_s: float = Field(
+        60.0, ge=0, le=3600, description="warnings per zone and recipient folded into one summary"
+    )
+    max_warnings_per_hour: int = Field(
+        20, ge=1, description="warning SMS per recipient per hour (danger is never limited)"
+    )
+
+
+class AlertSettings(Base):
+    sinks: list[Literal["sms", "webhook", "log"]] = Field(
+        default_factory=lambda: ["log"], description="where alerts go: sms, webhook, log"
+    )
+    groups: dict[Ident, Group] = Field(default_factory=dict, description="recipient groups")
+    system_recipients: list[str] = Field(
+        default_factory=list,
+        description="groups told about blind cameras and failed alert delivery",
+    )
+    escalate_after_s: float = Field(
+        30.0, gt=0, description="danger open this long alerts the zone's escalation groups"
+    )
+    twilio: TwilioSettings | None = None
+    webhook: WebhookSettings | None = None
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    storm: StormSettings = Field(default_factory=StormSettings)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AlertSettings:
+        if "sms" in self.sinks and self.twilio is None:
+            raise ValueError("sinks include 'sms' but there is no [alerts.twilio] section")
+        if "webhook" in self.sinks and self.webhook is None:
+            raise ValueError("sinks include 'webhook' but there is no [alerts.webhook] section")
+        unknown = [g for g in self.system_recipients if g not in self.groups]
+        if unknown:
+            raise ValueError(
+                f"system_recipients names unknown group(s) {unknown}; "
+                f"defined groups: {sorted(self.groups) or 'none'}"
+            )
+        return self
+
+
+class StorageSettings(Base):
+    state_dir: str = Field("/var/lib/safetyd", description="database and snapshots directory")
+    retention_days: int = Field(90, ge=1, le=3650, description="days events and snapshots are kept")
+    snapshots: bool = Field(True, description="save a JPEG per opened/escalated incident")
+
+
+class HttpSettings(Base):
+    enabled: bool = Field(True, description="serve /metrics, /healthz and the status page")
+    bind: str = Field("127.0.0.1", description="IP address to listen on")
+    port: int = Field(9470, ge=0, le=65535, description="TCP port (0: any free port)")
+
+    @field_validator("bind")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        ipaddress.ip_address(value)
+        return value
+
+
+class SiteSettings(Base):
+    name: str = Field("factory", min_length=1, max_length=40, description="site name in messages")
+    timezone: str = Field("UTC", description="IANA time zone of zone schedules and messages")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name like 'Europe/Berlin'"
+            ) from None
+        return value
+
+
+class PrivacySettings(Base):
+    blur_faces: bool = Field(False, description="blur faces in snapshots and the status page")
+
+
+class DigestSettings(Base):
+    enabled: bool = Field(False, description="send a daily per-zone summary")
+    time: str = Field(
+        "07:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="local time HH:MM"
+    )
+    recipients: list[str] = Field(default_factory=list, description="groups that get the digest")
+
+
+class Config(Base):
+    site: SiteSettings = Field(default_factory=SiteSettings)
+    cameras: list[Camera] = Field(min_length=1, description="at least one [[cameras]] table")
+    pose: PoseSettings = Field(default_factory=PoseSettings)
+    motion: MotionGating = Field(default_factory=MotionGating)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    hazards: HazardSettings = Field(default_factory=HazardSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> Config:
+        seen: set[str] = set()
+        for cam in self.cameras:
+            if cam.id in seen:
+                raise ValueError(f"camera id {cam.id!r} is used twice; ids must be unique")
+            seen.add(cam.id)
+        unknown = [g for g in self.digest.recipients if g not in self.alerts.groups]
+        if unknown:
+            raise ValueError(f"digest.recipients names unknown group(s) {unknown}")
+        return self
+
+    def camera(self, camera_id: str) -> Camera:
+        for cam in self.cameras:
+            if cam.id == camera_id:
+                return cam
+        raise KeyError(camera_id)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated configuration with its zones, ready to run."""
+
+    path: Path
+    config: Config
+    zones: dict[str, tuple]  # camera id -> tuple[Zone, ...]
+    warnings: tuple[Problem, ...] = field(default=())
+
+    def resolve(self, value: str) -> Path:
+        return resolve_path(self.path, value)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.resolve(self.config.storage.state_dir)
+
+
+def resolve_path(config_path: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (config_path.parent / path)
+
+
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def parse_config(path: Path) -> tuple[Config | None, list[Problem]]:
+    """Parse and validate the TOML file alone (no zone files)."""
+    name = str(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return None, [Problem(name, "", f"cannot read the file: {exc.strerror}")]
+    if size > MAX_CONFIG_BYTES:
+        return None, [Problem(name, "", f"file is {size} bytes; a configuration is under 1 MB")]
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        return None, [Problem(name, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+    except tomllib.TOMLDecodeError as exc:
+        return None, [Problem(name, "", f"not valid TOML: {exc}")]
+    try:
+        return Config.model_validate(data), []
+    except ValidationError as exc:
+        return None, problems_from(exc, Config, name)
+
+
+def load(path: str | Path) -> LoadedConfig:
+    """Load the configuration and every zone file it names, or raise InvalidConfig."""
+    from .zones import ZoneContext, load_zone_files
+
+    path = Path(path)
+    config, problems = parse_config(path)
+    if config is None:
+        raise InvalidConfig(problems)
+    context = ZoneContext.from_config(config)
+    zones: dict[str, tuple] = {}
+    files_by_camera: dict[str, list[Path]] = {
+        cam.id: [resolve_path(path, z) for z in cam.zones] for cam in config.cameras
+    }
+    loaded, zone_problems = load_zone_files(files_by_camera, context)
+    problems.extend(zone_problems)
+    zones.update(loaded)
+    if config.pose.model:
+        model = resolve_path(path, config.pose.model)
+        if not model.is_file():
+            problems.append(
+                Problem(str(path), "pose.model", f"{str(model)!r} does not exist or is not a file")
+            )
+    if errors(problems):
+        raise InvalidConfig(problems)
+    return LoadedConfig(path=path, config=config, zones=zones, warnings=tuple(problems))
+
+
+def is_device(source: str) -> bool:
+    return source.isdigit() or bool(re.match(r"^/dev/video[0-9]+$", source))

@@ -1,0 +1,168 @@
+"""Drawing zones and people on frames: previews, annotated replays, snapshots.
+
+Everything here draws on a copy-free BGR numpy image in place and returns it;
+callers decide when to copy. Zones in metres are mapped into the image through
+the camera's floor calibration, densified first so that straight floor edges
+stay correct after the perspective mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import cv2
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from .bodyparts import GROUPS, SKELETON
+from .calibration import FloorMap
+
+BGR = tuple[int, int, int]
+LEVEL_COLOURS: dict[str, BGR] = {
+    "clear": (80, 200, 80),
+    "armed": (0, 200, 255),
+    "disarmed": (160, 160, 160),
+    "warning": (0, 165, 255),
+    "danger": (0, 0, 255),
+}
+WARN_BUFFER_COLOUR: BGR = (0, 220, 255)
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _rings(geom: BaseGeometry) -> list[np.ndarray]:
+    rings: list[np.ndarray] = []
+    for poly in getattr(geom, "geoms", [geom]):
+        if poly.is_empty:
+            continue
+        if poly.geom_type == "Polygon":
+            rings.append(np.asarray(poly.exterior.coords)[:, :2])
+            rings.extend(np.asarray(r.coords)[:, :2] for r in poly.interiors)
+        else:  # a buffer of a polygon is still polygonal; anything else: its boundary
+            rings.extend(_rings(poly.envelope))
+    return rings
+
+
+def image_rings(geom: BaseGeometry, floor_map: FloorMap | None) -> list[np.ndarray]:
+    """Pixel-space rings of a geometry given in pixels (floor_map None) or metres."""
+    if floor_map is None:
+        return _rings(geom)
+    dense = shapely.segmentize(geom, max_segment_length=0.1)  # 10 cm steps
+    return [floor_map.image(r) for r in _rings(dense)]
+
+
+def _poly(img: np.ndarray, rings: Sequence[np.ndarray], colour: BGR, thickness: int) -> None:
+    pts = [np.round(r).astype(np.int32) for r in rings if np.all(np.isfinite(r))]
+    if pts:
+        cv2.polylines(
+            img, pts, isClosed=True, color=colour, thickness=thickness, lineType=cv2.LINE_AA
+        )
+
+
+def draw_zone(
+    img: np.ndarray,
+    geometry: BaseGeometry,
+    label: str,
+    warn_distance: float,
+    floor_map: FloorMap | None = None,
+    state: str = "armed",
+) -> np.ndarray:
+    colour = LEVEL_COLOURS.get(state, LEVEL_COLOURS["armed"])
+    rings = image_rings(geometry, floor_map)
+    if not rings:
+        return img
+    overlay = img.copy()
+    exterior_pts = [np.round(r).astype(np.int32) for r in rings if np.all(np.isfinite(r))]
+    cv2.fillPoly(overlay, exterior_pts, colour, lineType=cv2.LINE_AA)
+    alpha = 0.35 if state in ("warning", "danger") else 0.2
+    cv2.addWeighted(overlay, alpha, img, 1 - alpha, 0, dst=img)
+    _poly(img, rings, colour, 2)
+    if warn_distance > 0:
+        _poly(img, image_rings(geometry.buffer(warn_distance), floor_map), WARN_BUFFER_COLOUR, 1)
+    anchor = rings[0][np.argmin(rings[0][:, 1])]
+    put_label(img, label, (int(anchor[0]), int(anchor[1]) - 6), colour)
+    return img
+
+
+def put_label(
+    img: np.ndarray, text: str, org: tuple[int, int], colour: BGR, scale: float = 0.45
+) -> None:
+    h, w = img.shape[:2]
+    (tw, th), base = cv2.getTextSize(text, FONT, scale, 1)
+    x = int(min(max(org[0], 0), max(w - tw - 2, 0)))
+    y = int(min(max(org[1], th + 2), h - base - 1))
+    cv2.rectangle(img, (x - 1, y - th - 2), (x + tw + 1, y + base), (0, 0, 0), -1)
+    cv2.putText(img, text, (x, y), FONT, scale, colour, 1, cv2.LINE_AA)
+
+
+def draw_person(
+    img: np.ndarray,
+    keypoints: np.ndarray,
+    visibility: np.ndarray,
+    label: str,
+    colour: BGR = (255, 200, 0),
+    threshold: float = 0.5,
+) -> np.ndarray:
+    """Skeleton of one person: edges between visible landmarks, and a label."""
+    seen = (visibility >= threshold) & np.all(np.isfinite(keypoints), axis=1)
+    pts = np.round(np.nan_to_num(keypoints)).astype(np.int32)
+    for a, b in SKELETON:
+        if seen[a] and seen[b]:
+            cv2.line(img, tuple(pts[a]), tuple(pts[b]), colour, 2, cv2.LINE_AA)
+    for i in np.flatnonzero(seen):
+        cv2.circle(img, tuple(pts[i]), 3, colour, -1, cv2.LINE_AA)
+    if seen.any():
+        top = pts[seen][np.argmin(pts[seen][:, 1])]
+        put_label(img, label, (int(top[0]) - 10, int(top[1]) - 10), colour)
+    return img
+
+
+def blur_faces(
+    img: np.ndarray, people: Iterable[tuple[np.ndarray, np.ndarray]], threshold: float = 0.3
+) -> np.ndarray:
+    """Blur an ellipse around each head, sized from the ear-to-ear / shoulder span."""
+    h, w = img.shape[:2]
+    for keypoints, visibility in people:
+        head = [i for i in GROUPS["head"] if visibility[i] >= threshold]
+        if not head:
+            continue
+        pts = keypoints[head]
+        cx, cy = np.nanmean(pts, axis=0)
+        span = float(np.nanmax(pts[:, 0]) - np.nanmin(pts[:, 0]))
+        shoulders = keypoints[[11, 12]]
+        if np.all(np.isfinite(shoulders)):
+            span = max(span, 0.6 * float(np.linalg.norm(shoulders[0] - shoulders[1])))
+        r = int(max(span, 12) * 0.9)
+        x0, y0 = max(int(cx) - r, 0), max(int(cy) - r, 0)
+        x1, y1 = min(int(cx) + r, w), min(int(cy) + r, h)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        roi = img[y0:y1, x0:x1]
+        k = max(3, (r // 2) | 1)
+        blurred = cv2.GaussianBlur(roi, (k, k), 0)
+        mask = np.zeros(roi.shape[:2], np.uint8)
+        cv2.ellipse(mask, (int(cx) - x0, int(cy) - y0), (r, int(r * 1.2)), 0, 0, 360, 255, -1)
+        roi[mask > 0] = blurred[mask > 0]
+    return img
+
+
+def draw_zones(
+    img: np.ndarray,
+    zones: Iterable,
+    floor_map: FloorMap | None = None,
+    states: Mapping[str, str] | None = None,
+) -> np.ndarray:
+    """Draw every zone (safetyd.zones.Zone) with its warn buffer and a label."""
+    states = states or {}
+    for zone in zones:
+        state = states.get(zone.id, "armed" if zone.enabled else "disarmed")
+        label = f"{zone.name} [{','.join(zone.body_parts)}]"
+        draw_zone(
+            img,
+            zone.geometry,
+            label,
+            zone.warn_distance,
+            floor_map if zone.units == "metres" else None,
+            state,
+        )
+    return img
