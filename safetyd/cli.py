@@ -243,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     zs.set_defaults(func=cmd_zones_schema)
 
+    from . import replay
+
+    replay.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,310 @@
+"""Incidents: turning per-frame assessments into a few meaningful transitions.
+
+One incident per (zone, track) visit: ``opened`` (at warning or danger) →
+``escalated`` (warning → danger) → ``cleared``, plus ``overdue`` once when a
+danger incident stays open longer than its zone's ``escalate_after_s``.
+Alerts are made from these transitions, never from raw per-frame levels.
+
+Pure, clock injected: ``update()`` gets the frame's times and returns the
+transitions; there are no threads and no wall-clock reads here.
+
+The rules, and why:
+
+* **Debounce**: a level must hold for the zone's ``min_frames`` consecutive
+  frames before it opens or escalates an incident (one noisy frame is not a
+  person in a press).
+* **Hysteresis**: an incident clears only after ``clear_frames`` frames in
+  which the person is *seen* and is beyond ``warn_distance × (1 +
+  clear_margin)`` and not predicted to reach the zone within ``warn_ttc_s ×
+  (1 + clear_margin)``. Frames where the person is not detected change nothing,
+  so detection gaps cannot flicker an incident.
+* **Cooldown**: after an incident clears, the same (zone, track) opens no new
+  *warning* incident for ``cooldown_s``, and neither does a track that first
+  appeared after that incident opened (the same person under a new id after
+  an id switch). **Danger is never suppressed**: it opens an incident at once.
+* **Handover**: when a track disappears while its incident is open, a new
+  track in the same zone within ``handover_s`` inherits the incident instead of
+  opening a second one; otherwise it clears with reason ``track_lost``.
+* A zone that is disarmed (schedule) clears its incidents with reason
+  ``disarmed``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .hazards import RANK, Assessment, Level
+from .tracking import Track
+from .zones import Zone
+
+Event = Literal["opened", "escalated", "cleared", "overdue"]
+
+
+@dataclass(frozen=True)
+class FrameContext:
+    camera: str
+    frame: int
+    t: float  # the pipeline's clock: video time in replay, monotonic capture time live
+    video_t: float  # seconds from the start of the video / stream
+    wall: float  # wall-clock capture time (epoch seconds)
+
+
+@dataclass(frozen=True)
+class Transition:
+    event: Event
+    incident_id: str
+    camera: str
+    zone_id: str
+    zone_name: str
+    zone_file: str
+    zone_file_hash: str
+    severity: str
+    units: str
+    track_id: int
+    level: Level  # the incident's level after this transition ("clear" when cleared)
+    body_part: str
+    distance: float
+    closing_speed: float
+    ttc_s: float | None
+    estimated: bool
+    frame: int
+    video_t: float
+    t: float
+    wall: float
+    opened_wall: float
+    reason: str = ""  # for cleared: clear | track_lost | disarmed | zone_removed
+    latency_s: float | None = None  # capture → decision, filled in by the pipeline
+    snapshot: str | None = None  # filled in by the pipeline
+
+
+@dataclass
+class _Pending:
+    frames: int = 0
+    danger_frames: int = 0
+
+
+@dataclass
+class _Incident:
+    id: str
+    zone: Zone
+    track_id: int
+    level: Level
+    last: Assessment
+    opened_t: float
+    opened_wall: float
+    danger_since: float | None
+    clear_frames: int = 0
+    danger_frames: int = 0
+    overdue_sent: bool = False
+    orphaned_at: float | None = None
+
+
+@dataclass
+class IncidentManager:
+    """Per-camera incident state machine."""
+
+    camera: str
+    zones: Sequence[Zone]
+    clear_frames: int = 5
+    handover_s: float = 2.0
+    escalate_after_s: float = 30.0
+    new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex[:16])
+
+    def __post_init__(self) -> None:
+        self._zones = {z.id: z for z in self.zones}
+        self._pending: dict[tuple[str, int], _Pending] = {}
+        self._open: dict[tuple[str, int], _Incident] = {}
+        self._pair_cooldown: dict[tuple[str, int], float] = {}
+        self._zone_cooldown: dict[str, tuple[float, float]] = {}  # until, last opened
+        self._births: dict[int, float] = {}
+
+    # -- public -----------------------------------------------------------------
+
+    def open_incidents(self) -> list[_Incident]:
+        return list(self._open.values())
+
+    def set_zones(self, zones: Sequence[Zone], ctx: FrameContext) -> list[Transition]:
+        """Swap in reloaded zones; incidents of removed zones clear, others keep going."""
+        new = {z.id: z for z in zones}
+        out = []
+        for key, inc in list(self._open.items()):
+            if key[0] not in new:
+                out.append(self._close(key, ctx, "zone_removed"))
+            else:
+                inc.zone = new[key[0]]
+        self.zones, self._zones = tuple(zones), new
+        self._pending = {k: v for k, v in self._pending.items() if k[0] in new}
+        return out
+
+    def update(
+        self,
+        ctx: FrameContext,
+        assessments: Iterable[Assessment],
+        tracks: Sequence[Track],
+        armed: Iterable[str] | None = None,
+    ) -> list[Transition]:
+        armed_ids = set(self._zones) if armed is None else set(armed)
+        by_key = {(a.zone_id, a.track_id): a for a in assessments}
+        live = {t.id for t in tracks}
+        seen = {t.id for t in tracks if t.seen and t.confirmed}
+        for t in tracks:
+            self._births.setdefault(t.id, ctx.t - t.age_s)
+        out: list[Transition] = []
+
+        for key in [k for k in self._open if k[0] not in armed_ids]:
+            out.append(self._close(key, ctx, "disarmed"))
+
+        for key, inc in list(self._open.items()):
+            if key[1] in seen:
+                out.extend(self._advance(key, inc, by_key.get(key), ctx))
+            elif key[1] in live:
+                inc.orphaned_at = None  # briefly undetected: hold, never flicker
+            else:
+                inc.orphaned_at = ctx.t if inc.orphaned_at is None else inc.orphaned_at
+                if ctx.t - inc.orphaned_at >= self.handover_s:
+                    out.append(self._close(key, ctx, "track_lost"))
+
+        for key, a in by_key.items():
+            if key in self._open or key[0] not in armed_ids or RANK[a.level] == 0:
+                continue
+            heir_of = self._adoptable(key[0], seen)
+            if heir_of is not None:
+                out.extend(self._adopt(heir_of, key, a, ctx))
+                continue
+            t = self._open_if_due(key, a, ctx)
+            if t:
+                out.append(t)
+        # Debounce counts consecutive frames: a pair seen clear starts over, a
+        # pair whose person was not detected this frame keeps its count.
+        self._pending = {
+            k: v
+            for k, v in self._pending.items()
+            if (k in by_key and RANK[by_key[k].level] > 0) or (k[1] in live and k[1] not in seen)
+        }
+        self._births = {k: v for k, v in self._births.items() if k in live}
+
+        for inc in self._open.values():
+            limit = inc.zone.escalate_after_s or self.escalate_after_s
+            if (
+                inc.level == "danger"
+                and not inc.overdue_sent
+                and inc.danger_since is not None
+                and ctx.t - inc.danger_since >= limit
+            ):
+                inc.overdue_sent = True
+                out.append(self._transition("overdue", inc, inc.last, ctx))
+        return out
+
+    def close_all(self, ctx: FrameContext, reason: str) -> list[Transition]:
+        return [self._close(key, ctx, reason) for key in list(self._open)]
+
+    # -- internals --------------------------------------------------------------
+
+    def _advance(self, key, inc: _Incident, a: Assessment | None, ctx) -> list[Transition]:
+        if a is None or (a.level == "clear" and not a.held):
+            inc.clear_frames += 1
+            inc.danger_frames = 0
+            if inc.clear_frames >= self.clear_frames:
+                return [self._close(key, ctx, "clear")]
+            return []
+        inc.clear_frames = 0
+        inc.last = a
+        if a.level == "danger":
+            inc.danger_frames += 1
+            if inc.level == "warning" and inc.danger_frames >= inc.zone.min_frames:
+                inc.level = "danger"
+                inc.danger_since = ctx.t
+                return [self._transition("escalated", inc, a, ctx)]
+        else:
+            inc.danger_frames = 0
+        return []
+
+    def _open_if_due(self, key, a: Assessment, ctx: FrameContext) -> Transition | None:
+        if RANK[a.level] == 0:
+            return None
+        zone = self._zones[key[0]]
+        p = self._pending.setdefault(key, _Pending())
+        p.frames += 1
+        p.danger_frames = p.danger_frames + 1 if a.level == "danger" else 0
+        if p.frames < zone.min_frames:
+            return None
+        level: Level = "danger" if p.danger_frames >= zone.min_frames else "warning"
+        if level == "warning" and self._cooling(key, ctx):
+            return None
+        del self._pending[key]
+        inc = _Incident(
+            id=self.new_id(),
+            zone=zone,
+            track_id=key[1],
+            level=level,
+            last=a,
+            opened_t=ctx.t,
+            opened_wall=ctx.wall,
+            danger_since=ctx.t if level == "danger" else None,
+        )
+        self._open[key] = inc
+        until, _ = self._zone_cooldown.get(zone.id, (0.0, 0.0))
+        self._zone_cooldown[zone.id] = (until, ctx.t)
+        return self._transition("opened", inc, a, ctx)
+
+    def _cooling(self, key, ctx: FrameContext) -> bool:
+        if ctx.t < self._pair_cooldown.get(key, float("-inf")):
+            return True
+        until, last_opened = self._zone_cooldown.get(key[0], (float("-inf"), 0.0))
+        born = self._births.get(key[1], float("-inf"))
+        return ctx.t < until and born >= last_opened
+
+    def _adoptable(self, zone_id: str, seen: set[int]) -> tuple[str, int] | None:
+        """An open incident in this zone whose person is no longer detected."""
+        for key in self._open:
+            if key[0] == zone_id and key[1] not in seen:
+                return key
+        return None
+
+    def _adopt(self, old, new, a: Assessment, ctx: FrameContext) -> list[Transition]:
+        """A new track id continues the incident of a lost one (an id switch)."""
+        inc = self._open.pop(old)
+        inc.track_id, inc.orphaned_at = new[1], None
+        self._open[new] = inc
+        self._pending.pop(new, None)
+        return self._advance(new, inc, a, ctx)
+
+    def _close(self, key, ctx: FrameContext, reason: str) -> Transition:
+        inc = self._open.pop(key)
+        self._pair_cooldown[key] = ctx.t + inc.zone.cooldown_s
+        _, last_opened = self._zone_cooldown.get(key[0], (0.0, inc.opened_t))
+        self._zone_cooldown[key[0]] = (ctx.t + inc.zone.cooldown_s, last_opened)
+        inc.level = "clear"
+        return self._transition("cleared", inc, inc.last, ctx, reason)
+
+    def _transition(
+        self, event: Event, inc: _Incident, a: Assessment, ctx: FrameContext, reason: str = ""
+    ) -> Transition:
+        z = inc.zone
+        return Transition(
+            event=event,
+            incident_id=inc.id,
+            camera=self.camera,
+            zone_id=z.id,
+            zone_name=z.name,
+            zone_file=z.file,
+            zone_file_hash=z.file_hash,
+            severity=z.severity,
+            units=z.units,
+            track_id=inc.track_id,
+            level=inc.level,
+            body_part=a.body_part,
+            distance=a.distance,
+            closing_speed=a.closing_speed,
+            ttc_s=a.ttc_s,
+            estimated=a.estimated,
+            frame=ctx.frame,
+            video_t=ctx.video_t,
+            t=ctx.t,
+            wall=ctx.wall,
+            opened_wall=inc.opened_wall,
+            reason=reason,
+        )

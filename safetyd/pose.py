@@ -1,0 +1,240 @@
+"""Pose estimation: the PoseEstimator protocol and its MediaPipe implementation.
+
+MediaPipe results are converted to our own ``Pose`` right here; nothing past
+this module sees a MediaPipe type. The model ships inside the package
+(``models/pose_landmarker_full.task``, built by ``models/build_pose_model.py``)
+and is verified against its SHA-256 before use; nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .bodyparts import NUM_LANDMARKS
+
+MODELS = Path(__file__).parent / "models"
+BUNDLED_MODEL = MODELS / "pose_landmarker_full.task"
+
+
+@dataclass(frozen=True, eq=False)
+class Pose:
+    """One detected person: 33 landmarks in pixels, their visibility, and a box."""
+
+    keypoints: np.ndarray  # (33, 2) float64, pixels, may lie outside the frame
+    visibility: np.ndarray  # (33,) 0..1
+    bbox: np.ndarray  # (4,) x0, y0, x1, y1 of all landmarks, clipped to the frame
+
+    @property
+    def score(self) -> float:
+        return float(self.visibility.mean())
+
+    @classmethod
+    def from_arrays(
+        cls, keypoints: np.ndarray, visibility: np.ndarray, frame_size: tuple[int, int]
+    ) -> Pose:
+        kp = np.asarray(keypoints, dtype=np.float64).reshape(NUM_LANDMARKS, 2)
+        vis = np.clip(np.asarray(visibility, dtype=np.float64).reshape(NUM_LANDMARKS), 0, 1)
+        w, h = frame_size
+        x0, y0 = np.clip(kp.min(axis=0), 0, [w, h])
+        x1, y1 = np.clip(kp.max(axis=0), 0, [w, h])
+        return cls(kp, vis, np.array([x0, y0, x1, y1]))
+
+
+class PoseEstimator(Protocol):
+    def estimate(self, image_bgr: np.ndarray, timestamp_s: float) -> list[Pose]: ...
+
+    def close(self) -> None: ...
+
+
+class ModelError(RuntimeError):
+    pass
+
+
+def expected_sha256(model: Path) -> str | None:
+    sidecar = model.with_name(model.name + ".sha256")
+    if not sidecar.is_file():
+        return None
+    return sidecar.read_text().split()[0]
+
+
+def verify_model(model: Path) -> None:
+    if not model.is_file():
+        raise ModelError(f"pose model {model} does not exist")
+    expected = expected_sha256(model)
+    if expected is None:
+        return  # a user's own model: nothing to check it against
+    actual = hashlib.sha256(model.read_bytes()).hexdigest()
+    if actual != expected:
+        raise ModelError(
+            f"pose model {model} is damaged: SHA-256 {actual[:16]}… but expected "
+            f"{expected[:16]}…; reinstall safetyd"
+        )
+
+
+class MediaPipePoseEstimator:
+    """MediaPipe Tasks PoseLandmarker in VIDEO mode; one instance per camera."""
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        num_poses: int = 4,
+        min_detection_confidence: float = 0.5,
+        min_presence_confidence: float = 0.5,
+        min_tracking_confidence: float = 0.5,
+    ) -> None:
+        os.environ.setdefault("GLOG_minloglevel", "2")  # before mediapipe loads
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        path = Path(model) if model else BUNDLED_MODEL
+        verify_model(path)
+        options = vision.PoseLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(path)),
+            running_mode=vision.RunningMode.VIDEO,
+            num_poses=num_poses,
+            min_pose_detection_confidence=min_detection_confidence,
+            min_pose_presence_confidence=min_presence_confidence,
+            min_tracking_confidence=min_tracking_confidence,
+        )
+        try:
+            self._landmarker = vision.PoseLandmarker.create_from_options(options)
+        except (RuntimeError, ValueError) as exc:
+            raise ModelError(f"cannot load pose model {path}: {exc}") from None
+        self._last_ms = -1
+        self.model_path = path
+
+    def estimate(self, image_bgr: np.ndarray, timestamp_s: float) -> list[Pose]:
+        import cv2
+        import mediapipe as mp
+
+        # VIDEO mode needs strictly increasing integer milliseconds.
+        ms = max(int(round(timestamp_s * 1000)), self._last_ms + 1)
+        self._last_ms = ms
+        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        result = self._landmarker.detect_for_video(
+            mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb), ms
+        )
+        h, w = image_bgr.shape[:2]
+        poses = []
+        for landmarks in result.pose_landmarks:
+            arr = np.array([(lm.x, lm.y, lm.visibility or 0.0) for lm in landmarks])
+            poses.append(Pose.from_arrays(arr[:, :2] * [w, h], arr[:, 2], (w, h)))
+        return poses
+
+    def close(self) -> None:
+        # Close explicitly: mediapipe 1.2.x raises from __del__ at interpreter exit
+        # ("TypeError: 'NoneType' object is not callable") when left to the GC.
+        landmarker, self._landmarker = getattr(self, "_landmarker", None), None
+        if landmarker is not None:
+            landmarker.close()
+
+    def __enter__(self) -> MediaPipePoseEstimator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def create_estimator(settings, model_path: Path | None) -> MediaPipePoseEstimator:
+    """An estimator from ``[pose]`` settings (safetyd.config.PoseSettings)."""
+    return MediaPipePoseEstimator(
+        model=model_path,
+        num_poses=settings.num_poses,
+        min_detection_confidence=settings.min_detection_confidence,
+        min_presence_confidence=settings.min_presence_confidence,
+        min_tracking_confidence=settings.min_tracking_confidence,
+    )
+
+
+def visible_extent(pose: Pose, threshold: float) -> np.ndarray | None:
+    seen = pose.keypoints[pose.visibility >= threshold]
+    if len(seen) < 2:
+        return None
+    return np.concatenate([seen.min(axis=0), seen.max(axis=0)])
+
+
+def _contained(inner: np.ndarray, outer: np.ndarray) -> float:
+    """Fraction of inner's box that lies inside outer's box."""
+    ix = max(0.0, min(inner[2], outer[2]) - max(inner[0], outer[0]))
+    iy = max(0.0, min(inner[3], outer[3]) - max(inner[1], outer[1]))
+    area = (inner[2] - inner[0]) * (inner[3] - inner[1])
+    return ix * iy / area if area > 0 else 1.0
+
+
+def is_duplicate(pose: Pose, kept: Pose, threshold: float) -> bool:
+    """Whether ``pose`` is a second detection of the already kept person.
+
+    Either the same landmarks (median distance under a tenth of the person's
+    height), or a much smaller "person" found wholly inside the kept one's box
+    (the model sometimes sees a figure in the folds of a coat or in a tool held
+    in front of the body). Two real people side by side or one behind another
+    have different landmarks and boxes that stick out of each other.
+    """
+    height = max(kept.bbox[3] - kept.bbox[1], 1.0)
+    both = (pose.visibility >= threshold) & (kept.visibility >= threshold)
+    if both.sum() >= 4:
+        dist = np.linalg.norm(pose.keypoints[both] - kept.keypoints[both], axis=1)
+        if float(np.median(dist)) < 0.1 * height:
+            return True
+    small = (pose.bbox[3] - pose.bbox[1]) < 0.5 * height
+    return small and _contained(pose.bbox, kept.bbox) >= 0.9
+
+
+@dataclass(frozen=True)
+class PlausibilityFilter:
+    """Rejects detections that cannot be a person, and duplicates of one person.
+
+    The pose model sometimes reports small "people" on machinery, or the same
+    worker twice (a tracked box and a fresh detection). Over time, tracks must
+    also be confirmed by several detections (see tracking.Tracker), which drops
+    one-frame flickers. A worker standing still is never rejected for it: a
+    person frozen inside a press cell must alarm.
+    """
+
+    min_height_frac: float = 0.08
+    max_aspect: float = 2.5
+    min_visible_landmarks: int = 8
+    min_mean_visibility: float = 0.5
+    visibility_threshold: float = 0.5
+
+    @classmethod
+    def from_settings(cls, plaus, visibility_threshold: float) -> PlausibilityFilter:
+        return cls(
+            min_height_frac=plaus.min_height_frac,
+            max_aspect=plaus.max_aspect,
+            min_visible_landmarks=plaus.min_visible_landmarks,
+            min_mean_visibility=plaus.min_mean_visibility,
+            visibility_threshold=visibility_threshold,
+        )
+
+    def why_rejected(self, pose: Pose, frame_height: int) -> str | None:
+        visible = int((pose.visibility >= self.visibility_threshold).sum())
+        if visible < self.min_visible_landmarks:
+            return f"{visible} visible landmarks < {self.min_visible_landmarks}"
+        if pose.score < self.min_mean_visibility:
+            return f"mean visibility {pose.score:.2f} < {self.min_mean_visibility}"
+        extent = visible_extent(pose, self.visibility_threshold)
+        if extent is None:
+            return "fewer than 2 visible landmarks"
+        width, height = extent[2] - extent[0], extent[3] - extent[1]
+        if height < self.min_height_frac * frame_height:
+            return f"height {height:.0f}px < {self.min_height_frac:.0%} of the frame"
+        if height <= 0 or width / height > self.max_aspect:
+            return f"aspect {width:.0f}x{height:.0f} wider than {self.max_aspect}:1"
+        return None
+
+    def filter(self, poses: Sequence[Pose], frame_height: int) -> list[Pose]:
+        plausible = [p for p in poses if self.why_rejected(p, frame_height) is None]
+        # Largest first, so that a person's full-size detection is the one kept.
+        plausible.sort(key=lambda p: -(p.bbox[3] - p.bbox[1]))
+        out: list[Pose] = []
+        for pose in plausible:
+            if not any(is_duplicate(pose, o, self.visibility_threshold) for o in out):
+                out.append(pose)
+        return out

@@ -1,0 +1,325 @@
+"""``safetyd replay``: run the whole pipeline on a video file.
+
+Same code path as the daemon (CameraPipeline). Every frame is processed in
+order, as fast as the machine allows, unless ``--realtime`` paces the file like
+a live camera through the same latest-frame reader the daemon uses (frames
+the pipeline cannot keep up with are then dropped, as they would be live).
+Alerts go only to the event log unless ``--send`` delivers them through the
+configured sinks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from . import config as cfg
+from .events import CONTRACT_EVENTS, to_json_line
+from .pipeline import CameraPipeline, FrameResult
+from .pose import create_estimator
+from .problems import InvalidConfig
+from .snapshots import SnapshotWriter, annotate
+from .sources import CameraSource, Frame, SourceError, iter_file
+from .store import Store
+from .zones import ZoneContext, load_zone_files
+
+
+def _frames(video: Path, camera: str, realtime: bool) -> Iterator[Frame]:
+    if not realtime:
+        yield from iter_file(video, camera)
+        return
+    source = CameraSource(camera, str(video), pace=True, loop=False).start()
+    last = -1
+    try:
+        while True:
+            frame = source.read(last, timeout=0.5)
+            if frame is not None:
+                last = frame.index
+                yield frame
+            elif source.status().ended or not source.alive:
+                return
+    finally:
+        source.stop()
+
+
+class Progress:
+    """A one-line progress bar on a terminal; silent when stderr is piped."""
+
+    def __init__(self, total: int, stream: IO[str] = sys.stderr) -> None:
+        self.total = total
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.start = time.monotonic()
+        self._last = 0.0
+
+    def update(self, done: int, events: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self._last < 0.2 and done != self.total):
+            return
+        self._last = now
+        rate = done / max(now - self.start, 1e-6)
+        if self.total > 0:
+            width = 30
+            filled = int(width * min(done / self.total, 1.0))
+            bar = "#" * filled + "-" * (width - filled)
+            text = f"\r[{bar}] {done}/{self.total} frames  {rate:5.1f} fps  {events} events"
+        else:
+            text = f"\r{done} frames  {rate:5.1f} fps  {events} events"
+        self.stream.write(text)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _frame_count(video: Path) -> int:
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    try:
+        return max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+    finally:
+        cap.release()
+
+
+def _fps(video: Path) -> float:
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    try:
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        return fps if 0 < fps < 240 else 10.0
+    finally:
+        cap.release()
+
+
+@contextlib.contextmanager
+def _output(path: str | None) -> Iterator[IO[str] | None]:
+    if path is None:
+        yield None
+    elif path == "-":
+        yield sys.stdout
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as fh:
+            yield fh
+
+
+def _tracks_line(result: FrameResult) -> str:
+    return json.dumps(
+        {
+            "frame": result.frame.index,
+            "t": round(result.frame.video_t, 3),
+            "inferred": result.inferred,
+            "poses": len(result.poses),
+            "tracks": [
+                {
+                    "id": t.id,
+                    "state": t.state,
+                    "seen": t.seen,
+                    "bbox": [round(float(v), 1) for v in t.bbox],
+                }
+                for t in result.tracks
+            ],
+        },
+        separators=(",", ":"),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        loaded = cfg.load(args.config)
+    except InvalidConfig as exc:
+        for p in exc.problems:
+            print(str(p), file=sys.stderr)
+        return 1
+    config = loaded.config
+    camera_id = args.camera or config.cameras[0].id
+    try:
+        config.camera(camera_id)
+    except KeyError:
+        ids = ", ".join(c.id for c in config.cameras)
+        print(f"--camera {camera_id!r} is not in {args.config} (cameras: {ids})", file=sys.stderr)
+        return 1
+    zones = None
+    if args.zones:
+        context = ZoneContext.from_config(config)
+        by_cam, problems = load_zone_files({camera_id: [Path(z) for z in args.zones]}, context)
+        for p in problems:
+            print(str(p), file=sys.stderr)
+        if any(p.severity == "error" for p in problems):
+            return 1
+        zones = by_cam[camera_id]
+    video = Path(args.video)
+    if not video.is_file():
+        print(f"{video}: no such video file", file=sys.stderr)
+        return 1
+
+    with contextlib.ExitStack() as stack:
+        if args.state_dir:
+            state_dir = Path(args.state_dir)
+        else:
+            state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="safetyd-")))
+        store = Store(state_dir / "safetyd.db")
+        stack.callback(store.close)
+        snapshots = None
+        if args.state_dir and config.storage.snapshots:
+            snapshots = SnapshotWriter(state_dir / "snapshots", config.privacy.blur_faces)
+        estimator = create_estimator(
+            config.pose, loaded.resolve(config.pose.model) if config.pose.model else None
+        )
+        pipeline = CameraPipeline.from_config(
+            loaded,
+            camera_id,
+            estimator,
+            zones=zones,
+            always_armed=not args.honour_schedule,
+            snapshots=snapshots,
+        )
+        stack.callback(pipeline.close)
+        alerts = None
+        if args.send:
+            from .alerts.service import AlertService
+
+            alerts = AlertService.from_config(loaded, store)
+            stack.callback(alerts.stop)
+            alerts.start()
+        events_out = stack.enter_context(_output(args.events))
+        tracks_out = stack.enter_context(_output(args.tracks))
+        writer = None
+        progress = Progress(_frame_count(video))
+        n_frames = n_events = 0
+        incidents: set[str] = set()
+        started = time.monotonic()
+        try:
+            for frame in _frames(video, camera_id, args.realtime):
+                result = pipeline.process(frame, frame.video_t)
+                n_frames += 1
+                if result.transitions:
+                    with store.transaction() as db:
+                        store.add_events(db, result.transitions)
+                        if alerts:
+                            alerts.enqueue(db, result.transitions, pipeline.setup.zones)
+                for tr in result.transitions:
+                    incidents.add(tr.incident_id)
+                    if events_out and tr.event in CONTRACT_EVENTS:
+                        events_out.write(to_json_line(tr) + "\n")
+                        events_out.flush()
+                        n_events += 1
+                if tracks_out:
+                    tracks_out.write(_tracks_line(result) + "\n")
+                if args.annotate:
+                    writer = writer or _video_writer(args.annotate, frame, _fps(video))
+                    pic = annotate(
+                        frame.image,
+                        pipeline.setup.zones,
+                        result.tracks,
+                        pipeline.setup.floor_map,
+                        pipeline.zone_states(),
+                        config.privacy.blur_faces,
+                    )
+                    writer.write(pic)
+                progress.update(n_frames, n_events)
+        except SourceError as exc:
+            progress.close()
+            print(f"{video}: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            if writer is not None:
+                writer.release()
+        progress.close()
+        if alerts:
+            alerts.drain(timeout=args.send_timeout)
+        elapsed = time.monotonic() - started
+        print(
+            f"replayed {n_frames} frames of {video.name} on camera {camera_id} in {elapsed:.1f}s "
+            f"({n_frames / max(elapsed, 1e-6):.1f} fps): {len(incidents)} incident(s), "
+            f"{n_events} event(s)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _video_writer(path: str, frame: Frame, fps: float):
+    import cv2
+
+    h, w = frame.image.shape[:2]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    if not writer.isOpened():
+        raise SourceError(f"cannot write the annotated video {path}")
+    return writer
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "replay",
+        help="run the whole pipeline on a video file",
+        description=(
+            "Run the full pipeline (pose, tracking, zones, incidents) on a video file with "
+            "the daemon's code and a camera's zones. Writes incident events as JSON lines, "
+            "optionally an annotated video for tuning. Zones are treated as armed whatever "
+            "their schedule unless --honour-schedule; alerts are only logged unless --send."
+        ),
+    )
+    p.add_argument("video", metavar="VIDEO", help="video file (mp4, avi, GIF, ...)")
+    p.add_argument("--config", type=Path, required=True, help="safetyd.toml")
+    p.add_argument("--camera", help="camera whose zones and settings apply (default: the first)")
+    p.add_argument(
+        "--zones",
+        action="append",
+        metavar="FILE",
+        help="use these zone files instead of the camera's (repeatable)",
+    )
+    p.add_argument(
+        "--events",
+        metavar="OUT.jsonl",
+        help="write one JSON object per incident transition ('-': stdout)",
+    )
+    p.add_argument(
+        "--tracks",
+        metavar="OUT.jsonl",
+        help="write the tracked people of every frame as JSON lines ('-': stdout)",
+    )
+    p.add_argument(
+        "--annotate",
+        metavar="OUT.mp4",
+        help="write a video with skeletons, track ids, zones and alert state",
+    )
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="pace the file at its own frame rate, like a live camera",
+    )
+    p.add_argument(
+        "--send",
+        action="store_true",
+        help="deliver alerts through the configured sinks (SMS, webhook, log)",
+    )
+    p.add_argument(
+        "--send-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with --send: how long to wait for pending alerts at the end",
+    )
+    p.add_argument(
+        "--honour-schedule",
+        action="store_true",
+        help="arm zones by their schedules at the current time",
+    )
+    p.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="keep the event database and snapshots here (default: temporary)",
+    )
+    p.set_defaults(func=run)

@@ -1,0 +1,71 @@
+"""JPEG evidence per opened/escalated incident: the frame, the zone, the person."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .calibration import FloorMap
+from .incidents import Transition
+from .render import LEVEL_COLOURS, blur_faces, draw_person, draw_zones, put_label
+from .tracking import Track
+from .zones import Zone
+
+
+def annotate(
+    image: np.ndarray,
+    zones: Sequence[Zone],
+    tracks: Sequence[Track],
+    floor_map: FloorMap | None = None,
+    states: dict[str, str] | None = None,
+    blur: bool = False,
+    highlight: int | None = None,
+) -> np.ndarray:
+    """A copy of the frame with zones (coloured by state) and tracked skeletons."""
+    out = image.copy()
+    if blur:
+        blur_faces(out, [(t.keypoints, t.visibility) for t in tracks])
+    draw_zones(out, zones, floor_map, states)
+    for t in tracks:
+        if not t.confirmed:
+            continue
+        colour = (0, 0, 255) if t.id == highlight else (255, 200, 0)
+        draw_person(out, t.keypoints, t.visibility, f"#{t.id}", colour)
+    return out
+
+
+class SnapshotWriter:
+    def __init__(self, directory: Path, blur_faces: bool = False, quality: int = 85) -> None:
+        self.directory = directory
+        self.blur_faces = blur_faces
+        self.quality = quality
+
+    def write(
+        self,
+        image: np.ndarray,
+        tr: Transition,
+        zones: Sequence[Zone],
+        tracks: Sequence[Track],
+        floor_map: FloorMap | None,
+    ) -> str | None:
+        day = time.strftime("%Y-%m-%d", time.gmtime(tr.wall))
+        folder = self.directory / day
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{tr.camera}_{tr.zone_id}_{tr.incident_id}_{tr.event}.jpg"
+        zone = [z for z in zones if z.id == tr.zone_id]
+        pic = annotate(
+            image, zone, tracks, floor_map, {tr.zone_id: tr.level}, self.blur_faces, tr.track_id
+        )
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(tr.wall))
+        put_label(
+            pic,
+            f"{tr.level.upper()} {tr.zone_name} {tr.body_part} {stamp}Z",
+            (4, 16),
+            LEVEL_COLOURS.get(tr.level, (255, 255, 255)),
+        )
+        ok = cv2.imwrite(str(path), pic, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        return str(path) if ok else None

@@ -1,0 +1,327 @@
+"""Package, configuration, zones and CLI behaviour beyond the error corpus."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import shapely
+from conftest import (
+    BASE_TOML,
+    EXAMPLE_CONFIG,
+    FIXTURES,
+    ROOT,
+    SAFETYD,
+    square,
+    write_config,
+    zone_collection,
+    zone_feature,
+)
+
+from safetyd import config as cfg
+from safetyd import syslibs
+from safetyd.cli import build_parser
+from safetyd.zones import MAX_ZONE_FILE_BYTES, ZoneContext, parse_zone_file, zone_schema
+
+OPS = {"danger": ["operators"]}
+
+
+def run(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([*SAFETYD, *args], capture_output=True, text=True, timeout=120, **kw)
+
+
+def test_example_config_is_valid() -> None:
+    result = run("check-config", str(EXAMPLE_CONFIG))
+    assert result.returncode == 0, result.stderr
+    assert "OK: 3 camera(s), 4 zone(s)" in result.stdout
+    loaded = cfg.load(EXAMPLE_CONFIG)
+    assert loaded.warnings == ()
+    assert {c: [z.id for z in zs] for c, zs in loaded.zones.items()} == {
+        "walkway": ["beyond-tape"],
+        "press-line": ["press-3-guard"],
+        "dock": ["forklift-lane-a", "charging-bay"],
+    }
+    press = loaded.zones["press-line"][0]
+    assert press.body_parts == ("hands",) and press.units == "pixels"
+    assert len(press.file_hash) == 12
+
+
+def test_example_zones_check_standalone_and_against_config() -> None:
+    files = sorted(str(p) for p in (ROOT / "zones").glob("*.geojson"))
+    assert len(files) == 3
+    assert run("zones", "check", *files).returncode == 0
+    result = run("zones", "check", "--config", str(EXAMPLE_CONFIG), *files)
+    assert result.returncode == 0, result.stderr
+
+
+def test_schema_file_matches_the_model() -> None:
+    committed = json.loads((ROOT / "zones" / "zone-properties.schema.json").read_text())
+    assert committed == zone_schema(), (
+        "regenerate with: safetyd zones schema > zones/zone-properties.schema.json"
+    )
+
+
+def _commands(parser, prefix=()):
+    for action in parser._actions:
+        if action.__class__.__name__ == "_SubParsersAction":
+            for name, sub in action.choices.items():
+                yield (*prefix, name), sub
+                yield from _commands(sub, (*prefix, name))
+
+
+@pytest.mark.parametrize("command", [c for c, _ in _commands(build_parser())], ids=" ".join)
+def test_help_is_useful_on_every_command(command: tuple[str, ...]) -> None:
+    result = run(*command, "--help")
+    assert result.returncode == 0
+    parser = dict(_commands(build_parser()))[command]
+    assert parser.description and len(parser.description) > 30
+    assert parser.description.split()[0] in result.stdout
+    for action in parser._actions:
+        if action.help and action.help != "==SUPPRESS==" and action.dest != "help":
+            assert action.help.split()[0] in result.stdout
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert run("check-config").returncode == 2
+    assert run("no-such-command").returncode == 2
+    assert run("zones", "render", "--zones", "x.geojson").returncode == 2
+
+
+def test_missing_config_file_exits_1(tmp_path: Path) -> None:
+    result = run("check-config", str(tmp_path / "nope.toml"))
+    assert result.returncode == 1
+    assert (
+        f"{tmp_path / 'nope.toml'}: cannot read the file: No such file or directory"
+        in result.stderr
+    )
+
+
+def test_every_problem_in_a_file_is_reported_at_once(tmp_path: Path) -> None:
+    zones = zone_collection(
+        zone_feature("a", warn_distance=-1, recipients=OPS),
+        zone_feature("b", body_parts=["elbows"], recipients=OPS),
+        zone_feature("c", [[[0, 0], [1, 0], [0, 0]]], recipients=OPS),
+        zone_feature("a", recipients={"danger": ["nobody"]}),
+    )
+    path = write_config(tmp_path, zones=zones)
+    result = run("check-config", str(path))
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "zones.geojson: features[" in line]
+    wheres = [line.split(": ")[1] for line in errors]
+    assert wheres == [
+        "features[0] (id 'a').properties.warn_distance",
+        "features[1] (id 'b').properties.body_parts",
+        "features[2] (id 'c').geometry.coordinates[0]",
+        "features[3] (id 'a').properties.recipients.danger",
+        "features[3] (id 'a')",
+    ]
+    assert "4 error(s)" not in result.stderr and "5 error(s)" in result.stderr
+
+
+def test_oversized_zone_file_is_refused(tmp_path: Path) -> None:
+    big = zone_collection(zone_feature(recipients=OPS))
+    big["padding"] = "x" * (MAX_ZONE_FILE_BYTES + 10)
+    path = write_config(tmp_path, zones=big)
+    result = run("check-config", str(path))
+    assert result.returncode == 1
+    assert "zones.geojson: file is 5.0 MB; zone files over 5 MB are refused" in result.stderr
+
+
+def test_coordinates_far_outside_the_image_warn_but_pass(tmp_path: Path) -> None:
+    zones = zone_collection(zone_feature("far", square(0, 0, 3000, 100), recipients=OPS))
+    path = write_config(tmp_path, zones=zones)
+    result = run("check-config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert (
+        "zones.geojson: features[0] (id 'far').geometry: warning: coordinates reach far outside "
+        "camera 'cam1''s 640x360 image (bounds 0,0 to 3000,100); are they in pixels?"
+    ) in result.stderr
+    zones = zone_collection(zone_feature("gone", square(700, 400, 800, 500), recipients=OPS))
+    result = run("check-config", str(write_config(tmp_path, zones=zones)))
+    assert "lies entirely outside camera 'cam1''s 640x360 image" in result.stderr
+
+
+def test_relative_paths_resolve_against_the_config_directory(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    elsewhere = tmp_path / "other"
+    elsewhere.mkdir()
+    result = run("check-config", str(path), cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+    assert cfg.load(path).state_dir == tmp_path / "state"
+
+
+def test_zone_for_a_camera_that_does_not_list_the_file(tmp_path: Path) -> None:
+    toml = BASE_TOML + '\n[[cameras]]\nid = "cam2"\nsource = "1"\n'
+    zones = zone_collection(zone_feature("z", camera="cam2", recipients=OPS))
+    result = run("check-config", str(write_config(tmp_path, toml, zones)))
+    assert result.returncode == 1
+    assert (
+        "features[0] (id 'z').properties.camera: zone is for camera 'cam2' but this file is "
+        "listed only under camera(s) cam1; it would never be checked: list the file under "
+        "camera 'cam2'"
+    ) in result.stderr
+
+
+def test_shared_zone_file_serves_each_camera(tmp_path: Path) -> None:
+    toml = BASE_TOML + '\n[[cameras]]\nid = "cam2"\nsource = "1"\nzones = ["zones.geojson"]\n'
+    zones = zone_collection(
+        zone_feature("both", recipients=OPS), zone_feature("only2", camera="cam2", recipients=OPS)
+    )
+    loaded = cfg.load(write_config(tmp_path, toml, zones))
+    assert [z.id for z in loaded.zones["cam1"]] == ["both"]
+    assert [z.id for z in loaded.zones["cam2"]] == ["both", "only2"]
+
+
+def test_multipolygon_with_hole(tmp_path: Path) -> None:
+    path = tmp_path / "z.geojson"
+    geometry = {
+        "type": "MultiPolygon",
+        "coordinates": [square(0, 0, 10, 10) + square(4, 4, 6, 6), square(20, 0, 30, 10)],
+    }
+    feature = {
+        "type": "Feature",
+        "properties": {"id": "m", "warn_distance": 1},
+        "geometry": geometry,
+    }
+    path.write_text(json.dumps(zone_collection(feature)))
+    parsed = parse_zone_file(path, ZoneContext())
+    (zone,) = parsed.zones
+    inside = shapely.contains_xy(zone.geometry, [2, 5, 25, 15], [2, 5, 5, 5])
+    assert inside.tolist() == [True, False, True, False]  # the hole is not part of the zone
+
+
+def test_feature_level_id_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "z.geojson"
+    feature = zone_feature()
+    feature["id"] = feature["properties"].pop("id")
+    path.write_text(json.dumps(zone_collection(feature)))
+    assert [z.id for z in parse_zone_file(path).zones] == ["z1"]
+
+
+def test_zones_render_draws_the_zones(tmp_path: Path) -> None:
+    out = tmp_path / "preview.png"
+    result = run(
+        "zones",
+        "render",
+        "--zones",
+        str(ROOT / "zones" / "press-cell.geojson"),
+        "--image",
+        str(FIXTURES / "floor.png"),
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    before = cv2.imread(str(FIXTURES / "floor.png")).astype(int)
+    after = cv2.imread(str(out)).astype(int)
+    assert after.shape == before.shape
+    changed = np.abs(after - before).sum(axis=2) > 30
+    # Inside the press guard zone (x 455..630, y 40..315) the fill tints every pixel;
+    # far from the zone and its 40 px warn buffer nothing is drawn.
+    assert changed[100:300, 470:620].mean() > 0.95
+    assert changed[150:350, 0:350].mean() == 0
+    # The warn buffer outline runs 40 px left of the zone's left edge.
+    assert changed[150:250, 413:417].any()
+
+
+def test_zones_render_metres_needs_calibration(tmp_path: Path) -> None:
+    lane = str(ROOT / "zones" / "forklift-lane.geojson")
+    image = tmp_path / "frame.png"
+    cv2.imwrite(str(image), np.full((720, 1280, 3), 100, np.uint8))
+    result = run(
+        "zones", "render", "--zones", lane, "--image", str(image), "--out", str(tmp_path / "a.png")
+    )
+    assert result.returncode == 1
+    assert "zones in metres need the camera's calibration" in result.stderr
+    result = run(
+        "zones",
+        "render",
+        "--zones",
+        lane,
+        "--image",
+        str(image),
+        "--out",
+        str(tmp_path / "b.png"),
+        "--config",
+        str(EXAMPLE_CONFIG),
+        "--camera",
+        "dock",
+    )
+    assert result.returncode == 0, result.stderr
+    drawn = np.abs(cv2.imread(str(tmp_path / "b.png")).astype(int) - 100).sum(axis=2) > 30
+    # Lane A (x 4..7 m) maps between the calibration's floor corners; the left of the
+    # frame (floor x < 0) stays untouched.
+    assert drawn[400:690, 560:720].mean() > 0.9
+    assert not drawn[300:700, 0:150].any()
+
+
+def test_zones_render_unreadable_image(tmp_path: Path) -> None:
+    result = run(
+        "zones",
+        "render",
+        "--zones",
+        str(ROOT / "zones" / "press-cell.geojson"),
+        "--image",
+        str(tmp_path / "missing.png"),
+        "--out",
+        str(tmp_path / "o.png"),
+    )
+    assert result.returncode == 1
+    assert "missing.png: cannot read it as an image" in result.stderr
+
+
+def test_missing_system_library_is_explained() -> None:
+    message = syslibs.explain(OSError("libEGL.so.1: cannot open shared object file: No such file"))
+    assert message is not None
+    assert message.startswith("the system library libEGL.so.1 is missing or unreadable")
+    assert "apt-get install libegl1 libgles2 libgl1 libglib2.0-0" in message
+    assert syslibs.explain(OSError("disk full")) is None
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="unshare(1) not installed")
+def test_missing_libegl_end_to_end(tmp_path: Path) -> None:
+    """Hide the real libEGL in a private mount namespace and run a real replay."""
+    lib = Path("/lib/x86_64-linux-gnu/libEGL.so.1")
+    if not lib.exists():
+        pytest.skip(f"{lib} not present on this machine")
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("mount namespaces not permitted here: " + probe.stderr.decode().strip())
+    cmd = " ".join(
+        [
+            *SAFETYD,
+            "replay",
+            str(FIXTURES / "empty.mp4"),
+            "--config",
+            str(EXAMPLE_CONFIG),
+            "--camera",
+            "press-line",
+            "--events",
+            "/dev/null",
+        ]
+    )
+    result = subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            f"mount --bind /dev/null {lib} && exec {cmd}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("safetyd: the system library libEGL.so.1 is missing or unreadable")
+    )

@@ -1,0 +1,190 @@
+"""Incident state machine (pure, clock injected): debounce, hysteresis, cooldown,
+handover across id switches, disarming, overdue danger."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from synth import person, track_from
+from test_hazards import make_zone
+
+from safetyd.hazards import Assessment
+from safetyd.incidents import FrameContext, IncidentManager
+
+DT = 0.1
+ZONE = make_zone("z", min_frames=3, cooldown_s=60)
+
+
+def assessment(level: str, track: int = 1, held: bool | None = None, distance: float = 5.0):
+    return Assessment(
+        zone_id="z", track_id=track, level=level, body_part="right_wrist",
+        distance=-5.0 if level == "danger" else distance, closing_speed=0.0, ttc_s=None,
+        estimated=False, held=level != "clear" if held is None else held,
+    )  # fmt: skip
+
+
+TRACK = track_from(person(0, 0))
+
+
+def tracks(*ids: int, seen: bool = True, age: float = 100.0):
+    return [
+        replace(TRACK, id=i, seen=seen, state="confirmed" if seen else "lost", age_s=age)
+        for i in ids
+    ]
+
+
+class Run:
+    """Feeds frames to a manager and records transitions with their frame numbers."""
+
+    def __init__(self, **kw) -> None:
+        self.mgr = IncidentManager("cam", [ZONE], **{"clear_frames": 5, "handover_s": 2.0, **kw})
+        self.k = 0
+        self.log: list[tuple[int, str, str, int]] = []
+        self.all: list = []
+
+    def step(self, assessments=(), live=None, armed=None, n: int = 1):
+        for _ in range(n):
+            t = self.k * DT
+            ctx = FrameContext("cam", self.k, t, t, 1e9 + t)
+            trs = self.mgr.update(
+                ctx, list(assessments), tracks(1) if live is None else live, armed
+            )
+            self.log += [(self.k, tr.event, tr.level, tr.track_id) for tr in trs]
+            self.all += trs
+            self.k += 1
+        return self
+
+    def events(self):
+        return [(e, lvl) for _, e, lvl, _ in self.log]
+
+
+def test_debounce_needs_min_frames_consecutive() -> None:
+    r = Run()
+    r.step([assessment("warning")], n=2).step([assessment("clear", held=False)])
+    r.step([assessment("warning")], n=2)
+    assert r.log == []
+    r.step([assessment("warning")])
+    assert r.events() == [("opened", "warning")]
+
+
+def test_straight_into_danger_opens_at_danger() -> None:
+    r = Run().step([assessment("danger")], n=3)
+    assert r.events() == [("opened", "danger")]
+
+
+def test_warning_escalates_after_min_frames_of_danger() -> None:
+    r = Run().step([assessment("warning")], n=3).step([assessment("danger")], n=2)
+    assert r.events() == [("opened", "warning")]
+    r.step([assessment("danger")])
+    assert r.events() == [("opened", "warning"), ("escalated", "danger")]
+
+
+def test_no_flicker_one_clear_frame_does_not_clear() -> None:
+    r = Run().step([assessment("warning")], n=3)
+    for _ in range(5):
+        r.step([]).step([assessment("warning")], n=2)
+    assert r.events() == [("opened", "warning")]
+    r.step([], n=5)
+    assert r.events() == [("opened", "warning"), ("cleared", "clear")]
+
+
+def test_hysteresis_held_frames_do_not_count_towards_clearing() -> None:
+    r = Run().step([assessment("warning")], n=3)
+    r.step([assessment("clear", held=True)], n=20)  # beyond warn_distance, within margin
+    assert r.events() == [("opened", "warning")]
+    r.step([assessment("clear", held=False)], n=5)
+    assert r.events()[-1] == ("cleared", "clear")
+
+
+def test_frames_without_a_detection_hold_the_incident() -> None:
+    r = Run().step([assessment("danger")], n=3)
+    r.step([], live=tracks(1, seen=False), n=30)  # 3 s undetected, still tracked
+    assert r.events() == [("opened", "danger")]
+
+
+def test_cooldown_suppresses_warnings_but_never_danger() -> None:
+    r = Run().step([assessment("warning")], n=3).step([], n=5)
+    assert r.events() == [("opened", "warning"), ("cleared", "clear")]
+    r.step([assessment("warning")], n=20)  # hovering at the edge again: quiet
+    assert len(r.log) == 2
+    r.step([assessment("danger")], n=3)  # now inside: alerts at once
+    assert r.events()[-1] == ("opened", "danger")
+
+
+def test_cooldown_ends() -> None:
+    r = Run().step([assessment("warning")], n=3).step([], n=5)
+    r.step([], n=600)  # 60 s later
+    r.step([assessment("warning")], n=3)
+    assert r.events()[-1] == ("opened", "warning")
+
+
+def test_id_switch_during_an_incident_continues_it() -> None:
+    r = Run().step([assessment("warning", track=1)], n=3)
+    first_id = r.all[-1].incident_id
+    # The detector loses the person and the tracker re-finds them as track 2.
+    live = tracks(1, seen=False) + tracks(2, age=0.2)
+    r.step([assessment("warning", track=2)], live=live, n=2)
+    r.step([assessment("danger", track=2)], live=live, n=3)
+    assert r.events() == [("opened", "warning"), ("escalated", "danger")]
+    assert r.all[-1].incident_id == first_id and r.all[-1].track_id == 2
+
+
+def test_id_switch_after_clearing_does_not_start_a_new_warning_storm() -> None:
+    r = Run().step([assessment("warning", track=1)], n=3).step([], n=5)
+    assert r.events()[-1] == ("cleared", "clear")
+    # Same person, new id (born after the incident opened): warnings stay quiet...
+    r.step([assessment("warning", track=7)], live=tracks(7, age=0.1), n=10)
+    assert len(r.log) == 2
+    # ...but someone who was already in view before that incident is not muted.
+    r.step([assessment("warning", track=3)], live=tracks(7, 3, age=100), n=3)
+    assert r.log[-1][1:] == ("opened", "warning", 3)
+
+
+def test_track_gone_clears_after_handover() -> None:
+    r = Run().step([assessment("danger")], n=3)
+    r.step([], live=[], n=18)  # gone for 1.7 s: a new id may still take it over
+    assert r.events() == [("opened", "danger")]
+    r.step([], live=[], n=4)  # past handover_s = 2 s
+    assert r.events()[-1] == ("cleared", "clear")
+    assert r.all[-1].reason == "track_lost"
+
+
+def test_disarming_clears_and_nothing_opens_while_disarmed() -> None:
+    r = Run().step([assessment("danger")], n=3).step([assessment("danger")], armed=set())
+    assert r.events()[-1] == ("cleared", "clear")
+    assert r.all[-1].reason == "disarmed"
+    r.step([assessment("danger")], armed=set(), n=10)
+    assert len(r.log) == 2
+
+
+def test_overdue_once_when_danger_stays_open() -> None:
+    r = Run(escalate_after_s=2.0).step([assessment("danger")], n=3)
+    r.step([assessment("danger")], n=19)
+    assert [e for e, _ in r.events()] == ["opened"]
+    r.step([assessment("danger")], n=30)
+    assert [e for e, _ in r.events()] == ["opened", "overdue"]
+
+
+def test_zone_removed_on_reload_clears_its_incidents() -> None:
+    r = Run().step([assessment("danger")], n=3)
+    ctx = FrameContext("cam", 99, 9.9, 9.9, 1e9)
+    (tr,) = r.mgr.set_zones([], ctx)
+    assert (tr.event, tr.reason) == ("cleared", "zone_removed")
+
+
+@pytest.mark.parametrize("event", ["opened", "escalated", "cleared"])
+def test_transitions_explain_themselves(event: str) -> None:
+    mgr = IncidentManager("cam", [ZONE], clear_frames=5)
+    got, k = [], 0
+    for assessments, n in (([assessment("warning")], 3), ([assessment("danger")], 3), ([], 5)):
+        for _ in range(n):
+            ctx = FrameContext("cam", k, k * DT, k * DT, 1e9 + k)
+            got += mgr.update(ctx, assessments, tracks(1))
+            k += 1
+    tr = {t.event: t for t in got}[event]
+    assert (tr.camera, tr.zone_id, tr.zone_name, tr.zone_file_hash) == ("cam", "z", "Z", "0" * 12)
+    assert tr.track_id == 1 and tr.body_part == "right_wrist"
+    assert tr.frame == {"opened": 2, "escalated": 5, "cleared": 10}[event]
+    assert tr.wall == 1e9 + tr.frame
+    assert tr.level == {"opened": "warning", "escalated": "danger", "cleared": "clear"}[event]

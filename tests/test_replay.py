@@ -1,0 +1,218 @@
+"""`safetyd replay` end to end, as a subprocess, on real video and real MediaPipe."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import pytest
+from conftest import EXAMPLE_CONFIG, FIXTURES, SAFETYD, SHARED_FOOTAGE
+
+WORKER_GIF = SHARED_FOOTAGE / "worker-zone-detection.gif"
+needs_footage = pytest.mark.skipif(
+    not WORKER_GIF.exists(), reason=f"shared test footage not present at {SHARED_FOOTAGE}"
+)
+
+
+def replay(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*SAFETYD, "replay", *args, "--config", str(EXAMPLE_CONFIG)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def events_of(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def walk_in(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path_factory.mktemp("walk-in")
+    result = replay(
+        str(FIXTURES / "walk-in.mp4"),
+        "--camera",
+        "press-line",
+        "--events",
+        "-",
+        "--tracks",
+        str(out / "tracks.jsonl"),
+        "--annotate",
+        str(out / "ann.mp4"),
+        "--state-dir",
+        str(out / "state"),
+    )
+    assert result.returncode == 0, result.stderr
+    return result, out
+
+
+def test_walking_into_the_press_is_one_incident_without_flicker(walk_in) -> None:
+    result, _ = walk_in
+    events = events_of(result.stdout)
+    assert [(e["event"], e["level"]) for e in events] == [
+        ("opened", "warning"),
+        ("escalated", "danger"),
+        ("cleared", "clear"),
+    ]
+    assert len({e["incident"] for e in events}) == 1
+    opened, escalated, cleared = events
+    assert opened["t"] < escalated["t"] < cleared["t"]
+    # He is warned before his hand is in the press: distance positive, then negative.
+    assert opened["distance"] > 0 and escalated["distance"] < 0
+    assert escalated["t"] - opened["t"] >= 0.5
+    # The hand did it: the zone watches hands only.
+    assert escalated["body_part"] in {
+        "left_wrist",
+        "right_wrist",
+        "left_pinky",
+        "right_pinky",
+        "left_index",
+        "right_index",
+        "left_thumb",
+        "right_thumb",
+    }
+
+
+def test_event_lines_follow_the_contract(walk_in) -> None:
+    result, _ = walk_in
+    types = {
+        "event": str,
+        "level": str,
+        "camera": str,
+        "zone": str,
+        "track": int,
+        "frame": int,
+        "t": float,
+        "body_part": str,
+        "distance": float,
+    }
+    for e in events_of(result.stdout):
+        for key, kind in types.items():
+            assert isinstance(e[key], kind), (key, e[key])
+        assert e["ttc_s"] is None or isinstance(e["ttc_s"], float)
+        assert e["camera"] == "press-line" and e["zone"] == "press-3-guard"
+        assert e["zone_file_hash"] and e["latency_s"] >= 0
+
+
+def test_snapshots_show_the_opened_and_escalated_moments(walk_in) -> None:
+    result, out = walk_in
+    snaps = {e["event"]: e["snapshot"] for e in events_of(result.stdout)}
+    assert snaps["cleared"] is None
+    for event in ("opened", "escalated"):
+        image = cv2.imread(snaps[event])
+        assert image is not None and image.shape == (360, 640, 3)
+        assert str(out / "state" / "snapshots") in snaps[event]
+
+
+def test_summary_goes_to_stderr_and_no_progress_bar_when_piped(walk_in) -> None:
+    result, _ = walk_in
+    assert "\r" not in result.stderr
+    assert "replayed 107 frames of walk-in.mp4 on camera press-line" in result.stderr
+    assert "1 incident(s), 3 event(s)" in result.stderr
+
+
+def test_annotated_video_shows_the_danger(walk_in) -> None:
+    result, out = walk_in
+    cap = cv2.VideoCapture(str(out / "ann.mp4"))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    assert len(frames) == 107
+    escalated = next(e for e in events_of(result.stdout) if e["event"] == "escalated")
+    danger = frames[escalated["frame"] + 2][50:300, 560:620].astype(int)
+    before = frames[5][50:300, 560:620].astype(int)
+    # The press zone is tinted red during danger (BGR: red channel dominates).
+    assert (danger[..., 2] - danger[..., 1]).mean() > (before[..., 2] - before[..., 1]).mean() + 30
+
+
+def test_one_track_id_for_the_man(walk_in) -> None:
+    _, out = walk_in
+    rows = [json.loads(line) for line in (out / "tracks.jsonl").read_text().splitlines()]
+    assert len(rows) == 107
+    ids = Counter(t["id"] for r in rows[:85] for t in r["tracks"] if t["state"] == "confirmed")
+    assert len(ids) == 1
+
+
+def test_empty_scene_is_silent() -> None:
+    result = replay(str(FIXTURES / "empty.mp4"), "--camera", "press-line", "--events", "-")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert "0 incident(s), 0 event(s)" in result.stderr
+
+
+def test_realtime_replay_is_paced(tmp_path: Path) -> None:
+    clip = tmp_path / "clip.mp4"
+    cap = cv2.VideoCapture(str(FIXTURES / "walk-in.mp4"))
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 360))
+    for _ in range(25):  # 2.5 s
+        writer.write(cap.read()[1])
+    writer.release()
+    started = time.monotonic()
+    result = replay(str(clip), "--camera", "press-line", "--realtime")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started >= 2.4
+
+
+def test_zones_override_and_bad_arguments(tmp_path: Path) -> None:
+    zones = tmp_path / "z.geojson"
+    zones.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"id": "left", "warn_distance": 0, "warn_ttc_s": 0},
+                        "geometry": {
+                            "type": "Polygon",
+                            "coordinates": [[[0, 0], [250, 0], [250, 360], [0, 360], [0, 0]]],
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    result = replay(
+        str(FIXTURES / "walk-in.mp4"),
+        "--camera",
+        "press-line",
+        "--zones",
+        str(zones),
+        "--events",
+        "-",
+    )
+    assert result.returncode == 0, result.stderr
+    assert {e["zone"] for e in events_of(result.stdout)} == {"left"}
+    bad = replay(str(FIXTURES / "walk-in.mp4"), "--camera", "nope")
+    assert bad.returncode == 1
+    assert "--camera 'nope' is not in" in bad.stderr and "Traceback" not in bad.stderr
+    missing = replay(str(tmp_path / "missing.mp4"))
+    assert missing.returncode == 1 and "no such video file" in missing.stderr
+
+
+@needs_footage
+def test_worker_footage_prints_events_and_keeps_one_id(tmp_path: Path) -> None:
+    """The acceptance command of the vision issue, on real factory footage."""
+    tracks = tmp_path / "tracks.jsonl"
+    result = replay(str(WORKER_GIF), "--events", "-", "--tracks", str(tracks))
+    assert result.returncode == 0, result.stderr
+    events = events_of(result.stdout)
+    assert events and all(e["camera"] == "walkway" for e in events)
+    # He walks beyond the tape line: the feet zone goes to danger.
+    assert ("escalated", "danger") in {(e["event"], e["level"]) for e in events} or (
+        events[0]["event"],
+        events[0]["level"],
+    ) == ("opened", "danger")
+    rows = [json.loads(line) for line in tracks.read_text().splitlines()]
+    visible = [r for r in rows if any(t["seen"] for t in r["tracks"])]
+    ids = Counter(t["id"] for r in visible for t in r["tracks"] if t["seen"])
+    assert len(visible) >= 60
+    assert ids.most_common(1)[0][1] >= 0.9 * len(visible)
