@@ -243,9 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     zs.set_defaults(func=cmd_zones_schema)
 
-    from . import replay
+    from . import events_cmd, replay
 
     replay.add_parser(sub)
+    events_cmd.add_parser(sub)
     return parser
 
 

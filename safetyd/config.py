@@ -13,6 +13,7 @@ directory that holds the configuration file.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -380,7 +381,9 @@ class LoadedConfig:
 
 def resolve_path(config_path: Path, value: str) -> Path:
     path = Path(value).expanduser()
-    return path if path.is_absolute() else (config_path.parent / path)
+    # normpath, not resolve(): "systemd/../zones/x" reads better as "zones/x" in
+    # messages, and symlinks (e.g. /etc/safetyd) stay as the operator wrote them.
+    return Path(os.path.normpath(path if path.is_absolute() else config_path.parent / path))
 
 
 MAX_CONFIG_BYTES = 1_000_000

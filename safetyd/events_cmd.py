@@ -1,0 +1,100 @@
+"""``safetyd events``: list stored incident events."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from . import config as cfg
+from .problems import InvalidConfig
+from .store import Store
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(text: str, tz: ZoneInfo, now: float) -> float:
+    """'30m', '2h', '7d' ago, or an ISO date/time (site time zone when naive)."""
+    match = _RELATIVE.match(text.strip())
+    if match:
+        return now - float(match[1]) * _UNITS[match[2]]
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"--since {text!r} not understood; use e.g. 30m, 2h, 7d or 2026-11-26T06:00"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=tz)
+    return when.timestamp()
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        loaded = cfg.load(args.config)
+    except InvalidConfig as exc:
+        for p in exc.problems:
+            print(str(p), file=sys.stderr)
+        return 1
+    tz = ZoneInfo(loaded.config.site.timezone)
+    state_dir = Path(args.state_dir) if args.state_dir else loaded.state_dir
+    db = state_dir / "safetyd.db"
+    if not db.exists():
+        print(f"{db}: no event database yet (safetyd has not run with this state dir)",
+              file=sys.stderr)
+        return 1
+    try:
+        since = parse_since(args.since, tz, time.time()) if args.since else None
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    store = Store(db)
+    try:
+        rows = store.events(since=since, zone=args.zone, level=args.level, camera=args.camera,
+                            limit=args.limit)
+    finally:
+        store.close()
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, separators=(",", ":")))
+        return 0
+    header = f"{'time':19}  {'camera':12} {'zone':18} {'event':9} {'level':7} {'track':>5} " \
+             f"{'body part':18} {'dist':>7} {'ttc s':>6}  snapshot"
+    print(header)
+    for r in rows:
+        when = datetime.fromtimestamp(r["wall"], tz).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{when:19}  {r['camera'][:12]:12} {r['zone'][:18]:18} {r['event']:9} "
+              f"{r['level']:7} {r['track']:>5} {r['body_part'][:18]:18} "
+              f"{_fmt(r['distance'], '7.2f')} {_fmt(r['ttc_s'], '6.2f')}  {r['snapshot'] or ''}")
+    print(f"{len(rows)} event(s)", file=sys.stderr)
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "events",
+        help="list stored incident events",
+        description=(
+            "List incident events (opened, escalated, cleared, overdue) stored in the state "
+            "directory's SQLite database, oldest first, times in the site's time zone."
+        ),
+    )
+    p.add_argument("--config", type=Path, required=True, help="safetyd.toml (for the state dir)")
+    p.add_argument("--state-dir", help="read this state directory instead of the configured one")
+    p.add_argument("--since", help="only events since: 30m, 2h, 7d, or a date/time")
+    p.add_argument("--zone", help="only this zone id")
+    p.add_argument("--camera", help="only this camera id")
+    p.add_argument("--level", choices=["warning", "danger", "clear"], help="only this level")
+    p.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=run)
