@@ -172,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'safetyd COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"safetyd {__version__}")
+
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -244,17 +245,37 @@ def build_parser() -> argparse.ArgumentParser:
     zs.set_defaults(func=cmd_zones_schema)
 
     from . import events_cmd, replay
+    from .alerts import probe
 
     replay.add_parser(sub)
     events_cmd.add_parser(sub)
+    probe.add_parser(sub)
+    for leaf in _leaves(parser):
+        leaf.add_argument(
+            "--log-level",
+            choices=["debug", "info", "warning", "error"],
+            help="log verbosity (default: info for 'run', warning for the other commands)",
+        )
     return parser
 
 
+def _leaves(parser: argparse.ArgumentParser):
+    """Every command parser that has no subcommands of its own."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield parser
+    for action in subs:
+        for child in dict.fromkeys(action.choices.values()):
+            yield from _leaves(child)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from . import logsetup
     from .syslibs import MissingSystemLibrary, explained
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    logsetup.setup(args.log_level or getattr(args, "default_log_level", "warning"))
     try:
         with explained():
             return int(args.func(args))

@@ -50,8 +50,10 @@ def run(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir) if args.state_dir else loaded.state_dir
     db = state_dir / "safetyd.db"
     if not db.exists():
-        print(f"{db}: no event database yet (safetyd has not run with this state dir)",
-              file=sys.stderr)
+        print(
+            f"{db}: no event database yet (safetyd has not run with this state dir)",
+            file=sys.stderr,
+        )
         return 1
     try:
         since = parse_since(args.since, tz, time.time()) if args.since else None
@@ -60,22 +62,27 @@ def run(args: argparse.Namespace) -> int:
         return 2
     store = Store(db)
     try:
-        rows = store.events(since=since, zone=args.zone, level=args.level, camera=args.camera,
-                            limit=args.limit)
+        rows = store.events(
+            since=since, zone=args.zone, level=args.level, camera=args.camera, limit=args.limit
+        )
     finally:
         store.close()
     if args.json:
         for row in rows:
             print(json.dumps(row, separators=(",", ":")))
         return 0
-    header = f"{'time':19}  {'camera':12} {'zone':18} {'event':9} {'level':7} {'track':>5} " \
-             f"{'body part':18} {'dist':>7} {'ttc s':>6}  snapshot"
+    header = (
+        f"{'time':19}  {'camera':12} {'zone':18} {'event':9} {'level':7} {'track':>5} "
+        f"{'body part':18} {'dist':>7} {'ttc s':>6}  snapshot"
+    )
     print(header)
     for r in rows:
         when = datetime.fromtimestamp(r["wall"], tz).strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{when:19}  {r['camera'][:12]:12} {r['zone'][:18]:18} {r['event']:9} "
-              f"{r['level']:7} {r['track']:>5} {r['body_part'][:18]:18} "
-              f"{_fmt(r['distance'], '7.2f')} {_fmt(r['ttc_s'], '6.2f')}  {r['snapshot'] or ''}")
+        print(
+            f"{when:19}  {r['camera'][:12]:12} {r['zone'][:18]:18} {r['event']:9} "
+            f"{r['level']:7} {r['track']:>5} {r['body_part'][:18]:18} "
+            f"{_fmt(r['distance'], '7.2f')} {_fmt(r['ttc_s'], '6.2f')}  {r['snapshot'] or ''}"
+        )
     print(f"{len(rows)} event(s)", file=sys.stderr)
     return 0
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,9 +21,20 @@ from safetyd.events_cmd import parse_since
 def state(tmp_path_factory) -> Path:
     state = tmp_path_factory.mktemp("state")
     result = subprocess.run(
-        [*SAFETYD, "replay", str(FIXTURES / "walk-in.mp4"), "--config", str(EXAMPLE_CONFIG),
-         "--camera", "press-line", "--state-dir", str(state)],
-        capture_output=True, text=True, timeout=300,
+        [
+            *SAFETYD,
+            "replay",
+            str(FIXTURES / "walk-in.mp4"),
+            "--config",
+            str(EXAMPLE_CONFIG),
+            "--camera",
+            "press-line",
+            "--state-dir",
+            str(state),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     return state
@@ -33,7 +43,9 @@ def state(tmp_path_factory) -> Path:
 def events(state: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*SAFETYD, "events", "--config", str(EXAMPLE_CONFIG), "--state-dir", str(state), *args],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -84,9 +96,22 @@ def test_blurred_snapshots_hide_the_face(tmp_path: Path) -> None:
     for name, cfg in (("plain", EXAMPLE_CONFIG), ("blurred", config)):
         state = tmp_path / name
         result = subprocess.run(
-            [*SAFETYD, "replay", str(FIXTURES / "walk-in.mp4"), "--config", str(cfg),
-             "--camera", "press-line", "--state-dir", str(state), "--events", "-"],
-            capture_output=True, text=True, timeout=300,
+            [
+                *SAFETYD,
+                "replay",
+                str(FIXTURES / "walk-in.mp4"),
+                "--config",
+                str(cfg),
+                "--camera",
+                "press-line",
+                "--state-dir",
+                str(state),
+                "--events",
+                "-",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert result.returncode == 0, result.stderr
         opened = json.loads(result.stdout.splitlines()[0])

@@ -1,0 +1,1 @@
+"""Alert delivery: durable outbox, sinks (Twilio SMS, webhook, log), storm control."""

@@ -1,0 +1,38 @@
+"""Secrets come from systemd credentials or the environment, never from safetyd.toml.
+
+A credential named ``twilio-auth-token`` is read from
+``$CREDENTIALS_DIRECTORY/twilio-auth-token`` (systemd ``LoadCredential=``),
+else from the environment variable ``TWILIO_AUTH_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+
+class CredentialMissing(RuntimeError):
+    pass
+
+
+def env_name(name: str) -> str:
+    return name.upper().replace("-", "_").replace(".", "_")
+
+
+def read_credential(name: str, environ: Mapping[str, str] | None = None) -> str:
+    environ = os.environ if environ is None else environ
+    directory = environ.get("CREDENTIALS_DIRECTORY")
+    if directory:
+        path = Path(directory) / name
+        if path.is_file():
+            value = path.read_text(encoding="utf-8").strip()
+            if value:
+                return value
+    value = environ.get(env_name(name), "").strip()
+    if value:
+        return value
+    raise CredentialMissing(
+        f"credential {name!r} not found: add 'LoadCredential={name}:/etc/safetyd/credentials/"
+        f"{name}' to the service, or set the environment variable {env_name(name)}"
+    )

@@ -1,0 +1,27 @@
+"""Log sink: the alert as a key=value line in the journal."""
+
+from __future__ import annotations
+
+import logging
+
+from .base import Alert
+
+log = logging.getLogger("safetyd.alert")
+LEVELS = {"danger": logging.ERROR, "warning": logging.WARNING}
+
+
+class LogSink:
+    name = "log"
+
+    def send(self, alert: Alert) -> str | None:
+        log.log(
+            LEVELS.get(alert.level, logging.INFO),
+            "alert kind=%s level=%s camera=%s zone=%s incident=%s text=%r",
+            alert.kind,
+            alert.level,
+            alert.camera,
+            alert.zone,
+            alert.incident,
+            alert.body,
+        )
+        return None

@@ -1,0 +1,103 @@
+"""Short, useful alert texts (one SMS segment when names allow).
+
+``DANGER Press 3 guard (cam line-2) 14:03:12 right wrist inside``
+``WARNING Press 3 guard (cam line-2) 14:03:11 left index 0.6s to contact``
+
+Pure functions of the event and the site's time zone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from ..incidents import Transition
+
+SMS_SEGMENT = 160
+
+
+def clock(wall: float, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(wall, tz).strftime("%H:%M:%S")
+
+
+def part_name(body_part: str) -> str:
+    return body_part.replace("_", " ")
+
+
+def _where(tr: Transition) -> str:
+    return f"{tr.zone_name} (cam {tr.camera})"
+
+
+def proximity(tr: Transition) -> str:
+    part = part_name(tr.body_part)
+    if tr.distance <= 0:
+        return f"{part} inside"
+    if tr.ttc_s is not None and tr.ttc_s > 0:
+        return f"{part} {tr.ttc_s:.1f}s to contact"
+    if tr.units == "metres":
+        return f"{part} {tr.distance:.1f}m away"
+    return f"{part} near"
+
+
+def incident_text(tr: Transition, tz: ZoneInfo) -> str:
+    when = clock(tr.wall, tz)
+    if tr.event == "overdue":
+        minutes, seconds = divmod(int(tr.wall - tr.opened_wall), 60)
+        held = f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+        return (
+            f"DANGER STILL {_where(tr)} {held} since {clock(tr.opened_wall, tz)}: {proximity(tr)}"
+        )
+    if tr.event == "cleared":
+        return f"CLEAR {_where(tr)} {when}"
+    return f"{tr.level.upper()} {_where(tr)} {when} {proximity(tr)}"
+
+
+def fold_text(payloads: Sequence[str], tz: ZoneInfo) -> str:
+    """One summary for a burst of warnings in the same zone."""
+    events = [json.loads(p) for p in payloads]
+    first, last = events[0], events[-1]
+    span = f"{clock(first['wall'], tz)[:5]}-{clock(last['wall'], tz)[:5]}"
+    if span[:5] == span[6:]:
+        span = clock(last["wall"], tz)
+    tail = ""
+    if last.get("distance") is not None:
+        part = part_name(last["body_part"])
+        if last["distance"] <= 0:
+            tail = f"; last {part} inside"
+        elif last.get("ttc_s"):
+            tail = f"; last {part} {last['ttc_s']:.1f}s to contact"
+    return f"WARNING x{len(events)} {last['zone_name']} (cam {last['camera']}) {span}{tail}"
+
+
+def camera_offline_text(
+    camera: str, wall: float, stale_s: float, zones: int, reason: str, tz: ZoneInfo
+) -> str:
+    return (
+        f"CAMERA OFFLINE {camera} {clock(wall, tz)}: {reason} for {stale_s:.0f}s, "
+        f"{zones} armed zone(s) unwatched"
+    )
+
+
+def camera_restored_text(camera: str, wall: float, offline_s: float, tz: ZoneInfo) -> str:
+    minutes, seconds = divmod(int(offline_s), 60)
+    return f"CAMERA RESTORED {camera} {clock(wall, tz)} after {minutes}m{seconds:02d}s"
+
+
+def delivery_failed_text(recipient: str, error: str, body: str) -> str:
+    return f"ALERT NOT DELIVERED to {recipient}: {error} | {body}"[:300]
+
+
+def test_text(site: str, group: str, wall: float, tz: ZoneInfo) -> str:
+    return f"TEST safetyd {site}: test alert for group {group} {clock(wall, tz)}"
+
+
+def digest_text(site: str, rows: Sequence[dict], day: str) -> str:
+    if not rows:
+        return f"safetyd {site} {day}: no incidents"
+    parts = [
+        f"{r['zone_name']} {r['incidents']}" + (f" ({r['danger']} danger)" if r["danger"] else "")
+        for r in rows
+    ]
+    return f"safetyd {site} {day}: " + ", ".join(parts)

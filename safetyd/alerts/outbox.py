@@ -1,0 +1,187 @@
+"""The durable outbox: every alert is a SQLite row before any network call.
+
+Rows are inserted in the same transaction as the incident event that caused
+them, keyed by a dedup key (incident, transition, sink, recipient), so a
+re-run after a crash cannot enqueue an alert twice. The delivery worker marks
+a row sent only after the provider accepted it: a crash between the send and
+that commit re-sends it once after the restart (at-least-once, at most one
+duplicate per alert).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ..store import Store
+from .base import Alert
+
+LEVEL_ORDER = "CASE level WHEN 'danger' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END"
+
+
+@dataclass(frozen=True)
+class NewAlert:
+    dedup_key: str
+    kind: str
+    sink: str
+    recipient: str
+    level: str
+    body: str
+    payload: str
+    created: float
+    camera: str | None = None
+    zone: str | None = None
+    incident: str | None = None
+    capture_mono: float | None = None
+
+
+def _alert(row: sqlite3.Row) -> Alert:
+    return Alert(
+        id=row["id"], kind=row["kind"], sink=row["sink"], recipient=row["recipient"],
+        level=row["level"], camera=row["camera"], zone=row["zone"], incident=row["incident"],
+        body=row["body"], payload=row["payload"], created=row["created"],
+        attempts=row["attempts"],
+    )  # fmt: skip
+
+
+class Outbox:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def add(self, db: sqlite3.Connection, alerts: Iterable[NewAlert]) -> int:
+        """Insert inside the caller's transaction; duplicates (same key) are ignored."""
+        before = db.total_changes
+        db.executemany(
+            "INSERT OR IGNORE INTO outbox (dedup_key, kind, sink, recipient, level, camera, zone,"
+            " incident, body, payload, created, capture_mono, next_attempt)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    a.dedup_key,
+                    a.kind,
+                    a.sink,
+                    a.recipient,
+                    a.level,
+                    a.camera,
+                    a.zone,
+                    a.incident,
+                    a.body,
+                    a.payload,
+                    a.created,
+                    a.capture_mono,
+                    a.created,
+                )
+                for a in alerts
+            ],
+        )
+        return db.total_changes - before
+
+    def due(self, now: float, limit: int = 50) -> list[Alert]:
+        rows = self.store.db.execute(
+            f"SELECT * FROM outbox WHERE status = 'pending' AND next_attempt <= ?"
+            f" ORDER BY {LEVEL_ORDER}, created, id LIMIT ?",
+            (now, limit),
+        )
+        return [_alert(r) for r in rows]
+
+    def next_due(self) -> float | None:
+        row = self.store.db.execute(
+            "SELECT MIN(next_attempt) FROM outbox WHERE status = 'pending'"
+        ).fetchone()
+        return row[0]
+
+    def still_pending(self, alert_id: int) -> bool:
+        row = self.store.db.execute("SELECT status FROM outbox WHERE id = ?", (alert_id,))
+        found = row.fetchone()
+        return bool(found and found[0] == "pending")
+
+    def mark_sent(
+        self, alert_id: int, provider_id: str | None, now: float, body: str | None = None
+    ) -> None:
+        with self.store.transaction() as db:
+            db.execute(
+                "UPDATE outbox SET status = 'sent', provider_id = ?, sent = ?, last_error = NULL,"
+                " attempts = attempts + 1, body = COALESCE(?, body) WHERE id = ?",
+                (provider_id, now, body, alert_id),
+            )
+
+    def mark_retry(self, alert_id: int, error: str, next_attempt: float) -> None:
+        with self.store.transaction() as db:
+            db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt = ?"
+                " WHERE id = ?",
+                (error, next_attempt, alert_id),
+            )
+
+    def hold(self, alert_id: int, until: float) -> None:
+        with self.store.transaction() as db:
+            db.execute("UPDATE outbox SET next_attempt = ? WHERE id = ?", (until, alert_id))
+
+    def mark_failed(self, alert_id: int, error: str, status: str = "failed") -> None:
+        with self.store.transaction() as db:
+            db.execute(
+                "UPDATE outbox SET status = ?, last_error = ?, attempts = attempts + 1"
+                " WHERE id = ?",
+                (status, error, alert_id),
+            )
+
+    def fold(self, into: int, others: Sequence[int]) -> None:
+        with self.store.transaction() as db:
+            db.executemany(
+                "UPDATE outbox SET status = 'folded', folded_into = ? WHERE id = ?",
+                [(into, o) for o in others],
+            )
+
+    # -- storm-control queries ------------------------------------------------------
+
+    def pending_warnings(self, recipient: str, zone: str | None) -> list[sqlite3.Row]:
+        return list(
+            self.store.db.execute(
+                "SELECT id, payload FROM outbox WHERE status = 'pending' AND sink = 'sms'"
+                " AND level = 'warning' AND kind = 'incident' AND recipient = ? AND zone IS ?"
+                " ORDER BY created, id",
+                (recipient, zone),
+            )
+        )
+
+    def last_warning_sent(self, recipient: str, zone: str | None) -> float | None:
+        return self.store.db.execute(
+            "SELECT MAX(sent) FROM outbox WHERE status = 'sent' AND sink = 'sms'"
+            " AND level = 'warning' AND recipient = ? AND zone IS ?",
+            (recipient, zone),
+        ).fetchone()[0]
+
+    def warnings_sent_since(self, recipient: str, since: float) -> list[float]:
+        rows = self.store.db.execute(
+            "SELECT sent FROM outbox WHERE status = 'sent' AND sink = 'sms'"
+            " AND level = 'warning' AND recipient = ? AND sent >= ? ORDER BY sent",
+            (recipient, since),
+        )
+        return [r[0] for r in rows]
+
+    # -- health ---------------------------------------------------------------------
+
+    def depth(self) -> int:
+        return self.store.db.execute(
+            "SELECT COUNT(*) FROM outbox WHERE status = 'pending'"
+        ).fetchone()[0]
+
+    def oldest_pending(self) -> float | None:
+        return self.store.db.execute(
+            "SELECT MIN(created) FROM outbox WHERE status = 'pending'"
+        ).fetchone()[0]
+
+    def failures_since(self, since: float) -> int:
+        return self.store.db.execute(
+            "SELECT COUNT(*) FROM outbox WHERE status IN ('failed', 'expired') AND created >= ?"
+            " AND kind != 'delivery_failed'",
+            (since,),
+        ).fetchone()[0]
+
+    def rows(self, **where: object) -> list[dict]:
+        """All rows matching column = value filters (for tests and the status page)."""
+        sql = "SELECT * FROM outbox"
+        if where:
+            sql += " WHERE " + " AND ".join(f"{k} = ?" for k in where)
+        return [dict(r) for r in self.store.db.execute(sql + " ORDER BY id", tuple(where.values()))]

@@ -1,0 +1,51 @@
+"""Logging for people and for journald.
+
+Under systemd (``$JOURNAL_STREAM`` set) each line starts with its syslog
+priority (``<3>`` error … ``<7>`` debug), which journald turns into the
+entry's priority, and carries no timestamp (journald adds one). Elsewhere lines
+carry a local timestamp. Events are logged as ``key=value`` pairs so that
+``journalctl -g zone=press-3`` finds them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+PRIORITY = {
+    logging.CRITICAL: 2,
+    logging.ERROR: 3,
+    logging.WARNING: 4,
+    logging.INFO: 6,
+    logging.DEBUG: 7,
+}
+
+
+class JournalFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        prio = PRIORITY.get(record.levelno, 6)
+        text = f"{record.name}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        # Continuation lines keep the priority, so a traceback is not logged at <6>.
+        return "\n".join(f"<{prio}>{line}" for line in text.splitlines())
+
+
+def under_journald() -> bool:
+    return bool(os.environ.get("JOURNAL_STREAM"))
+
+
+def setup(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if under_journald():
+        handler.setFormatter(JournalFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter(
+                "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"
+            )
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

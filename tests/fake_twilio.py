@@ -1,0 +1,174 @@
+"""A fake Twilio REST API on 127.0.0.1 for the delivery tests.
+
+Implements ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` with
+Twilio's response and error bodies. ``script`` decides each answer: a list of
+modes consumed one per request (then ``default``), or set ``default`` for
+everything: ``ok`` (201), ``invalid_to`` (400/21211), ``unsubscribed``
+(400/21610), ``rate_limited`` (429/20429), ``error`` (500), ``hang`` (no
+answer until ``release()``), ``rfc9457`` (an RFC-9457 problem body, 503).
+Every request is recorded, with its Basic-auth credentials and form fields.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+from streams import free_port
+
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "f00dfeedcafe5ec7e7" + "0" * 14  # 32 characters, the shape of a real token
+PATH = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Messages\.json$")
+
+ERRORS = {
+    "invalid_to": (400, 21211, "The 'To' number is not a valid phone number."),
+    "unsubscribed": (400, 21610, "Attempt to send to unsubscribed recipient"),
+    "rate_limited": (429, 20429, "Too Many Requests"),
+    "error": (500, 20500, "Internal Server Error"),
+    "auth": (401, 20003, "Authenticate"),
+}
+
+
+@dataclass
+class Request:
+    at: float  # time.time() when received
+    account: str
+    user: str
+    password: str
+    form: dict[str, str]
+    answered: str = ""
+
+
+@dataclass
+class FakeTwilio:
+    port: int = field(default_factory=free_port)
+    default: str = "ok"
+    script: list[str] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def delivered(self) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.answered == "ok"]
+
+    def release(self) -> None:
+        self._release.set()
+
+    def _mode(self) -> str:
+        with self._lock:
+            return self.script.pop(0) if self.script else self.default
+
+    def start(self) -> FakeTwilio:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def _reply(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                ctype = "application/problem+json" if "type" in body else "application/json"
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:  # noqa: N802
+                match = PATH.match(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                if not match:
+                    self._reply(404, {"code": 20404, "message": "Not Found", "status": 404})
+                    return
+                auth = self.headers.get("Authorization", "")
+                user, _, password = (
+                    base64.b64decode(auth[6:]).decode().partition(":")
+                    if auth.startswith("Basic ")
+                    else ("", "", "")
+                )
+                req = Request(time.time(), match[1], user, password, form)
+                with fake._lock:
+                    fake.requests.append(req)
+                mode = fake._mode()
+                if (user, password) != (ACCOUNT_SID, AUTH_TOKEN):
+                    mode = "auth"
+                if mode == "hang":
+                    fake._release.wait(120)
+                    mode = "error"
+                req.answered = mode
+                if mode == "ok":
+                    self._reply(
+                        201,
+                        {
+                            "sid": "SM" + uuid.uuid4().hex,
+                            "account_sid": match[1],
+                            "to": form.get("To"),
+                            "from": form.get("From"),
+                            "body": form.get("Body"),
+                            "messaging_service_sid": form.get("MessagingServiceSid"),
+                            "status": "queued",
+                            "num_segments": "1",
+                            "direction": "outbound-api",
+                            "api_version": "2010-04-01",
+                            "price": None,
+                            "error_code": None,
+                            "uri": f"/2010-04-01/Accounts/{match[1]}/Messages/x.json",
+                        },
+                    )
+                elif mode == "rfc9457":
+                    self._reply(
+                        503,
+                        {
+                            "type": "https://www.twilio.com/docs/errors/20503",
+                            "title": "Service Unavailable",
+                            "status": 503,
+                            "code": 20503,
+                            "detail": "try again later",
+                        },
+                    )
+                else:
+                    status, code, message = ERRORS[mode]
+                    self._reply(
+                        status,
+                        {
+                            "code": code,
+                            "message": message,
+                            "status": status,
+                            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                        },
+                    )
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._release.set()
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeTwilio:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,78 @@
+"""Alert texts: short, useful, one SMS segment for ordinary names."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from test_alerts import transition
+
+from safetyd.alerts import messages
+
+TZ = ZoneInfo("Europe/Berlin")
+AT = datetime(2026, 11, 26, 14, 3, 12, tzinfo=TZ).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("kw", "text"),
+    [
+        (
+            dict(event="opened", level="danger", body_part="left_wrist"),
+            "DANGER Press 3 guard (cam press-line) 14:03:12 left wrist inside",
+        ),
+        (
+            dict(event="escalated", level="danger", body_part="hands (estimated)"),
+            "DANGER Press 3 guard (cam press-line) 14:03:12 hands (estimated) inside",
+        ),
+        (
+            dict(event="opened", level="warning", ttc_s=0.64),
+            "WARNING Press 3 guard (cam press-line) 14:03:12 right wrist 0.6s to contact",
+        ),
+        (
+            dict(
+                event="opened",
+                level="warning",
+                ttc_s=None,
+                units="metres",
+                distance=1.25,
+                body_part="left_ankle",
+            ),
+            "WARNING Press 3 guard (cam press-line) 14:03:12 left ankle 1.2m away",
+        ),
+        (
+            dict(event="opened", level="warning", ttc_s=None),
+            "WARNING Press 3 guard (cam press-line) 14:03:12 right wrist near",
+        ),
+        (
+            dict(event="overdue", level="danger", opened_wall=AT - 95),
+            "DANGER STILL Press 3 guard (cam press-line) 1m35s since 14:01:37: right wrist inside",
+        ),
+    ],
+)
+def test_incident_texts(kw, text) -> None:
+    got = messages.incident_text(transition(wall=AT, **{"opened_wall": AT, **kw}), TZ)
+    assert got == text
+    assert len(got) <= messages.SMS_SEGMENT
+
+
+def test_fold_summary() -> None:
+    from safetyd.events import event_record
+
+    payloads = [json.dumps(event_record(transition(wall=AT + k * 20))) for k in range(4)]
+    assert messages.fold_text(payloads, TZ) == (
+        "WARNING x4 Press 3 guard (cam press-line) 14:03-14:04; last right wrist 0.6s to contact"
+    )
+
+
+def test_system_texts() -> None:
+    assert messages.camera_offline_text("dock", AT, 6.2, 2, "no frames", TZ) == (
+        "CAMERA OFFLINE dock 14:03:12: no frames for 6s, 2 armed zone(s) unwatched"
+    )
+    assert messages.camera_restored_text("dock", AT, 148, TZ) == (
+        "CAMERA RESTORED dock 14:03:12 after 2m28s"
+    )
+    assert messages.test_text("Plant 1", "operators", AT, TZ) == (
+        "TEST safetyd Plant 1: test alert for group operators 14:03:12"
+    )
