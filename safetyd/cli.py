@@ -244,9 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     zs.set_defaults(func=cmd_zones_schema)
 
-    from . import events_cmd, replay
+    from . import daemon, events_cmd, replay
     from .alerts import probe
 
+    daemon.add_parser(sub)
     replay.add_parser(sub)
     events_cmd.add_parser(sub)
     probe.add_parser(sub)

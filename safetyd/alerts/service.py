@@ -81,6 +81,21 @@ class AlertService:
     def from_config(cls, loaded: LoadedConfig, store: Store) -> AlertService:
         return cls(loaded, store, build_sinks(loaded))
 
+    def reconfigure(self, loaded: LoadedConfig) -> None:
+        """Take a reloaded configuration: recipients, sinks, limits. Queued rows stay."""
+        self.config = loaded.config
+        self.alerts = loaded.config.alerts
+        self.tz = ZoneInfo(loaded.config.site.timezone)
+        self.sinks = build_sinks(loaded)
+        d = self.dispatcher
+        d.sinks, d.delivery, d.storm, d.tz = (
+            dict(self.sinks),
+            self.alerts.delivery,
+            self.alerts.storm,
+            self.tz,
+        )
+        d.wake()
+
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:

@@ -1,0 +1,149 @@
+"""Prometheus metrics (prometheus-client), in a registry of our own.
+
+Counters and histograms are updated where things happen (the inference
+threads); values that already live elsewhere (source status, outbox depth,
+delivery counters, zone arming) are read at scrape time by a collector, so
+they can never drift from the truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.frames_processed = Counter(
+            "safetyd_frames_processed",
+            "Frames run through the pipeline",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.frames_inferred = Counter(
+            "safetyd_frames_inferred",
+            "Frames on which pose inference ran (not motion-gated)",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.inference_seconds = Histogram(
+            "safetyd_inference_seconds",
+            "Pose inference time per frame",
+            ["camera"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.frame_to_alert_seconds = Histogram(
+            "safetyd_frame_to_alert_seconds",
+            "From frame capture to the alert committed in the outbox (stage=outbox) or "
+            "accepted by the provider (stage=sent)",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.incidents = Counter(
+            "safetyd_incidents",
+            "Incident transitions",
+            ["camera", "zone", "event", "level"],
+            registry=self.registry,
+        )
+        self.pipeline_errors = Counter(
+            "safetyd_pipeline_errors",
+            "Frames whose processing raised an error",
+            ["camera"],
+            registry=self.registry,
+        )
+
+    def add_collector(self, collector: Collector) -> None:
+        self.registry.register(collector)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class StateCollector(Collector):
+    """Reads live state at scrape time through a snapshot function."""
+
+    def __init__(self, snapshot: Callable[[], dict]) -> None:
+        self.snapshot = snapshot
+
+    def describe(self) -> Iterable:
+        return []
+
+    def collect(self) -> Iterable:
+        s = self.snapshot()
+        read = CounterMetricFamily(
+            "safetyd_frames_read", "Frames read from the camera", labels=["camera"]
+        )
+        dropped = CounterMetricFamily(
+            "safetyd_frames_dropped",
+            "Frames replaced in the one-slot buffer before use",
+            labels=["camera"],
+        )
+        reconnects = CounterMetricFamily(
+            "safetyd_camera_reconnects", "Camera stream reopen attempts", labels=["camera"]
+        )
+        up = GaugeMetricFamily(
+            "safetyd_camera_up", "1 when the camera delivers fresh frames", labels=["camera"]
+        )
+        age = GaugeMetricFamily(
+            "safetyd_camera_frame_age_seconds", "Age of the newest fresh frame", labels=["camera"]
+        )
+        fps = GaugeMetricFamily("safetyd_camera_fps", "Frames per second read", labels=["camera"])
+        for cam in s["cameras"]:
+            read.add_metric([cam["id"]], cam["frames_read"])
+            dropped.add_metric([cam["id"]], cam["frames_dropped"])
+            reconnects.add_metric([cam["id"]], cam["reconnects"])
+            up.add_metric([cam["id"]], 1.0 if cam["up"] else 0.0)
+            if cam["frame_age_s"] is not None:
+                age.add_metric([cam["id"]], cam["frame_age_s"])
+            fps.add_metric([cam["id"]], cam["fps"])
+        yield from (read, dropped, reconnects, up, age, fps)
+
+        armed = GaugeMetricFamily(
+            "safetyd_zone_armed", "1 when the zone is armed", labels=["camera", "zone"]
+        )
+        for cam in s["cameras"]:
+            for zone, is_armed in cam["zones"].items():
+                armed.add_metric([cam["id"], zone], 1.0 if is_armed else 0.0)
+        yield armed
+        open_incidents = GaugeMetricFamily(
+            "safetyd_open_incidents", "Incidents open now", labels=["camera", "level"]
+        )
+        for cam in s["cameras"]:
+            for level, n in cam["open_incidents"].items():
+                open_incidents.add_metric([cam["id"], level], n)
+        yield open_incidents
+
+        d = s["delivery"]
+        sent = CounterMetricFamily(
+            "safetyd_alerts_sent", "Alerts accepted by a sink", labels=["sink"]
+        )
+        failed = CounterMetricFamily(
+            "safetyd_alerts_failed", "Alerts that failed permanently or expired", labels=["sink"]
+        )
+        for sink in d["sinks"]:
+            sent.add_metric([sink], d["sent"].get(sink, 0))
+            failed.add_metric([sink], d["failed"].get(sink, 0))
+        yield sent
+        yield failed
+        sms_sent = CounterMetricFamily("safetyd_sms_sent", "SMS accepted by Twilio")
+        sms_sent.add_metric([], d["sent"].get("sms", 0))
+        sms_failed = CounterMetricFamily(
+            "safetyd_sms_failed", "SMS that failed permanently or expired"
+        )
+        sms_failed.add_metric([], d["failed"].get("sms", 0))
+        yield sms_sent
+        yield sms_failed
+        depth = GaugeMetricFamily("safetyd_outbox_depth", "Alerts waiting for delivery")
+        depth.add_metric([], d["pending"])
+        yield depth
+        healthy = GaugeMetricFamily("safetyd_delivery_healthy", "1 when alert delivery is healthy")
+        healthy.add_metric([], 1.0 if d["ok"] else 0.0)
+        yield healthy

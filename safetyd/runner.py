@@ -1,0 +1,265 @@
+"""One live camera in the daemon: its reader, its pose model, its inference thread.
+
+The inference thread takes the newest frame, runs the camera's pipeline at
+most ``fps`` times a second, and commits any incident transitions together
+with their alerts in one SQLite transaction before anything is sent. Zones
+are swapped between two frames on reload (``set_setup``), so an unchanged
+camera never stops watching.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .alerts.service import AlertService
+from .config import Camera, LoadedConfig
+from .incidents import FrameContext
+from .metrics import Metrics
+from .pipeline import CameraPipeline, FrameResult, ZoneSetup, floor_map_for
+from .pose import create_estimator
+from .snapshots import SnapshotWriter, annotate
+from .sources import CameraSource, SourceStatus
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CameraState:
+    id: str
+    source: SourceStatus
+    processed_age_s: float | None  # since the last frame went through the pipeline
+    processed_fps: float
+    armed: frozenset[str]
+    zones: tuple[str, ...]
+    open_incidents: dict[str, int]
+    stale_after_s: float
+
+    @property
+    def fresh_age_s(self) -> float | None:
+        """How old the newest fresh frame that was also processed is."""
+        ages = [self.source.last_fresh_age_s, self.processed_age_s]
+        return None if any(a is None for a in ages) else max(a for a in ages if a is not None)
+
+    @property
+    def up(self) -> bool:
+        age = self.fresh_age_s
+        return age is not None and age <= self.stale_after_s
+
+
+class CameraRunner:
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        camera: Camera,
+        store: Store,
+        alerts: AlertService,
+        metrics: Metrics,
+    ) -> None:
+        cfg = loaded.config
+        self.camera = camera
+        self.id = camera.id
+        self.store = store
+        self.alerts = alerts
+        self.metrics = metrics
+        self.privacy_blur = cfg.privacy.blur_faces
+        self.source = CameraSource(
+            camera.id,
+            str(loaded.resolve(camera.source)) if _is_path(camera.source) else camera.source,
+            pace=True,
+            loop=camera.loop,
+            width=camera.width,
+            height=camera.height,
+            stall_timeout_s=max(2.0, min(camera.stale_after_s, 10.0)),
+        )
+        model = loaded.resolve(cfg.pose.model) if cfg.pose.model else None
+        snapshots = (
+            SnapshotWriter(loaded.state_dir / "snapshots", cfg.privacy.blur_faces)
+            if cfg.storage.snapshots
+            else None
+        )
+        self.pipeline = CameraPipeline.from_config(
+            loaded, camera.id, create_estimator(cfg.pose, model), snapshots=snapshots
+        )
+        self._lock = threading.Lock()  # held while a frame is processed, or zones swapped
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.heartbeat = time.monotonic()
+        self.started = time.monotonic()
+        self._processed_at: float | None = None
+        self._fps = 0.0
+        self.last: FrameResult | None = None
+        self._uncommitted: list[tuple[list, float | None]] = []
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> CameraRunner:
+        self.source.start()
+        self._thread = threading.Thread(target=self._run, name=f"infer-{self.id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        self.source.request_stop()
+
+    def join(self, deadline: float) -> None:
+        if self._thread:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        self.source.join(deadline)
+        if self._thread and not self._thread.is_alive():
+            self.pipeline.close()
+
+    @property
+    def alive(self) -> bool:
+        return bool(self._thread and self._thread.is_alive() and self.source.alive)
+
+    def set_setup(self, setup: ZoneSetup) -> None:
+        """Swap in reloaded zones between two frames; the camera keeps running."""
+        with self._lock:
+            last = self.last
+            ctx = FrameContext(
+                self.id,
+                last.frame.index if last else 0,
+                time.monotonic(),
+                last.frame.video_t if last else 0.0,
+                time.time(),
+            )
+            transitions = self.pipeline.set_setup(setup, ctx)
+        if transitions:
+            self._uncommitted.append((transitions, None))
+
+    # -- inference ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        period = 1.0 / self.camera.fps
+        last_index = -1
+        while not self._stop.is_set():
+            self.heartbeat = time.monotonic()
+            self._flush()
+            frame = self.source.read(last_index, timeout=0.5)
+            if frame is None:
+                continue
+            last_index = frame.index
+            started = time.monotonic()
+            try:
+                with self._lock:
+                    result = self.pipeline.process(frame, frame.mono)
+            except Exception:
+                # Never let one bad frame end the camera; the blind-camera alarm
+                # fires if this keeps happening (no processed frames).
+                log.exception("camera %s: frame %d failed", self.id, frame.index)
+                self.metrics.pipeline_errors.labels(self.id).inc()
+                self._stop.wait(0.5)
+                continue
+            self.last = result
+            now = time.monotonic()
+            if self._processed_at is not None:
+                dt = now - self._processed_at
+                self._fps = 1 / dt if self._fps == 0 else 0.9 * self._fps + 0.1 / max(dt, 1e-6)
+            self._processed_at = now
+            self.metrics.frames_processed.labels(self.id).inc()
+            if result.inferred:
+                self.metrics.frames_inferred.labels(self.id).inc()
+                self.metrics.inference_seconds.labels(self.id).observe(result.infer_s)
+            if result.transitions:
+                self._uncommitted.append((result.transitions, frame.mono))
+            self._flush()
+            self._stop.wait(max(0.0, started + period - time.monotonic()))
+
+    def _flush(self) -> None:
+        """Commit transitions and their alerts; keep them if the database refuses.
+
+        A locked or failing database must neither kill the camera nor lose an
+        alert: what could not be committed is retried on the next frame."""
+        while self._uncommitted:
+            transitions, capture_mono = self._uncommitted[0]
+            try:
+                self._commit(transitions, capture_mono)
+            except Exception:
+                log.exception(
+                    "camera %s: cannot store %d incident event(s); retrying",
+                    self.id,
+                    len(transitions),
+                )
+                return
+            self._uncommitted.pop(0)
+
+    def _commit(self, transitions, capture_mono: float | None) -> None:
+        zones = self.pipeline.setup.zones
+        with self.store.transaction() as db:
+            self.store.add_events(db, transitions)
+            self.alerts.enqueue(db, transitions, zones, capture_mono=capture_mono)
+        if capture_mono is not None:
+            self.metrics.frame_to_alert_seconds.labels("outbox").observe(
+                time.monotonic() - capture_mono
+            )
+        for tr in transitions:
+            self.metrics.incidents.labels(self.id, tr.zone_id, tr.event, tr.level).inc()
+            log.warning(
+                "incident event=%s level=%s camera=%s zone=%s zone_file_hash=%s track=%d "
+                "body_part=%r distance=%.3f closing_speed=%.3f ttc_s=%s latency_s=%.3f "
+                "incident=%s%s",
+                tr.event,
+                tr.level,
+                tr.camera,
+                tr.zone_id,
+                tr.zone_file_hash,
+                tr.track_id,
+                tr.body_part,
+                tr.distance,
+                tr.closing_speed,
+                "none" if tr.ttc_s is None else f"{tr.ttc_s:.2f}",
+                tr.latency_s or 0.0,
+                tr.incident_id,
+                f" reason={tr.reason}" if tr.reason else "",
+            )
+
+    # -- status ---------------------------------------------------------------------
+
+    def state(self) -> CameraState:
+        now = time.monotonic()
+        setup = self.pipeline.setup
+        opened: dict[str, int] = {}
+        for inc in self.pipeline.incidents.open_incidents():
+            opened[inc.level] = opened.get(inc.level, 0) + 1
+        return CameraState(
+            id=self.id,
+            source=self.source.status(),
+            processed_age_s=None if self._processed_at is None else now - self._processed_at,
+            processed_fps=self._fps,
+            armed=setup.arming.armed(time.time()),
+            zones=tuple(z.id for z in setup.zones),
+            open_incidents=opened,
+            stale_after_s=self.camera.stale_after_s,
+        )
+
+    def picture(self) -> np.ndarray | None:
+        """The last processed frame with zones and skeletons drawn (status page)."""
+        last = self.last
+        if last is None:
+            return None
+        setup = self.pipeline.setup
+        return annotate(
+            last.frame.image,
+            setup.zones,
+            last.tracks,
+            setup.floor_map,
+            self.pipeline.zone_states(),
+            self.privacy_blur,
+        )
+
+
+def _is_path(source: str) -> bool:
+    from .sources import kind_of
+
+    return kind_of(source) == "file" and not source.startswith("file://")
+
+
+def setup_for(loaded: LoadedConfig, camera: Camera) -> ZoneSetup:
+    return ZoneSetup.build(loaded.zones.get(camera.id, ()), floor_map_for(camera), loaded)

@@ -1,0 +1,258 @@
+"""Run the real daemon as a subprocess, the way systemd does.
+
+``NotifyListener`` is the systemd side of sd_notify: an abstract (or path)
+AF_UNIX datagram socket collecting READY=1, WATCHDOG=1, STATUS=… messages.
+``DaemonProcess`` writes a configuration, starts ``python -m safetyd run`` with
+``NOTIFY_SOCKET``/``WATCHDOG_USEC`` set, and offers HTTP and log helpers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+from conftest import FIXTURES, ROOT, SAFETYD
+from fake_twilio import ACCOUNT_SID, AUTH_TOKEN
+from streams import free_port
+
+PRESS_ZONES = ROOT / "zones" / "press-cell.geojson"
+
+
+class NotifyListener:
+    def __init__(self, abstract: bool = True, directory: Path | None = None) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if abstract:
+            name = f"safetyd-test-{uuid.uuid4().hex}"
+            self.sock.bind("\0" + name)
+            self.address = "@" + name
+        else:
+            assert directory is not None
+            path = directory / "notify.sock"
+            self.sock.bind(str(path))
+            self.address = str(path)
+        self.sock.settimeout(0.2)
+        self.messages: list[tuple[float, str]] = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._collect, daemon=True)
+        self._thread.start()
+
+    def _collect(self) -> None:
+        while not self._stop:
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.messages.append((time.monotonic(), data.decode()))
+
+    def fields(self, since: int = 0) -> list[tuple[float, str]]:
+        out = []
+        for at, msg in self.messages[since:]:
+            out += [(at, line) for line in msg.splitlines()]
+        return out
+
+    def wait_for(self, prefix: str, timeout: float, since: int = 0) -> tuple[float, str]:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for at, line in self.fields(since):
+                if line.startswith(prefix):
+                    return at, line
+            time.sleep(0.05)
+        raise AssertionError(f"no {prefix!r} within {timeout}s; got {self.fields(since)}")
+
+    def close(self) -> None:
+        self._stop = True
+        self.sock.close()
+
+
+def config_text(
+    tmp: Path, http_port: int, twilio_url: str | None, cameras: str, extra: str = ""
+) -> str:
+    twilio = (
+        f"""
+[alerts.twilio]
+from_number = "+15555550100"
+api_base_url = "{twilio_url}"
+timeout_s = 5
+"""
+        if twilio_url
+        else ""
+    )
+    sinks = '["log", "sms"]' if twilio_url else '["log"]'
+    return f"""
+[site]
+name = "Test plant"
+timezone = "UTC"
+{cameras}
+[alerts]
+sinks = {sinks}
+system_recipients = ["maintenance"]
+escalate_after_s = 300
+[alerts.groups.operators]
+numbers = ["+15555550101", "+15555550102"]
+[alerts.groups.supervisors]
+numbers = ["+15555550111"]
+[alerts.groups.safety]
+numbers = ["+15555550121"]
+[alerts.groups.maintenance]
+numbers = ["+15555550131"]
+{twilio}
+[alerts.delivery]
+backoff_initial_s = 0.3
+backoff_max_s = 2
+
+[storage]
+state_dir = "{tmp / "state"}"
+
+[http]
+port = {http_port}
+{extra}
+"""
+
+
+def press_camera(stale_after_s: float = 3.0, zones: str = "press.geojson") -> str:
+    return f"""
+[[cameras]]
+id = "press-line"
+source = "{FIXTURES / "walk-in.mp4"}"
+loop = true
+fps = 10
+width = 640
+height = 360
+stale_after_s = {stale_after_s}
+zones = ["{zones}"]
+"""
+
+
+def stream_camera(url: str, stale_after_s: float = 3.0, zones: str = "yard.geojson") -> str:
+    return f"""
+[[cameras]]
+id = "yard"
+source = "{url}"
+fps = 10
+width = 320
+height = 240
+stale_after_s = {stale_after_s}
+zones = ["{zones}"]
+"""
+
+
+YARD_ZONES = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "properties": {
+                "id": "yard-lane",
+                "name": "Yard lane",
+                "body_parts": ["feet"],
+                "warn_distance": 10,
+                "recipients": {"danger": ["operators"]},
+            },
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[[200, 150], [320, 150], [320, 240], [200, 240], [200, 150]]],
+            },
+        }
+    ],
+}
+
+
+class DaemonProcess:
+    def __init__(
+        self,
+        tmp: Path,
+        cameras: str,
+        twilio_url: str | None = None,
+        extra: str = "",
+        abstract: bool = True,
+        env: dict | None = None,
+    ) -> None:
+        self.tmp = tmp
+        self.http_port = free_port()
+        self.config = tmp / "safetyd.toml"
+        shutil.copy(PRESS_ZONES, tmp / "press.geojson")
+        (tmp / "yard.geojson").write_text(json.dumps(YARD_ZONES))
+        self.config.write_text(config_text(tmp, self.http_port, twilio_url, cameras, extra))
+        self.notify = NotifyListener(abstract=abstract, directory=tmp)
+        self.log_path = tmp / "daemon.log"
+        self.extra_env = env or {}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, watchdog_usec: int = 2_000_000) -> DaemonProcess:
+        env = {
+            **os.environ,
+            "NOTIFY_SOCKET": self.notify.address,
+            "WATCHDOG_USEC": str(watchdog_usec),
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "GLOG_minloglevel": "2",
+            **self.extra_env,
+        }
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            [*SAFETYD, "run", "--config", str(self.config)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+        return self
+
+    def wait_ready(self, timeout: float = 60, since: int = 0) -> float:
+        return self.notify.wait_for("READY=1", timeout, since)[0]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_log(self, text: str, timeout: float, start: int = 0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if text in self.log()[start:]:
+                return True
+            if self.proc and self.proc.poll() is not None:
+                return text in self.log()[start:]
+            time.sleep(0.1)
+        return False
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        url = f"http://127.0.0.1:{self.http_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def signal(self, sig: int = signal.SIGHUP) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = 15) -> int | None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.notify.close()
+        if hasattr(self, "_log"):
+            self._log.close()
+        return self.proc.returncode if self.proc else None
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+        self._log.close()

@@ -1,0 +1,402 @@
+"""The real daemon as a subprocess: sd_notify, reload, blind cameras, SIGTERM/SIGKILL,
+/metrics, /healthz and the status page."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from daemon_harness import DaemonProcess, press_camera, stream_camera
+from fake_twilio import AUTH_TOKEN, FakeTwilio
+from prometheus_client.parser import text_string_to_metric_families
+from streams import MjpegServer
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(predicate, timeout: float, step: float = 0.1) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+@pytest.fixture
+def fake():
+    with FakeTwilio() as server:
+        yield server
+
+
+@pytest.mark.parametrize("abstract", [True, False], ids=["abstract-socket", "path-socket"])
+def test_ready_then_watchdog_then_clean_sigterm(tmp_path: Path, abstract: bool) -> None:
+    d = DaemonProcess(tmp_path, press_camera(), abstract=abstract).start()
+    try:
+        ready = d.wait_ready()
+        time.sleep(4.5)
+        pings = [at for at, line in d.notify.fields() if line == "WATCHDOG=1" and at > ready]
+        assert len(pings) >= 3  # every second with WATCHDOG_USEC = 2 s
+        status = [line for _, line in d.notify.fields() if line.startswith("STATUS=")]
+        assert any(
+            re.match(
+                r"STATUS=1/1 cameras up, [\d.]+ fps, \d+ open incident\(s\), "
+                r"outbox \d+",
+                s,
+            )
+            for s in status
+        ), status
+        started = time.monotonic()
+        d.signal(signal.SIGTERM)
+        assert d.proc.wait(10) == 0
+        assert time.monotonic() - started < 10
+        assert any(line == "STOPPING=1" for _, line in d.notify.fields())
+        assert "safetyd.daemon: stopped" in d.log()
+        assert "Traceback" not in d.log()
+    finally:
+        d.stop()
+
+
+def test_broken_zone_file_on_reload_keeps_the_old_zones_armed(tmp_path: Path, fake) -> None:
+    d = DaemonProcess(tmp_path, press_camera(), twilio_url=fake.base_url).start()
+    try:
+        d.wait_ready()
+        zones = tmp_path / "press.geojson"
+        zones.write_text('{"type": "FeatureCollection", "features": [')
+        mark = len(d.notify.messages)
+        log_mark = len(d.log())
+        reloaded_at = time.time()
+        d.signal(signal.SIGHUP)
+        d.notify.wait_for("RELOADING=1", 10, since=mark)
+        _, status = d.notify.wait_for("STATUS=reload refused", 10, since=mark)
+        d.notify.wait_for("READY=1", 10, since=mark)
+        assert re.match(r"STATUS=reload refused \(1 problem\(s\)\); 1/1 cameras up", status)
+        assert d.wait_log(
+            f"reload refused: {zones}: line 1, column 44: not valid JSON", 5, log_mark
+        )
+        # The man walks into the press again (the video loops): still alerted.
+        assert wait_for(
+            lambda: any(
+                r.form["Body"].startswith("DANGER Press 3 guard") and r.at > reloaded_at
+                for r in fake.delivered()
+            ),
+            40,
+        )
+        assert d.proc.poll() is None
+    finally:
+        assert d.stop() == 0
+
+
+def test_valid_reload_swaps_zones_without_restarting(tmp_path: Path) -> None:
+    d = DaemonProcess(tmp_path, press_camera()).start()
+    try:
+        d.wait_ready()
+        pid = d.proc.pid
+        assert d.wait_log("zone=press-3-guard", 30)
+
+        def frames_read() -> float:
+            text = d.get("/metrics")[1].decode()
+            return float(
+                re.search(r'safetyd_frames_read_total\{camera="press-line"\} (\S+)', text)[1]
+            )
+
+        before = frames_read()
+        # Move the guard zone to the left half of the picture, under a new id.
+        zone = json.loads((tmp_path / "press.geojson").read_text())
+        feature = zone["features"][0]
+        feature["properties"]["id"] = "press-left"
+        feature["geometry"]["coordinates"] = [[[0, 0], [230, 0], [230, 360], [0, 360], [0, 0]]]
+        (tmp_path / "press.geojson").write_text(json.dumps(zone))
+        mark = len(d.log())
+        d.signal(signal.SIGHUP)
+        assert d.wait_log("camera press-line: 1 zone(s) swapped in, camera kept running", 15, mark)
+        assert d.wait_log("zone=press-left", 40, mark)
+        assert d.proc.pid == pid and d.proc.poll() is None
+        assert frames_read() > before  # the reader was never restarted: no counter reset
+        assert "camera press-line (re)started" not in d.log()[mark:]
+    finally:
+        assert d.stop() == 0
+
+
+def test_blind_camera_raises_an_alarm_and_healthz_follows(tmp_path: Path, fake) -> None:
+    server = MjpegServer(fps=15).start()
+    d = DaemonProcess(
+        tmp_path, stream_camera(server.url, stale_after_s=3), twilio_url=fake.base_url
+    ).start()
+    try:
+        d.wait_ready()
+        assert wait_for(lambda: d.get("/healthz")[0] == 200, 20), d.get("/healthz")
+        stopped = time.time()
+        server.stop()
+        assert wait_for(
+            lambda: any("CAMERA OFFLINE yard" in r.form["Body"] for r in fake.delivered()), 3 + 5
+        )
+        offline = [r for r in fake.delivered() if "CAMERA OFFLINE yard" in r.form["Body"]]
+        assert min(r.at for r in offline) - stopped <= 3 + 5
+        # Maintenance, and the operators who rely on the yard lane's danger alerts.
+        assert sorted(r.form["To"] for r in offline) == [
+            "+15555550101",
+            "+15555550102",
+            "+15555550131",
+        ]
+        code, body = d.get("/healthz")
+        assert code == 503
+        assert "camera yard is not delivering fresh frames" in json.loads(body)["reasons"][0]
+        server.start()
+        assert wait_for(
+            lambda: any("CAMERA RESTORED yard" in r.form["Body"] for r in fake.delivered()), 30
+        )
+        assert wait_for(lambda: d.get("/healthz")[0] == 200, 10)
+        assert len([r for r in fake.delivered() if "CAMERA OFFLINE" in r.form["Body"]]) == 3
+    finally:
+        d.stop()
+        server.stop()
+
+
+def test_frozen_stream_is_a_blind_camera(tmp_path: Path, fake) -> None:
+    server = MjpegServer(fps=15).start()
+    d = DaemonProcess(
+        tmp_path, stream_camera(server.url, stale_after_s=3), twilio_url=fake.base_url
+    ).start()
+    try:
+        d.wait_ready()
+        assert wait_for(lambda: d.get("/healthz")[0] == 200, 20)
+        server.mode = "frozen"
+        assert wait_for(
+            lambda: any(
+                "CAMERA OFFLINE yard" in r.form["Body"] and "frozen picture" in r.form["Body"]
+                for r in fake.delivered()
+            ),
+            10,
+        )
+        assert d.get("/healthz")[0] == 503
+    finally:
+        d.stop()
+        server.stop()
+
+
+def test_metrics_parse_and_carry_the_series(tmp_path: Path, fake) -> None:
+    d = DaemonProcess(tmp_path, press_camera(), twilio_url=fake.base_url).start()
+    try:
+        d.wait_ready()
+        assert wait_for(lambda: len(fake.delivered()) >= 5, 40)  # an incident was alerted
+        code, body = d.get("/metrics")
+        assert code == 200
+        text = body.decode()
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        for name in (
+            "safetyd_frames_read",
+            "safetyd_frames_processed",
+            "safetyd_frames_dropped",
+            "safetyd_inference_seconds",
+            "safetyd_frame_to_alert_seconds",
+            "safetyd_incidents",
+            "safetyd_sms_sent",
+            "safetyd_sms_failed",
+            "safetyd_outbox_depth",
+            "safetyd_camera_up",
+            "safetyd_zone_armed",
+            "safetyd_alerts_sent",
+            "safetyd_open_incidents",
+        ):
+            assert name in families, name
+
+        def value(name: str, suffix: str = "", **labels) -> float:
+            for s in families[name].samples:
+                if s.name == name + suffix and all(s.labels.get(k) == v for k, v in labels.items()):
+                    return s.value
+            raise AssertionError((name, labels))
+
+        assert value("safetyd_frames_read", "_total", camera="press-line") > 20
+        assert value("safetyd_camera_up", camera="press-line") == 1.0
+        assert value("safetyd_zone_armed", camera="press-line", zone="press-3-guard") == 1.0
+        assert value("safetyd_inference_seconds", "_count", camera="press-line") > 10
+        assert value("safetyd_frame_to_alert_seconds", "_count", stage="outbox") >= 2
+        assert (
+            value(
+                "safetyd_incidents",
+                "_total",
+                camera="press-line",
+                zone="press-3-guard",
+                event="opened",
+                level="warning",
+            )
+            >= 1
+        )
+        assert value("safetyd_sms_sent", "_total") >= 5
+        assert AUTH_TOKEN not in text
+    finally:
+        d.stop()
+
+
+def _outbox(tmp_path: Path) -> list[dict]:
+    db = sqlite3.connect(f"file:{tmp_path / 'state' / 'safetyd.db'}?mode=ro", uri=True)
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM outbox WHERE sink = 'sms'")]
+    finally:
+        db.close()
+
+
+def test_sigkill_with_pending_alerts_then_restart_delivers_each_once(tmp_path: Path, fake) -> None:
+    fake.default = "error"  # the carrier is down: alerts pile up in the outbox
+    d = DaemonProcess(tmp_path, press_camera(), twilio_url=fake.base_url).start()
+    d.wait_ready()
+    assert wait_for(
+        lambda: len([r for r in _outbox(tmp_path) if r["status"] == "pending"]) >= 5, 40
+    )
+    fake.default = "ok_slow"  # the next send is accepted, but its answer comes late...
+    assert wait_for(lambda: any(r.answered == "ok" for r in fake.requests), 15)
+    d.kill()  # ...and the daemon dies before it hears back
+    pending = [r for r in _outbox(tmp_path) if r["status"] == "pending"]
+    assert pending
+    fake.default = "ok"
+    d2 = DaemonProcess.__new__(DaemonProcess)
+    d2.__dict__.update(d.__dict__)
+    from daemon_harness import NotifyListener
+
+    d2.notify = NotifyListener()
+    d2.start()
+    try:
+        d2.wait_ready()
+        assert wait_for(
+            lambda: all(
+                r["status"] == "sent"
+                for r in _outbox(tmp_path)
+                if r["id"] in {p["id"] for p in pending}
+            ),
+            40,
+        )
+    finally:
+        d2.stop()
+    counts = Counter((r.form["To"], r.form["Body"]) for r in fake.delivered())
+    for row in pending:
+        assert 1 <= counts[(row["recipient"], row["body"])] <= 2, row
+    assert sum(counts[(r["recipient"], r["body"])] == 2 for r in pending) <= 1
+
+
+def test_sigterm_keeps_pending_alerts_for_the_next_start(tmp_path: Path, fake) -> None:
+    fake.default = "error"
+    d = DaemonProcess(tmp_path, press_camera(), twilio_url=fake.base_url).start()
+    try:
+        d.wait_ready()
+        assert wait_for(lambda: any(r["status"] == "pending" for r in _outbox(tmp_path)), 40)
+    finally:
+        assert d.stop() == 0
+    assert any(r["status"] == "pending" for r in _outbox(tmp_path))
+    assert "alert(s) still pending; they are delivered after the next start" in d.log()
+
+
+def test_watchdog_is_starved_when_a_pipeline_thread_wedges(tmp_path: Path) -> None:
+    """Another process holds the database's write lock: the inference thread blocks on
+    its next incident commit, and the daemon stops feeding systemd's watchdog."""
+    d = DaemonProcess(tmp_path, press_camera()).start()
+    try:
+        d.wait_ready()
+        lock = sqlite3.connect(tmp_path / "state" / "safetyd.db", timeout=1, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        try:
+            assert d.wait_log(
+                "not feeding the watchdog: camera press-line inference thread silent", 45
+            )
+            mark = len(d.notify.messages)
+            time.sleep(2.5)
+            assert not any(line == "WATCHDOG=1" for _, line in d.notify.fields(mark))
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        mark = len(d.notify.messages)
+        d.notify.wait_for("WATCHDOG=1", 35, since=mark)
+        assert d.proc.poll() is None
+    finally:
+        d.stop()
+
+
+def test_journald_lines_carry_syslog_priorities(tmp_path: Path) -> None:
+    d = DaemonProcess(tmp_path, press_camera(), env={"JOURNAL_STREAM": "8:1234"}).start()
+    try:
+        d.wait_ready()
+        assert d.wait_log("incident event=opened", 30)
+    finally:
+        d.stop()
+    ours = [line for line in d.log().splitlines() if "safetyd" in line and line.startswith("<")]
+    assert any(line.startswith("<6>safetyd.daemon: ready:") for line in ours)
+    assert any(line.startswith("<4>safetyd.runner: incident event=opened") for line in ours)
+    assert not any(re.match(r"^\d{4}-\d\d-\d\d ", line) for line in d.log().splitlines())
+
+
+def test_invalid_config_does_not_start(tmp_path: Path) -> None:
+    d = DaemonProcess(tmp_path, press_camera())
+    d.config.write_text(d.config.read_text() + "\n[bogus]\nx = 1\n")
+    d.start()
+    assert d.proc.wait(60) == 1
+    assert "bogus: unknown key 'bogus'" in d.log()
+    assert "invalid; not starting" in d.log()
+    d.stop()
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="Debian chromium not installed (.ci/run installs it)"
+)
+def test_status_page_in_a_real_browser(tmp_path: Path) -> None:
+    d = DaemonProcess(tmp_path, press_camera()).start()
+    try:
+        d.wait_ready()
+        assert d.wait_log("incident event=opened", 30)
+        profile = tmp_path / "chromium-profile"
+        result = subprocess.run(
+            [
+                "chromium",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--virtual-time-budget=2000",  # < the page's 5 s refresh
+                "--dump-dom",
+                f"http://127.0.0.1:{d.http_port}/",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        dom = result.stdout
+        assert 'data-camera="press-line"' in dom, result.stderr[-2000:]
+        assert 'data-frames-loaded="1"' in dom  # the annotated frame really loaded
+        assert "safetyd — Test plant" in dom
+        assert 'id="incidents"' in dom and 'id="outbox"' in dom
+        shot = tmp_path / "status.png"
+        subprocess.run(
+            [
+                "chromium",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--window-size=1100,900",
+                f"--screenshot={shot}",
+                f"http://127.0.0.1:{d.http_port}/",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert shot.exists() and shot.stat().st_size > 10_000
+    finally:
+        d.stop()
