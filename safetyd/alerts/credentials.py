@@ -25,10 +25,12 @@ def read_credential(name: str, environ: Mapping[str, str] | None = None) -> str:
     directory = environ.get("CREDENTIALS_DIRECTORY")
     if directory:
         path = Path(directory) / name
-        if path.is_file():
-            value = path.read_text(encoding="utf-8").strip()
-            if value:
-                return value
+        try:
+            value = path.read_text(encoding="utf-8").strip() if path.is_file() else ""
+        except OSError as exc:
+            raise CredentialMissing(f"cannot read credential {name!r}: {exc.strerror}") from None
+        if value:
+            return value
     value = environ.get(env_name(name), "").strip()
     if value:
         return value
