@@ -15,7 +15,6 @@ between.
 from __future__ import annotations
 
 import logging
-import shutil
 import signal
 import threading
 import time
@@ -25,6 +24,7 @@ from typing import Any
 import cv2
 
 from . import config as cfg
+from . import housekeeping
 from .alerts import messages
 from .alerts.service import AlertService
 from .config import Camera, LoadedConfig
@@ -348,34 +348,12 @@ class Daemon:
                     self._armed[key] = is_armed
 
     def digest(self) -> None:
-        now = time.time()
-        rows = self.store.zone_counts(now - 86400, now)
-        day = time.strftime("%Y-%m-%d", time.localtime(now - 3600))
-        body = messages.digest_text(self.loaded.config.site.name, rows, day)
-        self.alerts.enqueue_system(
-            f"digest:{day}",
-            "digest",
-            "info",
-            body,
-            {"zones": rows},
-            groups=self.loaded.config.digest.recipients,
-        )
+        c = self.loaded.config
+        housekeeping.send_digest(self.store, self.alerts, c.site.name, c.digest.recipients)
 
     def retention(self) -> None:
         days = self.loaded.config.storage.retention_days
-        cutoff = time.time() - days * 86400
-        snaps = self.store.delete_events_before(cutoff)
-        root = (self.loaded.state_dir / "snapshots").resolve()
-        removed = 0
-        for snap in snaps:
-            path = Path(snap).resolve()
-            if root in path.parents and path.exists():
-                path.unlink()
-                removed += 1
-        if root.exists():
-            for folder in root.iterdir():
-                if folder.is_dir() and folder.name < time.strftime("%Y-%m-%d", time.gmtime(cutoff)):
-                    shutil.rmtree(folder, ignore_errors=True)
+        removed = housekeeping.retention(self.store, self.loaded.state_dir, days)
         log.info("retention: removed events and %d snapshot(s) older than %d days", removed, days)
 
     # -- status -------------------------------------------------------------------------

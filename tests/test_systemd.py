@@ -43,8 +43,9 @@ def test_verify_prints_no_warning(tmp_path: Path) -> None:
 
 @needs_analyze
 def test_security_exposure_is_at_most_2() -> None:
-    result = subprocess.run([ANALYZE, "security", "--offline=yes", str(UNIT)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [ANALYZE, "security", "--offline=yes", str(UNIT)], capture_output=True, text=True
+    )
     match = re.search(r"Overall exposure level for safetyd\.service: (\d+\.\d+)", result.stdout)
     assert match, result.stdout + result.stderr
     assert float(match[1]) <= 2.0
@@ -52,13 +53,22 @@ def test_security_exposure_is_at_most_2() -> None:
 
 def test_unit_has_the_required_directives() -> None:
     text = UNIT.read_text()
-    for directive in ("Type=notify", "WatchdogSec=30", "Restart=on-failure",
-                      "ExecReload=/bin/kill -HUP $MAINPID", "StateDirectory=safetyd",
-                      "ConfigurationDirectory=safetyd", "LoadCredential=twilio-auth-token:",
-                      "SupplementaryGroups=video", "DeviceAllow=char-video4linux rw",
-                      "ProtectSystem=strict", "NoNewPrivileges=yes",
-                      "SystemCallFilter=@system-service", "RestrictAddressFamilies=",
-                      "MemoryDenyWriteExecute=yes"):
+    for directive in (
+        "Type=notify",
+        "WatchdogSec=30",
+        "Restart=on-failure",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "StateDirectory=safetyd",
+        "ConfigurationDirectory=safetyd",
+        "LoadCredential=twilio-auth-token:",
+        "SupplementaryGroups=video",
+        "DeviceAllow=char-video4linux rw",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "SystemCallFilter=@system-service",
+        "RestrictAddressFamilies=",
+        "MemoryDenyWriteExecute=yes",
+    ):
         assert re.search(rf"^{re.escape(directive)}", text, re.M), directive
     assert not re.search(r"^PrivateDevices=", text, re.M)
 
@@ -72,12 +82,14 @@ def _why_no_systemd() -> str | None:
     for tool in ("unshare", "nsenter", "/lib/systemd/systemd", "/usr/bin/python3"):
         if not shutil.which(tool) and not Path(tool).exists():
             return f"{tool} not available"
-    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount", "--mount-proc", "true"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount", "--mount-proc", "true"],
+        capture_output=True,
+        text=True,
+    )
     if probe.returncode != 0:
         return "PID/mount namespaces not permitted: " + probe.stderr.strip()
-    venv = subprocess.run(["/usr/bin/python3", "-c", "import venv, ensurepip"],
-                          capture_output=True)
+    venv = subprocess.run(["/usr/bin/python3", "-c", "import venv, ensurepip"], capture_output=True)
     if venv.returncode != 0:
         return "the system python3 cannot make a venv (apt-get install python3-venv)"
     return None
@@ -93,17 +105,31 @@ class NamespacedSystemd:
     def boot(self, timeout: float = 600) -> None:
         out = open(self.log, "wb")  # noqa: SIM115 (the child keeps it)
         self.proc = subprocess.Popen(
-            ["unshare", "--pid", "--fork", "--mount", "--propagation", "private",
-             "--mount-proc", "sh", str(ROOT / "tests" / "systemd_boot.sh"), str(self.work),
-             str(ROOT)], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                "unshare",
+                "--pid",
+                "--fork",
+                "--mount",
+                "--propagation",
+                "private",
+                "--mount-proc",
+                "sh",
+                str(ROOT / "tests" / "systemd_boot.sh"),
+                str(self.work),
+                str(ROOT),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:
                 raise AssertionError("boot failed:\n" + self.log.read_text()[-3000:])
-            children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
-                                      text=True).stdout.split()
+            children = subprocess.run(
+                ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True
+            ).stdout.split()
             if children and "booting systemd" in self.log.read_text():
                 self.pid = int(children[0])
                 state = self.run("systemctl", "is-system-running", check=False).stdout.strip()
@@ -113,8 +139,12 @@ class NamespacedSystemd:
         raise AssertionError("systemd did not come up:\n" + self.log.read_text()[-3000:])
 
     def run(self, *cmd: str, check: bool = True, timeout: float = 180):
-        result = subprocess.run(["nsenter", "-t", str(self.pid), "-m", "-p", *cmd],
-                                capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            ["nsenter", "-t", str(self.pid), "-m", "-p", *cmd],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check:
             assert result.returncode == 0, f"{cmd}: {result.stdout}{result.stderr}"
         return result
@@ -194,14 +224,14 @@ port = {port}
         # system-call filter all let the model run and the SMS go out:
         end = time.monotonic() + 60
         while time.monotonic() < end and not any(
-                r.form["Body"].startswith("DANGER Press 3 guard") for r in fake.delivered()):
+            r.form["Body"].startswith("DANGER Press 3 guard") for r in fake.delivered()
+        ):
             time.sleep(0.5)
         assert any(r.form["Body"].startswith("DANGER Press 3 guard") for r in fake.delivered())
         # WatchdogSec=30: still the same, unrestarted process well after 30 s.
         time.sleep(max(0.0, 40 - (time.monotonic() - started)))
         props = sd.show("ActiveState", "MainPID", "NRestarts")
-        assert (props["ActiveState"], props["MainPID"], props["NRestarts"]) == ("active", pid,
-                                                                                 "0")
+        assert (props["ActiveState"], props["MainPID"], props["NRestarts"]) == ("active", pid, "0")
         sd.run("systemctl", "reload", "safetyd")
         props = sd.show("ActiveState", "MainPID")
         assert (props["ActiveState"], props["MainPID"]) == ("active", pid)
@@ -213,11 +243,13 @@ port = {port}
         assert props == {"Result": "success", "ExecMainStatus": "0", "ActiveState": "inactive"}
         entries = sd.journal()
         priority = {_message(e): e.get("PRIORITY") for e in entries}
-        assert any(m.startswith("safetyd.daemon: ready:") and p == "6"
-                   for m, p in priority.items()), [(m, p) for m, p in priority.items()
-                                                    if "safetyd" in m][:20]
-        assert any(m.startswith("safetyd.runner: incident event=opened") and p == "4"
-                   for m, p in priority.items())
+        assert any(
+            m.startswith("safetyd.daemon: ready:") and p == "6" for m, p in priority.items()
+        ), [(m, p) for m, p in priority.items() if "safetyd" in m][:20]
+        assert any(
+            m.startswith("safetyd.runner: incident event=opened") and p == "4"
+            for m, p in priority.items()
+        )
         assert any(m.startswith("safetyd.daemon: reloaded:") for m in priority)
         assert not any(AUTH_TOKEN in m for m in priority)
     finally:

@@ -1,0 +1,99 @@
+"""Scheduler jobs and their daily duties: digest, retention, error/miss logging."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from test_alerts import alert_config, transition, wait_for
+
+from safetyd import config as cfg
+from safetyd import housekeeping
+from safetyd.alerts.service import AlertService
+from safetyd.scheduler import JOB_DEFAULTS, Scheduler
+from safetyd.store import Store
+
+DAY = 86400.0
+
+
+def test_retention_deletes_old_events_and_their_snapshots_only(tmp_path: Path) -> None:
+    store = Store(tmp_path / "safetyd.db")
+    snaps = tmp_path / "snapshots"
+    now = time.time()
+    old_dir, new_dir = snaps / "2020-01-01", snaps / time.strftime("%Y-%m-%d")
+    old_dir.mkdir(parents=True)
+    new_dir.mkdir(parents=True)
+    old_snap, new_snap = old_dir / "a.jpg", new_dir / "b.jpg"
+    outside = tmp_path / "keep-me.jpg"  # a path outside the snapshots folder
+    for f in (old_snap, new_snap, outside):
+        f.write_bytes(b"jpeg")
+    with store.transaction() as db:
+        store.add_events(
+            db,
+            [
+                transition(incident="old", wall=now - 100 * DAY, snapshot=str(old_snap)),
+                transition(incident="odd", wall=now - 100 * DAY, snapshot=str(outside)),
+                transition(incident="new", wall=now - DAY, snapshot=str(new_snap)),
+            ],
+        )
+    removed = housekeeping.retention(store, tmp_path, days=90, now=now)
+    assert removed == 1
+    assert [e["incident"] for e in store.events()] == ["new"]
+    assert not old_snap.exists() and not old_dir.exists()
+    assert new_snap.exists() and outside.exists()
+
+
+def test_digest_counts_incidents_per_zone(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+    with FakeTwilio() as fake:
+        loaded = cfg.load(alert_config(tmp_path, fake))
+        store = Store(tmp_path / "o.db")
+        service = AlertService.from_config(loaded, store)
+        now = time.time()
+        with store.transaction() as db:
+            store.add_events(
+                db,
+                [
+                    transition("opened", "warning", incident="a", wall=now - 3600),
+                    transition("escalated", "danger", incident="a", wall=now - 3500),
+                    transition("opened", "danger", incident="b", wall=now - 60),
+                    transition("opened", "warning", incident="c", wall=now - 2 * DAY),
+                ],
+            )
+        assert housekeeping.send_digest(store, service, "Plant 1", ["safety"], now=now) >= 1
+        service.start()
+        try:
+            assert wait_for(lambda: fake.delivered(), 10)
+        finally:
+            service.stop()
+    (req,) = fake.delivered()
+    assert req.form["To"] == "+15555550121"
+    assert req.form["Body"].endswith(": Press 3 guard 2 (2 danger)")
+    assert req.form["Body"].startswith("safetyd Plant 1 ")
+
+
+def test_scheduler_jobs_coalesce_and_failures_are_logged(caplog) -> None:
+    assert JOB_DEFAULTS == {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+    scheduler = Scheduler()
+    calls = []
+
+    def boom() -> None:
+        calls.append(1)
+        raise RuntimeError("disk on fire")
+
+    scheduler.every("boom", 0.2, boom)
+    with caplog.at_level(logging.ERROR, logger="safetyd.scheduler"):
+        scheduler.start()
+        try:
+            assert scheduler.job_ids() == ["boom"]
+            assert wait_for(lambda: calls, 5)
+            time.sleep(0.3)
+        finally:
+            scheduler.shutdown()
+    assert any(
+        "scheduled job boom failed: RuntimeError('disk on fire')" in r.getMessage()
+        for r in caplog.records
+    )
