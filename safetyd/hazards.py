@@ -50,6 +50,8 @@ class Assessment:
     zone_id: str
     track_id: int
     level: Level
+    # The deciding body part: of the parts at the pair's level the nearest (for a
+    # clear but held pair, the nearest held part); the numbers below are its own.
     body_part: str  # landmark name, or "<group> (estimated)"
     distance: float  # signed, zone units; negative inside
     closing_speed: float  # zone units per second towards the zone (> 0 approaching)
@@ -69,6 +71,25 @@ def _fallback_points(fallback: Fallback, box: np.ndarray) -> np.ndarray:
     }[fallback]
 
 
+def _box_points(boxes: np.ndarray, xs: tuple, ys: tuple) -> np.ndarray:
+    """(n, 4) boxes → (n, k, 2) points from per-point weights on (x0, x1) and (y0, y1)."""
+    x = boxes[:, [0]] * (1 - np.array(xs)) + boxes[:, [2]] * np.array(xs)
+    y = boxes[:, [1]] * (1 - np.array(ys)) + boxes[:, [3]] * np.array(ys)
+    return np.stack([x, y], axis=2)
+
+
+# Vectorised twins of _fallback_points, indexed like list(Fallback).
+_FALLBACK_XY = {
+    list(Fallback).index(kind): fn
+    for kind, fn in (
+        (Fallback.BBOX_BOTTOM_CENTRE, lambda b: _box_points(b, (0.5,), (1.0,))),
+        (Fallback.BBOX_TOP_CENTRE, lambda b: _box_points(b, (0.5,), (0.0,))),
+        (Fallback.BBOX_CENTRE, lambda b: _box_points(b, (0.5,), (0.5,))),
+        (Fallback.BBOX_CORNERS, lambda b: _box_points(b, (0, 1, 0, 1), (0, 0, 1, 1))),
+    )
+}
+
+
 def _fallback_name(zone: Zone) -> str:
     return f"{zone.body_parts[0]} (estimated)"
 
@@ -77,6 +98,27 @@ def _floor_velocity(floor_map: FloorMap, pts: np.ndarray, vel: np.ndarray) -> np
     here = floor_map.floor(pts)
     ahead = floor_map.floor(pts + vel * _FLOOR_DT)
     return (ahead - here) / _FLOOR_DT
+
+
+@dataclass(frozen=True)
+class _People:
+    """The frame's assessed tracks as stacked arrays, built once per frame."""
+
+    tracks: Sequence[Track]
+    kp: np.ndarray  # (T, 33, 2)
+    vel: np.ndarray  # (T, 33, 2)
+    seen: np.ndarray  # (T, 33) visibility at or above the threshold
+    box: np.ndarray  # (T, 4)
+
+    @classmethod
+    def of(cls, tracks: Sequence[Track], threshold: float) -> _People:
+        return cls(
+            tracks,
+            np.stack([t.keypoints for t in tracks]),
+            np.stack([t.velocity for t in tracks]),
+            np.stack([t.visibility for t in tracks]) >= threshold,
+            np.stack([t.bbox for t in tracks]),
+        )
 
 
 @dataclass(frozen=True)
@@ -115,6 +157,11 @@ class HazardEngine:
         for i, z in enumerate(self.zones):
             self._mask[i, list(z.landmarks)] = True
         self._metres = np.array([z.units == "metres" for z in self.zones], dtype=bool)
+        kinds = list(Fallback)
+        self._fallback = np.array([kinds.index(z.fallback) for z in self.zones], dtype=np.int8)
+        self._bounds = np.array([z.geometry.bounds for z in self.zones], dtype=np.float64).reshape(
+            -1, 4
+        )
         if self._metres.any() and floor_map is None:
             raise ValueError("zones in metres need a floor calibration")
         self._trees = {}
@@ -133,41 +180,52 @@ class HazardEngine:
 
     # -- candidate pairs ----------------------------------------------------
 
-    def _query_boxes(self, tracks: Sequence[Track], units: str) -> list[shapely.Geometry | None]:
-        warn_reach, ttc_reach = self._reach[units]
-        boxes = []
-        for tr in tracks:
-            pts, vel = np.vstack([tr.keypoints, tr.bbox.reshape(2, 2)]), tr.velocity
-            if units == "metres":
-                pts = self.floor_map.floor(
-                    np.vstack([pts, _fallback_points(Fallback.BBOX_BOTTOM_CENTRE, tr.bbox)])
-                )
-                vel = _floor_velocity(self.floor_map, tr.keypoints, tr.velocity)
-            ok = np.all(np.isfinite(pts), axis=1)
-            if not ok.any():
-                boxes.append(None)
-                continue
-            speed = float(np.nanmax(np.linalg.norm(vel, axis=1))) if len(vel) else 0.0
-            if not np.isfinite(speed):
-                speed = 0.0
-            grow = warn_reach + speed * ttc_reach
-            lo, hi = pts[ok].min(axis=0) - grow, pts[ok].max(axis=0) + grow
-            boxes.append(shapely.box(lo[0], lo[1], hi[0], hi[1]))
-        return boxes
+    def _extents(self, people: _People, units: str):
+        """Per track: the box of all its points and their top speed, in zone units."""
+        kp, vel, box = people.kp, people.vel, people.box
+        pts = np.concatenate([kp, box.reshape(-1, 2, 2)], axis=1)
+        if units == "metres":
+            bottom = np.stack([(box[:, 0] + box[:, 2]) / 2, box[:, 3]], axis=1)[:, None, :]
+            pts = np.concatenate([pts, bottom], axis=1)
+            n = pts.shape[1]
+            pts = self.floor_map.floor(pts.reshape(-1, 2)).reshape(-1, n, 2)
+            vel = _floor_velocity(self.floor_map, kp.reshape(-1, 2), vel.reshape(-1, 2))
+            vel = vel.reshape(-1, 33, 2)
+        finite = np.isfinite(pts).all(axis=2, keepdims=True)
+        lo = np.where(finite, pts, np.inf).min(axis=1)
+        hi = np.where(finite, pts, -np.inf).max(axis=1)
+        speed = np.nan_to_num(np.hypot(vel[..., 0], vel[..., 1]), nan=0.0, posinf=0.0)
+        return lo, hi, speed.max(axis=1), finite[..., 0].any(axis=1)
 
-    def _pairs(self, tracks: Sequence[Track], armed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _pairs(self, people: _People, armed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Candidate (track, zone) pairs: an STRtree query with each track's box grown
+        by the largest reach, then, per pair, the zone's own reach (its warn_distance,
+        or its time-to-contact horizon at the track's top speed) against the gap
+        between the two boxes. Both are bounds: no pair that can matter is dropped."""
         all_t, all_z = [], []
+        margin = 1 + self.clear_margin
         for units, (tree, idx) in self._trees.items():
-            boxes = self._query_boxes(tracks, units)
-            present = [i for i, b in enumerate(boxes) if b is not None]
-            if not present:
+            lo, hi, speed, ok = self._extents(people, units)
+            present = np.flatnonzero(ok)
+            if not len(present):
                 continue
-            hits = tree.query(
-                np.array([boxes[i] for i in present], dtype=object), predicate="intersects"
+            warn_reach, ttc_reach = self._reach[units]
+            grow = warn_reach + speed[present] * ttc_reach
+            boxes = shapely.box(
+                lo[present, 0] - grow,
+                lo[present, 1] - grow,
+                hi[present, 0] + grow,
+                hi[present, 1] + grow,
             )
-            t_idx = np.asarray(present)[hits[0]]
-            z_idx = idx[hits[1]]
-            keep = armed[z_idx]
+            hits = tree.query(boxes, predicate="intersects")
+            t_idx, z_idx = present[hits[0]], idx[hits[1]]
+            b = self._bounds[z_idx]
+            gap = np.hypot(
+                np.maximum(np.maximum(b[:, 0] - hi[t_idx, 0], lo[t_idx, 0] - b[:, 2]), 0.0),
+                np.maximum(np.maximum(b[:, 1] - hi[t_idx, 1], lo[t_idx, 1] - b[:, 3]), 0.0),
+            )
+            reach = np.maximum(self._warn[z_idx], speed[t_idx] * self._ttc[z_idx]) * margin
+            keep = armed[z_idx] & (gap <= reach)
             all_t.append(t_idx[keep])
             all_z.append(z_idx[keep])
         if not all_t:
@@ -178,27 +236,32 @@ class HazardEngine:
 
     # -- points ---------------------------------------------------------------
 
-    def _points(self, tracks: Sequence[Track], t_idx: np.ndarray, z_idx: np.ndarray) -> _Points:
-        kp = np.stack([tr.keypoints for tr in tracks])  # (T, 33, 2)
-        vel = np.stack([tr.velocity for tr in tracks])
-        vis = np.stack([tr.visibility for tr in tracks]) >= self.visibility_threshold
+    def _points(self, people: _People, t_idx: np.ndarray, z_idx: np.ndarray) -> _Points:
+        kp, vel, vis = people.kp, people.vel, people.seen
         sel = self._mask[z_idx] & vis[t_idx]  # (M, 33)
         pair_of, part_of = np.nonzero(sel)
         xy = kp[t_idx[pair_of], part_of]
         v = vel[t_idx[pair_of], part_of]
         pair_l, zone_l, xy_l, v_l, part_l = [pair_of], [z_idx[pair_of]], [xy], [v], [part_of]
-        # Pairs with none of the zone's parts visible: the box estimate stands in.
-        for m in np.flatnonzero(~sel.any(axis=1)):
-            tr, zone = tracks[t_idx[m]], self.zones[z_idx[m]]
-            pts = _fallback_points(zone.fallback, tr.bbox)
-            body_v = np.mean(
-                tr.velocity[vis[t_idx[m]]] if vis[t_idx[m]].any() else tr.velocity, axis=0
-            )
-            pair_l.append(np.full(len(pts), m))
-            zone_l.append(np.full(len(pts), z_idx[m]))
-            xy_l.append(pts)
-            v_l.append(np.tile(body_v, (len(pts), 1)))
-            part_l.append(np.full(len(pts), -1))
+        # Pairs with none of the zone's parts visible: the box estimate stands in,
+        # moving with the mean velocity of the person's visible landmarks.
+        hidden = np.flatnonzero(~sel.any(axis=1))
+        if len(hidden):
+            count = vis.sum(axis=1, keepdims=True)
+            body_v = np.where(
+                count > 0,
+                (vel * vis[..., None]).sum(axis=1) / np.maximum(count, 1),
+                vel.mean(axis=1),
+            )  # (T, 2)
+            for kind in np.unique(self._fallback[z_idx[hidden]]):
+                ms = hidden[self._fallback[z_idx[hidden]] == kind]
+                pts = _FALLBACK_XY[kind](people.box[t_idx[ms]])  # (len(ms), k, 2)
+                k = pts.shape[1]
+                pair_l.append(np.repeat(ms, k))
+                zone_l.append(np.repeat(z_idx[ms], k))
+                xy_l.append(pts.reshape(-1, 2))
+                v_l.append(np.repeat(body_v[t_idx[ms]], k, axis=0))
+                part_l.append(np.full(len(ms) * k, -1))
         pair = np.concatenate(pair_l)
         order = np.argsort(pair, kind="stable")
         pts = _Points(
@@ -229,21 +292,18 @@ class HazardEngine:
         armed_mask = np.array(
             [z.enabled and (armed is None or z.id in armed) for z in self.zones], dtype=bool
         )
-        t_idx, z_idx = self._pairs(tracks, armed_mask)
+        people = _People.of(tracks, self.visibility_threshold)
+        t_idx, z_idx = self._pairs(people, armed_mask)
         if not len(t_idx):
             return []
-        p = self._points(tracks, t_idx, z_idx)
+        p = self._points(people, t_idx, z_idx)
         finite = np.all(np.isfinite(p.xy), axis=1)
         if not finite.all():  # a foot projected beyond the horizon has no floor position
-            p = _Points(
-                p.pair[finite],
-                p.zone[finite],
-                p.xy[finite],
-                np.nan_to_num(p.vel[finite]),
-                p.part[finite],
-            )
-            if not len(p.pair):
-                return []
+            p = _select(p, finite)
+            p = _Points(p.pair, p.zone, p.xy, np.nan_to_num(p.vel), p.part)
+        p = self._near(p)
+        if not len(p.pair):
+            return []
         inside = shapely.contains_xy(self._geometry[p.zone], p.xy[:, 0], p.xy[:, 1])
         lines = shapely.shortest_line(self._boundary[p.zone], shapely.points(p.xy))
         coords = shapely.get_coordinates(lines).reshape(-1, 2, 2)
@@ -264,23 +324,47 @@ class HazardEngine:
         held = inside | (signed <= warn * margin) | (ttc <= horizon * margin)
         return self._reduce(tracks, t_idx, z_idx, p, rank, signed, closing, ttc, held)
 
+    def _near(self, p: _Points) -> _Points:
+        """Drop the points that cannot matter, cheaply, before the exact shapely calls.
+
+        The distance from a point to a zone's bounding box is a lower bound of its
+        distance to the zone, and a part's speed bounds its closing speed (which is
+        zero for a part moving away from the whole box). A point that cannot come
+        within warn_distance, nor reach the zone within the time-to-contact horizon,
+        even with the hysteresis margin, is neither a warning nor held, so it can
+        never be the deciding part of its pair (see ``_reduce``).
+        """
+        if not len(p.pair):
+            return p
+        b = self._bounds[p.zone]
+        dx = np.maximum(np.maximum(b[:, 0] - p.xy[:, 0], p.xy[:, 0] - b[:, 2]), 0.0)
+        dy = np.maximum(np.maximum(b[:, 1] - p.xy[:, 1], p.xy[:, 1] - b[:, 3]), 0.0)
+        lower = np.hypot(dx, dy)
+        speed = np.hypot(p.vel[:, 0], p.vel[:, 1])
+        if self.max_ttc_speed > 0:
+            speed = np.minimum(speed, self.max_ttc_speed)
+        vx, vy = p.vel[:, 0:1], p.vel[:, 1:2]
+        corners_x = b[:, [0, 2, 0, 2]] - p.xy[:, 0:1]
+        corners_y = b[:, [1, 1, 3, 3]] - p.xy[:, 1:2]
+        towards = (vx * corners_x + vy * corners_y).max(axis=1) > 0
+        ttc_reach = np.where(towards, speed * self._ttc[p.zone], 0.0)
+        reach = np.maximum(self._warn[p.zone], ttc_reach) * (1 + self.clear_margin)
+        return _select(p, lower <= reach)
+
     def _reduce(self, tracks, t_idx, z_idx, p, rank, signed, closing, ttc, held):
-        # The deciding part of each pair: highest level, then the nearest.
-        order = np.lexsort((signed, -rank, p.pair))
+        # The deciding part of a pair: the highest level, then the nearest; a pair
+        # that is clear but held is decided by its nearest held part.
+        relevant = (rank > 0) | held
+        order = np.flatnonzero(relevant)
+        order = order[np.lexsort((signed[order], -rank[order], p.pair[order]))]
         first = np.ones(len(order), bool)
         first[1:] = p.pair[order][1:] != p.pair[order][:-1]
-        best = order[first]
-        starts = np.flatnonzero(np.r_[True, p.pair[1:] != p.pair[:-1]])
-        min_ttc = np.minimum.reduceat(ttc, starts)
-        any_held = np.maximum.reduceat(held.astype(np.int8), starts).astype(bool)
         out = []
-        for k, b in enumerate(best):
+        for b in order[first]:
             m = p.pair[b]
-            if rank[b] == 0 and not any_held[k]:
-                continue
             zone = self.zones[z_idx[m]]
             part = int(p.part[b])
-            t_min = float(min_ttc[k])
+            t = float(ttc[b])
             out.append(
                 Assessment(
                     zone_id=zone.id,
@@ -289,12 +373,16 @@ class HazardEngine:
                     body_part=label(part) if part >= 0 else _fallback_name(zone),
                     distance=float(signed[b]),
                     closing_speed=float(closing[b]),
-                    ttc_s=t_min if np.isfinite(t_min) else None,
+                    ttc_s=t if np.isfinite(t) else None,
                     estimated=part < 0,
-                    held=bool(any_held[k]),
+                    held=True,
                 )
             )
         return out
+
+
+def _select(p: _Points, mask: np.ndarray) -> _Points:
+    return _Points(p.pair[mask], p.zone[mask], p.xy[mask], p.vel[mask], p.part[mask])
 
 
 def reference_assess(
@@ -344,11 +432,10 @@ def reference_assess(
                     or (ttc <= zone.warn_ttc_s * (1 + clear_margin))
                 )
                 rows.append((rank, signed, part, closing, ttc, held))
-            rank, signed, part, closing, _, _ = sorted(rows, key=lambda r: (-r[0], r[1]))[0]
-            any_held = any(r[5] for r in rows)
-            if rank == 0 and not any_held:
+            relevant = [r for r in rows if r[0] > 0 or r[5]]
+            if not relevant:
                 continue
-            t_min = min(r[4] for r in rows)
+            rank, signed, part, closing, ttc, _ = min(relevant, key=lambda r: (-r[0], r[1]))
             out.append(
                 Assessment(
                     zone_id=zone.id,
@@ -357,9 +444,9 @@ def reference_assess(
                     body_part=label(part) if part >= 0 else _fallback_name(zone),
                     distance=float(signed),
                     closing_speed=float(closing),
-                    ttc_s=float(t_min) if np.isfinite(t_min) else None,
+                    ttc_s=float(ttc) if np.isfinite(ttc) else None,
                     estimated=part < 0,
-                    held=any_held,
+                    held=True,
                 )
             )
     return out
