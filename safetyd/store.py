@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -128,13 +128,27 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         db = self.db
+        self._local.after = []
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
         except BaseException:
             db.execute("ROLLBACK")
+            self._local.after = []
             raise
         db.execute("COMMIT")
+        callbacks, self._local.after = self._local.after, []
+        for callback in callbacks:
+            callback()
+
+    def after_commit(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` once the current transaction of this thread has committed
+        (at once outside a transaction): other threads only see rows after that."""
+        pending = getattr(self._local, "after", None)
+        if pending is None or not self.db.in_transaction:
+            callback()
+        else:
+            pending.append(callback)
 
     def close(self) -> None:
         with self._lock:

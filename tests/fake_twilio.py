@@ -107,7 +107,8 @@ class FakeTwilio:
                 with fake._lock:
                     fake.requests.append(req)
                 mode = fake._mode()
-                if (user, password) != (ACCOUNT_SID, AUTH_TOKEN):
+                # The account SID or an API key (SK…) as user, and the secret.
+                if password != AUTH_TOKEN or not (user == ACCOUNT_SID or user.startswith("SK")):
                     mode = "auth"
                 if mode == "hang":
                     fake._release.wait(120)

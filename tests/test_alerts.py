@@ -503,3 +503,44 @@ def test_webhook_receives_the_event_json(tmp_path, fake, twilio_env) -> None:
         ("cleared", "press", "press-line"),
     ]
     assert fake.requests == []
+
+
+def test_an_idle_worker_sends_a_danger_alert_at_once(tmp_path, fake, twilio_env) -> None:
+    """The worker is woken after the incident's transaction commits, not before it
+    (waking it before would let it find nothing and sleep for a second)."""
+    service = service_for(tmp_path, fake)
+    service.start()
+    try:
+        time.sleep(1.5)  # idle
+        started = time.time()
+        enqueue(service, transition("opened", "danger"))
+        assert wait_for(lambda: len(fake.delivered()) == 3, 5)
+    finally:
+        service.stop()
+    assert max(r.at for r in fake.delivered()) - started < 0.5
+
+
+def test_messaging_service_and_api_key_credentials(tmp_path, fake, monkeypatch) -> None:
+    """A Messaging Service SID instead of a From number, and an API key + secret."""
+    api_key = "SK" + "ab" * 16
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+    monkeypatch.setenv("TWILIO_API_KEY", api_key)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+    config = alert_config(tmp_path, fake)
+    service_sid = "MG" + "cd" * 16
+    config.write_text(
+        config.read_text().replace(
+            'from_number = "+15555550100"',
+            f'messaging_service_sid = "{service_sid}"\napi_key_credential = "twilio-api-key"',
+        )
+    )
+    service = AlertService.from_config(cfg.load(config), Store(tmp_path / "o.db"))
+    service.enqueue_system("k", "test", "info", "hello", {}, groups=["safety"])
+    service.start()
+    try:
+        assert wait_for(lambda: fake.requests, 10)
+    finally:
+        service.stop()
+    (req,) = fake.requests
+    assert req.form.get("MessagingServiceSid") == service_sid and "From" not in req.form
+    assert (req.account, req.user) == (ACCOUNT_SID, api_key)  # the key authenticates

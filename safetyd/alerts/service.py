@@ -181,7 +181,9 @@ class AlertService:
             )
         added = self.outbox.add(db, rows)
         if added:
-            self.dispatcher.wake()
+            # Waking the worker before the commit would let it look, find nothing
+            # yet, and sleep: the rows must be visible first.
+            self.store.after_commit(self.dispatcher.wake)
         return added
 
     def enqueue_system(
