@@ -137,8 +137,10 @@ class CameraRunner:
     # -- inference ------------------------------------------------------------------
 
     def _run(self) -> None:
-        period = 1.0 / self.camera.fps
-        last_index = -1
+        # The fps cap drops frames that come sooner than the cap allows; it never
+        # makes a frame wait: a frame is processed the moment it is taken.
+        min_gap = 0.8 / self.camera.fps
+        last_index, last_capture = -1, float("-inf")
         while not self._stop.is_set():
             self.heartbeat = time.monotonic()
             self._flush()
@@ -146,7 +148,9 @@ class CameraRunner:
             if frame is None:
                 continue
             last_index = frame.index
-            started = time.monotonic()
+            if frame.mono - last_capture < min_gap:
+                continue
+            last_capture = frame.mono
             try:
                 with self._lock:
                     result = self.pipeline.process(frame, frame.mono)
@@ -170,7 +174,6 @@ class CameraRunner:
             if result.transitions:
                 self._uncommitted.append((result.transitions, frame.mono))
             self._flush()
-            self._stop.wait(max(0.0, started + period - time.monotonic()))
 
     def _flush(self) -> None:
         """Commit transitions and their alerts; keep them if the database refuses.
