@@ -58,9 +58,16 @@ def _runner_key(loaded: LoadedConfig, cam: Camera) -> tuple:
     )
 
 
+class StartupError(RuntimeError):
+    """Something outside the configuration file stops the start (explained, no traceback)."""
+
+
 class Daemon:
-    def __init__(self, config_path: Path, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self, config_path: Path, notifier: Notifier | None = None, state_dir: Path | None = None
+    ) -> None:
         self.path = Path(config_path)
+        self.state_override = state_dir
         self.notifier = notifier or Notifier()
         self.stop_event = threading.Event()
         self._wake = threading.Event()
@@ -78,14 +85,37 @@ class Daemon:
         # READY=1) must be queued, not kill the process with SIGHUP's default action.
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._signal)
-        self.loaded = cfg.load(self.path)  # raises InvalidConfig with every problem
+        self.loaded = self._load()  # raises InvalidConfig with every problem
         for p in self.loaded.warnings:
             log.warning("%s", p)
         c = self.loaded.config
         state = self.loaded.state_dir
-        state.mkdir(parents=True, exist_ok=True)
-        self.store = Store(state / "safetyd.db")
+        try:
+            state.mkdir(parents=True, exist_ok=True)
+            self.store = Store(state / "safetyd.db")
+        except OSError as exc:
+            raise StartupError(
+                f"cannot use the state directory {state}: {exc.strerror or exc}; set "
+                "[storage] state_dir, or run as the service (StateDirectory=)"
+            ) from None
         self.metrics = Metrics()
+        if c.http.enabled:  # bind first: a taken port is reported before cameras open
+            try:
+                self.web = WebServer(
+                    c.http.bind,
+                    c.http.port,
+                    Endpoints(
+                        metrics=self.metrics.render,
+                        health=self.health,
+                        status=self.snapshot,
+                        picture=self.picture,
+                    ),
+                )
+            except OSError as exc:
+                raise StartupError(
+                    f"cannot listen on {c.http.bind}:{c.http.port}: {exc.strerror or exc}; "
+                    "change [http] port or stop what uses it"
+                ) from None
         self.alerts = AlertService.from_config(self.loaded, self.store)
         self.alerts.start()
         for cam in c.cameras:
@@ -99,23 +129,23 @@ class Daemon:
         self.scheduler = Scheduler()
         self._schedule()
         self.scheduler.start()
-        if c.http.enabled:
-            self.web = WebServer(
-                c.http.bind,
-                c.http.port,
-                Endpoints(
-                    metrics=self.metrics.render,
-                    health=self.health,
-                    status=self.snapshot,
-                    picture=self.picture,
-                ),
-            )
+        if self.web:
             self.web.start()
             log.info("http on %s:%d", c.http.bind, self.web.port)
         self._wait_for_cameras(timeout=10.0)
         self._log_arming(initial=True)
         self.notifier.ready(self.status_line())
         log.info("ready: %s", self.status_line())
+
+    def _load(self) -> LoadedConfig:
+        loaded = cfg.load(self.path)
+        if self.state_override is None:
+            return loaded
+        c = loaded.config
+        storage = c.storage.model_copy(update={"state_dir": str(self.state_override.resolve())})
+        return LoadedConfig(
+            loaded.path, c.model_copy(update={"storage": storage}), loaded.zones, loaded.warnings
+        )
 
     def _wait_for_cameras(self, timeout: float) -> None:
         """Ready means watching: every camera opened and its first frame went through
@@ -209,7 +239,7 @@ class Daemon:
         self.notifier.reloading(time.monotonic_ns() // 1000)
         log.info("reloading %s", self.path)
         try:
-            new = cfg.load(self.path)
+            new = self._load()
         except InvalidConfig as exc:
             for p in exc.problems:
                 log.error("reload refused: %s", p)
@@ -456,15 +486,7 @@ class Daemon:
     def shutdown(self) -> None:
         self.notifier.stopping()
         log.info("stopping")
-        deadline = time.monotonic() + STOP_BUDGET_S
-        if self.web:
-            self.web.stop()
-        self.scheduler.shutdown()
-        for r in self.runners.values():
-            r.request_stop()
-        self.alerts.stop(timeout=2.0)
-        for r in self.runners.values():
-            r.join(deadline)
+        self._stop_parts(serving=True)
         pending = self.alerts.outbox.depth()
         if pending:
             log.warning(
@@ -473,6 +495,28 @@ class Daemon:
         self.store.close()
         self.notifier.close()
         log.info("stopped")
+
+    def _stop_parts(self, serving: bool) -> None:
+        """Stop whatever has been started, in order, within the stop budget."""
+        deadline = time.monotonic() + STOP_BUDGET_S
+        if self.web and serving:
+            self.web.stop()
+        if getattr(self, "scheduler", None):
+            self.scheduler.shutdown()
+        for r in self.runners.values():
+            r.request_stop()
+        if getattr(self, "alerts", None):
+            self.alerts.stop(timeout=2.0)
+        for r in self.runners.values():
+            r.join(deadline)
+
+    def abort_start(self) -> None:
+        """Undo a start that failed half-way (threads must not outlive the process)."""
+        self._stop_parts(serving=False)
+        if self.web:
+            self.web.close()
+        if getattr(self, "store", None):
+            self.store.close()
 
 
 def _blind_reason(st: CameraState) -> str:
@@ -489,15 +533,19 @@ def run(args) -> int:
 
     from .pose import ModelError
 
-    daemon = Daemon(args.config)
+    daemon = Daemon(args.config, state_dir=args.state_dir)
     try:
-        daemon.start()
+        try:
+            daemon.start()
+        except BaseException:
+            daemon.abort_start()
+            raise
     except InvalidConfig as exc:
         for p in exc.problems:
             print(str(p), file=sys.stderr)
         print(f"{args.config}: invalid; not starting", file=sys.stderr)
         return 1
-    except ModelError as exc:
+    except (ModelError, StartupError) as exc:
         print(f"safetyd: {exc}", file=sys.stderr)
         return 1
     return daemon.run()
@@ -515,4 +563,10 @@ def add_parser(sub) -> None:
         ),
     )
     p.add_argument("--config", type=Path, required=True, help="safetyd.toml")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        help="use this state directory instead of [storage] state_dir (for trying "
+        "the daemon out as a normal user)",
+    )
     p.set_defaults(func=run, default_log_level="info")

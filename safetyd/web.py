@@ -169,6 +169,10 @@ class WebServer:
         self._server.shutdown()
         self._server.server_close()
 
+    def close(self) -> None:
+        """Release the socket of a server that was never started."""
+        self._server.server_close()
+
     @property
     def alive(self) -> bool:
         return bool(self._thread and self._thread.is_alive())

@@ -400,3 +400,66 @@ def test_status_page_in_a_real_browser(tmp_path: Path) -> None:
         assert shot.exists() and shot.stat().st_size > 10_000
     finally:
         d.stop()
+
+
+def test_unusable_state_dir_and_taken_port_are_explained(tmp_path: Path) -> None:
+    import socket
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the state directory should be")
+    d = DaemonProcess(tmp_path, press_camera())
+    d.config.write_text(d.config.read_text().replace(str(tmp_path / "state"), str(blocker)))
+    d.start()
+    assert d.proc.wait(60) == 1
+    assert f"safetyd: cannot use the state directory {blocker}" in d.log()
+    assert "Traceback" not in d.log()
+    d.stop()
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        second = tmp_path / "second"
+        second.mkdir()
+        d = DaemonProcess(second, press_camera())
+        d.config.write_text(d.config.read_text().replace(f"port = {d.http_port}", f"port = {port}"))
+        d.start()
+        assert d.proc.wait(60) == 1
+        assert f"safetyd: cannot listen on 127.0.0.1:{port}" in d.log()
+        assert "Traceback" not in d.log()
+        d.stop()
+
+
+def test_state_dir_override_for_trying_it_out(tmp_path: Path) -> None:
+    import subprocess as sp
+    import sys
+
+    from conftest import EXAMPLE_CONFIG
+    from streams import free_port
+
+    config = tmp_path / "demo.toml"
+    port = free_port()
+    config.write_text(
+        EXAMPLE_CONFIG.read_text()
+        .replace("port = 9470", f"port = {port}")
+        .replace('"../', f'"{EXAMPLE_CONFIG.parent}/../')
+    )
+    proc = sp.Popen(
+        [
+            sys.executable,
+            "-m",
+            "safetyd",
+            "run",
+            "--config",
+            str(config),
+            "--state-dir",
+            str(tmp_path / "demo-state"),
+        ],
+        stdout=sp.DEVNULL,
+        stderr=sp.DEVNULL,
+    )
+    try:
+        assert wait_for(lambda: (tmp_path / "demo-state" / "safetyd.db").exists(), 60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
