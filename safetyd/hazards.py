@@ -305,24 +305,55 @@ class HazardEngine:
         if not len(p.pair):
             return []
         inside = shapely.contains_xy(self._geometry[p.zone], p.xy[:, 0], p.xy[:, 1])
-        lines = shapely.shortest_line(self._boundary[p.zone], shapely.points(p.xy))
-        coords = shapely.get_coordinates(lines).reshape(-1, 2, 2)
-        offset = coords[:, 1] - coords[:, 0]  # nearest outline point → body part
-        dist = np.linalg.norm(offset, axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            normal = np.where(dist[:, None] > 0, offset / dist[:, None], 0.0)
-        closing = -np.einsum("ij,ij->i", p.vel, normal)
-        if self.max_ttc_speed > 0:
-            closing = np.minimum(closing, self.max_ttc_speed)
+        points = shapely.points(p.xy)
+        boundary = self._boundary[p.zone]
+        dist = shapely.distance(boundary, points)
         signed = np.where(inside, -dist, dist)
-        approaching = ~inside & (closing > _EPS_SPEED)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ttc = np.where(inside, 0.0, np.where(approaching, dist / closing, np.inf))
         warn, horizon = self._warn[p.zone], self._ttc[p.zone]
-        rank = np.where(inside, 2, np.where((signed <= warn) | (ttc <= horizon), 1, 0))
         margin = 1 + self.clear_margin
+        # The closing speed (which needs the nearest outline point) decides the level
+        # only outside warn_distance and within reach of the horizon at the part's
+        # speed; elsewhere it is computed later, for the deciding parts alone.
+        speed = np.hypot(p.vel[:, 0], p.vel[:, 1])
+        need = ~inside & (dist > warn) & (dist <= speed * horizon * margin)
+        closing = np.full(len(dist), np.nan)
+        closing[need] = self._closing(boundary[need], points[need], p.vel[need])
+        ttc = self._ttc_of(inside, dist, closing)
+        rank = np.where(inside, 2, np.where((signed <= warn) | (ttc <= horizon), 1, 0))
         held = inside | (signed <= warn * margin) | (ttc <= horizon * margin)
-        return self._reduce(tracks, t_idx, z_idx, p, rank, signed, closing, ttc, held)
+        return self._reduce(
+            tracks,
+            t_idx,
+            z_idx,
+            p,
+            rank,
+            signed,
+            closing,
+            ttc,
+            held,
+            boundary,
+            points,
+            inside,
+            dist,
+        )
+
+    def _closing(self, boundary: np.ndarray, points: np.ndarray, vel: np.ndarray) -> np.ndarray:
+        """Speed towards the nearest point of each outline (negative moving away)."""
+        if not len(points):
+            return np.zeros(0)
+        coords = shapely.get_coordinates(shapely.shortest_line(boundary, points)).reshape(-1, 2, 2)
+        offset = coords[:, 1] - coords[:, 0]  # nearest outline point → body part
+        length = np.linalg.norm(offset, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            normal = np.where(length[:, None] > 0, offset / length[:, None], 0.0)
+        closing = -np.einsum("ij,ij->i", vel, normal)
+        return np.minimum(closing, self.max_ttc_speed) if self.max_ttc_speed > 0 else closing
+
+    @staticmethod
+    def _ttc_of(inside: np.ndarray, dist: np.ndarray, closing: np.ndarray) -> np.ndarray:
+        approaching = ~inside & (np.nan_to_num(closing, nan=0.0) > _EPS_SPEED)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(inside, 0.0, np.where(approaching, dist / closing, np.inf))
 
     def _near(self, p: _Points) -> _Points:
         """Drop the points that cannot matter, cheaply, before the exact shapely calls.
@@ -351,7 +382,22 @@ class HazardEngine:
         reach = np.maximum(self._warn[p.zone], ttc_reach) * (1 + self.clear_margin)
         return _select(p, lower <= reach)
 
-    def _reduce(self, tracks, t_idx, z_idx, p, rank, signed, closing, ttc, held):
+    def _reduce(
+        self,
+        tracks,
+        t_idx,
+        z_idx,
+        p,
+        rank,
+        signed,
+        closing,
+        ttc,
+        held,
+        boundary,
+        points,
+        inside,
+        dist,
+    ):
         # The deciding part of a pair: the highest level, then the nearest; a pair
         # that is clear but held is decided by its nearest held part.
         relevant = (rank > 0) | held
@@ -359,8 +405,13 @@ class HazardEngine:
         order = order[np.lexsort((signed[order], -rank[order], p.pair[order]))]
         first = np.ones(len(order), bool)
         first[1:] = p.pair[order][1:] != p.pair[order][:-1]
+        deciding = order[first]
+        todo = deciding[np.isnan(closing[deciding])]
+        if len(todo):
+            closing[todo] = self._closing(boundary[todo], points[todo], p.vel[todo])
+            ttc[todo] = self._ttc_of(inside[todo], dist[todo], closing[todo])
         out = []
-        for b in order[first]:
+        for b in deciding:
             m = p.pair[b]
             zone = self.zones[z_idx[m]]
             part = int(p.part[b])
