@@ -41,3 +41,21 @@ class AlwaysArmed:
 
     def armed(self, wall: float) -> frozenset[str]:
         return self._armed
+
+
+def arming_changes(
+    camera: str,
+    zones: Sequence[Zone],
+    arming: Arming | AlwaysArmed,
+    wall: float,
+    known: dict[tuple[str, str], bool],
+) -> list[tuple[Zone, bool]]:
+    """Zones whose armed state differs from ``known`` (updated in place)."""
+    armed = arming.armed(wall)
+    changed = []
+    for zone in zones:
+        key, is_armed = (camera, zone.id), zone.id in armed
+        if known.get(key) != is_armed:
+            known[key] = is_armed
+            changed.append((zone, is_armed))
+    return changed

@@ -27,6 +27,7 @@ from . import config as cfg
 from . import housekeeping
 from .alerts import messages
 from .alerts.service import AlertService
+from .arming import arming_changes
 from .config import Camera, LoadedConfig
 from .metrics import Metrics, StateCollector
 from .problems import InvalidConfig
@@ -362,20 +363,18 @@ class Daemon:
     def _log_arming(self, initial: bool = False) -> None:
         now = time.time()
         for runner in list(self.runners.values()):
-            armed = runner.pipeline.setup.arming.armed(now)
-            for zone in runner.pipeline.setup.zones:
-                key = (runner.id, zone.id)
-                is_armed = zone.id in armed
-                if self._armed.get(key) != is_armed:
-                    if not initial or not is_armed:
-                        log.info(
-                            "zone %s camera=%s zone=%s schedule=%r",
-                            "armed" if is_armed else "disarmed",
-                            runner.id,
-                            zone.id,
-                            "; ".join(zone.schedule.text),
-                        )
-                    self._armed[key] = is_armed
+            setup = runner.pipeline.setup
+            for zone, is_armed in arming_changes(
+                runner.id, setup.zones, setup.arming, now, self._armed
+            ):
+                if not initial or not is_armed:  # at start, only the disarmed are news
+                    log.info(
+                        "zone %s camera=%s zone=%s schedule=%r",
+                        "armed" if is_armed else "disarmed",
+                        runner.id,
+                        zone.id,
+                        "; ".join(zone.schedule.text),
+                    )
 
     def digest(self) -> None:
         c = self.loaded.config
