@@ -37,12 +37,7 @@ def _summary(problems: Sequence[Problem]) -> str:
 def cmd_check_config(args: argparse.Namespace) -> int:
     from . import config as cfg
 
-    try:
-        loaded = cfg.load(args.config)
-    except InvalidConfig as exc:
-        _print_problems(exc.problems)
-        print(f"{args.config}: invalid: {_summary(exc.problems)}", file=sys.stderr)
-        return EXIT_INVALID
+    loaded = cfg.load(args.config)  # InvalidConfig is explained by main()
     _print_problems(loaded.warnings)
     n_zones = sum(len(z) for z in loaded.zones.values())
     cams = loaded.config.cameras
@@ -75,18 +70,14 @@ def _zone_context(config_path: Path | None):
         return ZoneContext(), None
     parsed, problems = cfg.parse_config(config_path)
     if parsed is None:
-        raise InvalidConfig(problems)
+        raise InvalidConfig(problems, str(config_path))
     return ZoneContext.from_config(parsed), parsed
 
 
 def cmd_zones_check(args: argparse.Namespace) -> int:
     from .zones import parse_zone_file
 
-    try:
-        context, _ = _zone_context(args.config)
-    except InvalidConfig as exc:
-        _print_problems(exc.problems)
-        return EXIT_INVALID
+    context, _ = _zone_context(args.config)
     status = EXIT_OK
     for path in args.files:
         parsed = parse_zone_file(Path(path), context)
@@ -108,11 +99,7 @@ def cmd_zones_render(args: argparse.Namespace) -> int:
     from .render import draw_zones
     from .zones import parse_zone_file
 
-    try:
-        context, parsed_config = _zone_context(args.config)
-    except InvalidConfig as exc:
-        _print_problems(exc.problems)
-        return EXIT_INVALID
+    context, parsed_config = _zone_context(args.config)
     image = cv2.imread(str(args.image), cv2.IMREAD_COLOR) if args.image.is_file() else None
     if image is None:
         print(f"{args.image}: cannot read it as an image (PNG or JPEG expected)", file=sys.stderr)
@@ -280,6 +267,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with explained():
             return int(args.func(args))
+    except InvalidConfig as exc:
+        # Every command that reads a configuration explains a bad one the same way.
+        _print_problems(exc.problems)
+        print(
+            f"{exc.source or 'configuration'}: invalid: {_summary(exc.problems)}", file=sys.stderr
+        )
+        return EXIT_INVALID
     except MissingSystemLibrary as exc:
         print(f"safetyd: {exc}", file=sys.stderr)
         return EXIT_SYSTEM

@@ -417,7 +417,7 @@ def load(path: str | Path) -> LoadedConfig:
     path = Path(path)
     config, problems = parse_config(path)
     if config is None:
-        raise InvalidConfig(problems)
+        raise InvalidConfig(problems, str(path))
     context = ZoneContext.from_config(config)
     zones: dict[str, tuple] = {}
     files_by_camera: dict[str, list[Path]] = {
@@ -433,7 +433,7 @@ def load(path: str | Path) -> LoadedConfig:
                 Problem(str(path), "pose.model", f"{str(model)!r} does not exist or is not a file")
             )
     if errors(problems):
-        raise InvalidConfig(problems)
+        raise InvalidConfig(problems, str(path))
     return LoadedConfig(path=path, config=config, zones=zones, warnings=tuple(problems))
 
 

@@ -539,11 +539,6 @@ def run(args) -> int:
         except BaseException:
             daemon.abort_start()
             raise
-    except InvalidConfig as exc:
-        for p in exc.problems:
-            print(str(p), file=sys.stderr)
-        print(f"{args.config}: invalid; not starting", file=sys.stderr)
-        return 1
     except (ModelError, StartupError) as exc:
         print(f"safetyd: {exc}", file=sys.stderr)
         return 1

@@ -12,7 +12,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from . import config as cfg
-from .problems import InvalidConfig
 from .store import Store
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
@@ -40,12 +39,7 @@ def _fmt(value, spec: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        loaded = cfg.load(args.config)
-    except InvalidConfig as exc:
-        for p in exc.problems:
-            print(str(p), file=sys.stderr)
-        return 1
+    loaded = cfg.load(args.config)  # InvalidConfig is explained by the CLI
     tz = ZoneInfo(loaded.config.site.timezone)
     state_dir = Path(args.state_dir) if args.state_dir else loaded.state_dir
     db = state_dir / "safetyd.db"

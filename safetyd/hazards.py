@@ -122,6 +122,22 @@ class _People:
 
 
 @dataclass(frozen=True)
+class _Measures:
+    """Per point (aligned with _Points): the exact geometry and the level it implies.
+    ``closing`` is NaN where it was not needed to decide the level."""
+
+    inside: np.ndarray
+    dist: np.ndarray  # to the outline
+    signed: np.ndarray  # negative inside
+    closing: np.ndarray
+    ttc: np.ndarray
+    rank: np.ndarray  # 0 clear, 1 warning, 2 danger
+    held: np.ndarray
+    boundary: np.ndarray  # the zones' outlines, per point
+    points: np.ndarray  # shapely points
+
+
+@dataclass(frozen=True)
 class _Points:
     """Flat arrays of every (pair, body part) point to evaluate this frame."""
 
@@ -304,6 +320,9 @@ class HazardEngine:
         p = self._near(p)
         if not len(p.pair):
             return []
+        return self._reduce(tracks, t_idx, z_idx, p, self._measure(p))
+
+    def _measure(self, p: _Points) -> _Measures:
         inside = shapely.contains_xy(self._geometry[p.zone], p.xy[:, 0], p.xy[:, 1])
         points = shapely.points(p.xy)
         boundary = self._boundary[p.zone]
@@ -321,21 +340,7 @@ class HazardEngine:
         ttc = self._ttc_of(inside, dist, closing)
         rank = np.where(inside, 2, np.where((signed <= warn) | (ttc <= horizon), 1, 0))
         held = inside | (signed <= warn * margin) | (ttc <= horizon * margin)
-        return self._reduce(
-            tracks,
-            t_idx,
-            z_idx,
-            p,
-            rank,
-            signed,
-            closing,
-            ttc,
-            held,
-            boundary,
-            points,
-            inside,
-            dist,
-        )
+        return _Measures(inside, dist, signed, closing, ttc, rank, held, boundary, points)
 
     def _closing(self, boundary: np.ndarray, points: np.ndarray, vel: np.ndarray) -> np.ndarray:
         """Speed towards the nearest point of each outline (negative moving away)."""
@@ -382,25 +387,11 @@ class HazardEngine:
         reach = np.maximum(self._warn[p.zone], ttc_reach) * (1 + self.clear_margin)
         return _select(p, lower <= reach)
 
-    def _reduce(
-        self,
-        tracks,
-        t_idx,
-        z_idx,
-        p,
-        rank,
-        signed,
-        closing,
-        ttc,
-        held,
-        boundary,
-        points,
-        inside,
-        dist,
-    ):
+    def _reduce(self, tracks, t_idx, z_idx, p: _Points, m: _Measures) -> list[Assessment]:
         # The deciding part of a pair: the highest level, then the nearest; a pair
         # that is clear but held is decided by its nearest held part.
-        relevant = (rank > 0) | held
+        rank, signed, closing, ttc = m.rank, m.signed, m.closing, m.ttc
+        relevant = (rank > 0) | m.held
         order = np.flatnonzero(relevant)
         order = order[np.lexsort((signed[order], -rank[order], p.pair[order]))]
         first = np.ones(len(order), bool)
@@ -408,8 +399,8 @@ class HazardEngine:
         deciding = order[first]
         todo = deciding[np.isnan(closing[deciding])]
         if len(todo):
-            closing[todo] = self._closing(boundary[todo], points[todo], p.vel[todo])
-            ttc[todo] = self._ttc_of(inside[todo], dist[todo], closing[todo])
+            closing[todo] = self._closing(m.boundary[todo], m.points[todo], p.vel[todo])
+            ttc[todo] = self._ttc_of(m.inside[todo], m.dist[todo], closing[todo])
         out = []
         for b in deciding:
             m = p.pair[b]

@@ -33,8 +33,9 @@ class Problem:
 class InvalidConfig(Exception):
     """Raised by loaders when a file has at least one error-level problem."""
 
-    def __init__(self, problems: Iterable[Problem]):
+    def __init__(self, problems: Iterable[Problem], source: str | None = None):
         self.problems = tuple(problems)
+        self.source = source  # the file the user named (a zone file may hold the errors)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

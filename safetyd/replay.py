@@ -24,7 +24,6 @@ from . import config as cfg
 from .events import CONTRACT_EVENTS, to_json_line
 from .pipeline import CameraPipeline, FrameResult
 from .pose import create_estimator
-from .problems import InvalidConfig
 from .snapshots import SnapshotWriter, annotate
 from .sources import CameraSource, Frame, SourceError, iter_file
 from .store import Store
@@ -136,12 +135,7 @@ def _tracks_line(result: FrameResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        loaded = cfg.load(args.config)
-    except InvalidConfig as exc:
-        for p in exc.problems:
-            print(str(p), file=sys.stderr)
-        return 1
+    loaded = cfg.load(args.config)  # InvalidConfig is explained by the CLI
     config = loaded.config
     camera_id = args.camera or config.cameras[0].id
     try:

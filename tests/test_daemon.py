@@ -339,7 +339,7 @@ def test_invalid_config_does_not_start(tmp_path: Path) -> None:
     d.start()
     assert d.proc.wait(60) == 1
     assert "bogus: unknown key 'bogus'" in d.log()
-    assert "invalid; not starting" in d.log()
+    assert f"{d.config}: invalid: 1 error(s), 0 warning(s)" in d.log()
     d.stop()
 
 

@@ -15,19 +15,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .. import config as cfg
-from ..problems import InvalidConfig
 from ..store import Store
 from . import messages
 from .service import AlertService
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        loaded = cfg.load(args.config)
-    except InvalidConfig as exc:
-        for p in exc.problems:
-            print(str(p), file=sys.stderr)
-        return 1
+    loaded = cfg.load(args.config)  # InvalidConfig is explained by the CLI
     alerts = loaded.config.alerts
     if args.group not in alerts.groups:
         known = ", ".join(sorted(alerts.groups)) or "none"
