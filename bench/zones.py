@@ -68,6 +68,37 @@ def make_frames(n_frames: int, fps: float = 10.0) -> list[list]:
     return frames
 
 
+def stage_profile(engine: HazardEngine, frames: list[list]) -> dict[str, float]:
+    """Median milliseconds per stage of HazardEngine.assess, from its own steps."""
+    from safetyd.hazards import _People
+
+    stages: dict[str, list[float]] = {}
+    armed = np.ones(len(engine.zones), bool)
+    for tracks in frames:
+        marks = [time.perf_counter()]
+        people = _People.of(tracks, engine.visibility_threshold)
+        t_idx, z_idx = engine._pairs(people, armed)
+        marks.append(time.perf_counter())
+        p = engine._points(people, t_idx, z_idx)
+        marks.append(time.perf_counter())
+        p = engine._near(p)
+        marks.append(time.perf_counter())
+        m = engine._measure(p)
+        marks.append(time.perf_counter())
+        engine._reduce(tracks, t_idx, z_idx, p, m)
+        marks.append(time.perf_counter())
+        names = (
+            "candidate pairs",
+            "gather points",
+            "bound pruning",
+            "shapely + levels",
+            "deciding parts",
+        )
+        for name, a, b in zip(names, marks, marks[1:], strict=False):
+            stages.setdefault(name, []).append((b - a) * 1000)
+    return {k: median(v) for k, v in stages.items()}
+
+
 def run(quick: bool = False) -> Result:
     rng = np.random.default_rng(2026)
     zones = make_zones(rng)
@@ -88,6 +119,7 @@ def run(quick: bool = False) -> Result:
             reference_assess(tracks, zones)
             slow.append(time.perf_counter() - t)
     fast_med, slow_med = median(fast), median(slow)
+    profile = stage_profile(engine, frames[: 60 if quick else 200])
     ratio = slow_med / fast_med
     ok = fast_med <= 0.001 and ratio >= 20
     log(f"zones: fast median {fast_med * 1e3:.3f} ms, naive {slow_med * 1e3:.1f} ms, x{ratio:.0f}")
@@ -105,7 +137,13 @@ def run(quick: bool = False) -> Result:
             f"through the naive loop, interleaved; a median of {median(outputs):.0f} "
             "(track, zone) assessments reported per frame.",
             "Fast path: per-zone reach bounds on track boxes, then bounding-box lower bounds "
-            "per point, then vectorised shapely (contains_xy, shortest_line) on what is left.",
+            "per point, then vectorised shapely (contains_xy, distance; shortest_line only where "
+            "the closing speed can decide) on what is left.",
+            "Where the time goes (median ms per frame): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in profile.items())
+            + ". The scene is dense: every person is within reach of about a dozen zones, "
+            "so most of the cost is exact geometry and per-assessment work that the bounds "
+            "cannot remove; on this machine that stays above the 1 ms target.",
         ],
         data={
             "fast_median_s": fast_med,
@@ -113,5 +151,6 @@ def run(quick: bool = False) -> Result:
             "naive_median_s": slow_med,
             "ratio": ratio,
             "frames": len(frames),
+            "stages_ms": profile,
         },
     )
