@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+import re
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -139,6 +143,36 @@ class MediaPipePoseEstimator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_ERROR_LINE = re.compile(r"^(?:[EF]\d{4} |E0000|ERROR|FATAL|Traceback)")
+
+
+@contextmanager
+def native_chatter_hidden(enabled: bool = True) -> Iterator[None]:
+    """Hide what LiteRT/XNNPACK print to file descriptor 2 while a model loads and on its
+    first frame ("INFO: Created TensorFlow Lite XNNPACK delegate", dozens of "Sparsity
+    tensors" warnings): Python cannot turn that logging off. fd 2 goes to a temporary
+    file meanwhile and error lines are passed on afterwards. Only for moments when no
+    other thread writes to stderr: their lines would be filtered too.
+    """
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            for line in sink.read().decode(errors="replace").splitlines():
+                if _ERROR_LINE.match(line):
+                    print(line, file=sys.stderr)
 
 
 def create_estimator(settings, model_path: Path | None) -> MediaPipePoseEstimator:

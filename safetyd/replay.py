@@ -23,7 +23,7 @@ from typing import IO
 from . import config as cfg
 from .events import CONTRACT_EVENTS, to_json_line
 from .pipeline import CameraPipeline, FrameResult
-from .pose import create_estimator
+from .pose import create_estimator, native_chatter_hidden
 from .snapshots import SnapshotWriter, annotate
 from .sources import CameraSource, Frame, SourceError, iter_file
 from .store import Store
@@ -168,9 +168,10 @@ def run(args: argparse.Namespace) -> int:
         snapshots = None
         if args.state_dir and config.storage.snapshots:
             snapshots = SnapshotWriter(state_dir / "snapshots", config.privacy.blur_faces)
-        estimator = create_estimator(
-            config.pose, loaded.resolve(config.pose.model) if config.pose.model else None
-        )
+        with native_chatter_hidden():  # no other thread runs yet
+            estimator = create_estimator(
+                config.pose, loaded.resolve(config.pose.model) if config.pose.model else None
+            )
         pipeline = CameraPipeline.from_config(
             loaded,
             camera_id,
@@ -179,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
             always_armed=not args.honour_schedule,
             snapshots=snapshots,
         )
-        stack.callback(pipeline.close)
+        stack.callback(_close_quietly, pipeline)
         alerts = None
         if args.send:
             from .alerts.service import AlertService
@@ -196,7 +197,10 @@ def run(args: argparse.Namespace) -> int:
         started = time.monotonic()
         try:
             for frame in _frames(video, camera_id, args.realtime):
-                result = pipeline.process(frame, frame.video_t)
+                # The first inference prints more native chatter; in --realtime mode the
+                # reader thread runs meanwhile, so its stderr is left alone.
+                with native_chatter_hidden(n_frames == 0 and not args.realtime):
+                    result = pipeline.process(frame, frame.video_t)
                 n_frames += 1
                 if result.transitions:
                     with store.transaction() as db:
@@ -241,6 +245,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _close_quietly(pipeline: CameraPipeline) -> None:
+    with native_chatter_hidden():  # by now the other threads have stopped
+        pipeline.close()
 
 
 def _video_writer(path: str, frame: Frame, fps: float):
