@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import cv2
-from common import FIXTURES, Result, log, percentile
+from common import FIXTURES, GROUPS_TOML, Result, log, percentile
 
 from safetyd import config as cfg
 from safetyd.alerts.service import AlertService
@@ -74,13 +74,7 @@ zones = ["{zones}"]
         + f"""
 [alerts]
 sinks = ["log"]
-[alerts.groups.operators]
-numbers = ["+15555550101"]
-[alerts.groups.supervisors]
-numbers = ["+15555550111"]
-[alerts.groups.safety]
-numbers = ["+15555550121"]
-[storage]
+{GROUPS_TOML}[storage]
 state_dir = "{tmp / f"state-{n}"}"
 snapshots = false
 """

@@ -18,6 +18,17 @@ SHARED_FOOTAGE = ROOT.parent / "shared" / "footage"
 sys.path.insert(0, str(ROOT / "tests"))  # the fake Twilio and stream servers
 
 
+# The recipient groups the example press-cell zone names (zones/press-cell.geojson).
+GROUPS_TOML = """
+[alerts.groups.operators]
+numbers = ["+15555550101", "+15555550102"]
+[alerts.groups.supervisors]
+numbers = ["+15555550111"]
+[alerts.groups.safety]
+numbers = ["+15555550121"]
+"""
+
+
 @dataclass
 class Result:
     key: str

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import cv2
-from common import FIXTURES, ROOT, Result, log, percentile
+from common import FIXTURES, GROUPS_TOML, ROOT, Result, log, percentile
 from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from overhead import bare_round
 
@@ -57,13 +57,7 @@ zones = ["zones.geojson"]
 enabled = false
 [alerts]
 sinks = ["sms"]
-[alerts.groups.operators]
-numbers = ["+15555550101", "+15555550102"]
-[alerts.groups.supervisors]
-numbers = ["+15555550111"]
-[alerts.groups.safety]
-numbers = ["+15555550121"]
-[alerts.twilio]
+{GROUPS_TOML}[alerts.twilio]
 from_number = "+15555550100"
 api_base_url = "{twilio_url}"
 [alerts.storm]

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import FIXTURES, ROOT, Result, log, median
+from common import FIXTURES, GROUPS_TOML, ROOT, Result, log, median
 from streams import free_port
 
 
@@ -48,13 +48,7 @@ fps = 10
 zones = ["{ROOT / "zones" / "press-cell.geojson"}"]
 [alerts]
 sinks = ["log"]
-[alerts.groups.operators]
-numbers = ["+15555550101"]
-[alerts.groups.supervisors]
-numbers = ["+15555550111"]
-[alerts.groups.safety]
-numbers = ["+15555550121"]
-[storage]
+{GROUPS_TOML}[storage]
 state_dir = "{tmp / "state"}"
 [http]
 port = {free_port()}

@@ -169,6 +169,14 @@ def test_replay_send_reaches_twilio_as_correct_posts(tmp_path, fake, twilio_env)
     assert danger.endswith(" inside")
 
 
+def run_test_alert(config: Path, group: str, timeout: float, env: dict):
+    return subprocess.run(
+        [*SAFETYD, "test-alert", "--config", str(config), "--group", group, "--timeout",
+         str(timeout)],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+
+
 def test_credentials_from_systemd_credentials_directory(tmp_path, fake) -> None:
     creds = tmp_path / "creds"
     creds.mkdir()
@@ -176,22 +184,7 @@ def test_credentials_from_systemd_credentials_directory(tmp_path, fake) -> None:
     (creds / "twilio-auth-token").write_text(AUTH_TOKEN + "\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
     env["CREDENTIALS_DIRECTORY"] = str(creds)
-    result = subprocess.run(
-        [
-            *SAFETYD,
-            "test-alert",
-            "--config",
-            str(alert_config(tmp_path, fake)),
-            "--group",
-            "operators",
-            "--timeout",
-            "20",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    result = run_test_alert(alert_config(tmp_path, fake), "operators", 20, env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert sorted(r.form["To"] for r in fake.delivered()) == OPERATORS
     assert all(
@@ -207,22 +200,7 @@ def test_missing_credentials_keep_alerts_pending_and_say_why(tmp_path, fake) -> 
         for k, v in os.environ.items()
         if not k.startswith("TWILIO_") and k != "CREDENTIALS_DIRECTORY"
     }
-    result = subprocess.run(
-        [
-            *SAFETYD,
-            "test-alert",
-            "--config",
-            str(alert_config(tmp_path, fake)),
-            "--group",
-            "safety",
-            "--timeout",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    result = run_test_alert(alert_config(tmp_path, fake), "safety", 2, env)
     assert result.returncode == 1
     assert (
         "pending  sms +15555550121  credential 'twilio-account-sid' not found: add "

@@ -109,29 +109,13 @@ def _outage(server, source) -> None:
 
 
 @pytest.mark.slow
-def test_mjpeg_stream_reconnects_after_a_10s_outage() -> None:
-    server = MjpegServer(fps=15).start()
-    source = CameraSource(
-        "cam",
-        server.url,
-        open_timeout_s=2,
-        stall_timeout_s=2,
-        backoff_initial_s=0.2,
-        backoff_max_s=2,
-    ).start()
-    try:
-        _outage(server, source)
-    finally:
-        source.stop()
-        server.stop()
-
-
-@pytest.mark.slow
-def test_rtsp_stream_reconnects_after_a_10s_outage() -> None:
-    reason = rtsp_unavailable()
-    if reason:
-        pytest.skip(reason)
-    server = RtspServer().start()
+@pytest.mark.parametrize("kind", ["mjpeg", "rtsp"])
+def test_stream_reconnects_after_a_10s_outage(kind: str) -> None:
+    if kind == "rtsp":
+        reason = rtsp_unavailable()
+        if reason:
+            pytest.skip(reason)
+    server = (MjpegServer(fps=15) if kind == "mjpeg" else RtspServer()).start()
     source = CameraSource(
         "cam",
         server.url,
