@@ -14,14 +14,18 @@ not silence a forklift lane.
 Zones in metres are checked on the floor: feet are projected through the
 camera's homography, and distances and speeds are metres and m/s.
 
-Speed matters (10 people × 33 landmarks × 200 zones per frame must stay far
-under a millisecond), so the engine prunes with an STRtree query per track
-and then evaluates every remaining point in a handful of vectorised shapely 2
-calls. ``reference_assess`` is the slow, obvious version the tests compare it to.
+Speed matters (the target is 10 people × 33 landmarks × 200 zones in about a
+millisecond), so the engine prunes (an STRtree query per track, then per-zone
+and per-point bounding-box bounds), answers inside/outside for every remaining
+point in one vectorised shapely ``contains_xy`` call on prepared geometries,
+and finds distances and nearest outline points with outlines.Outlines, all
+points at once. ``reference_assess`` is the slow, obvious version, one shapely
+Point at a time, that the tests compare it to.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from typing import Literal
@@ -33,6 +37,7 @@ from shapely.ops import nearest_points
 
 from .bodyparts import NUM_LANDMARKS, Fallback, label
 from .calibration import FloorMap
+from .outlines import Outlines
 from .tracking import Track
 from .zones import Zone
 
@@ -123,25 +128,21 @@ class _People:
 
 @dataclass(frozen=True)
 class _Measures:
-    """Per point (aligned with _Points): the exact geometry and the level it implies.
-    ``closing`` is NaN where it was not needed to decide the level."""
+    """Per point (aligned with _Points): the exact geometry and the level it implies."""
 
     inside: np.ndarray
-    dist: np.ndarray  # to the outline
-    signed: np.ndarray  # negative inside
+    signed: np.ndarray  # distance to the outline, negative inside
     closing: np.ndarray
     ttc: np.ndarray
     rank: np.ndarray  # 0 clear, 1 warning, 2 danger
     held: np.ndarray
-    boundary: np.ndarray  # the zones' outlines, per point
-    points: np.ndarray  # shapely points
 
 
 @dataclass(frozen=True)
 class _Points:
     """Flat arrays of every (pair, body part) point to evaluate this frame."""
 
-    pair: np.ndarray  # index into the pair list, grouped and ascending
+    pair: np.ndarray  # index into the pair list
     zone: np.ndarray  # zone index
     xy: np.ndarray  # (n, 2) zone units
     vel: np.ndarray  # (n, 2) zone units / s
@@ -166,7 +167,7 @@ class HazardEngine:
         self.max_ttc_speed = max_ttc_speed
         n = len(self.zones)
         self._geometry = np.array([z.geometry for z in self.zones], dtype=object)
-        self._boundary = np.array([z.boundary for z in self.zones], dtype=object)
+        self._outlines = Outlines([z.geometry for z in self.zones])
         self._warn = np.array([z.warn_distance for z in self.zones], dtype=np.float64)
         self._ttc = np.array([z.warn_ttc_s for z in self.zones], dtype=np.float64)
         self._mask = np.zeros((n, NUM_LANDMARKS), dtype=bool)
@@ -255,38 +256,20 @@ class HazardEngine:
     def _points(self, people: _People, t_idx: np.ndarray, z_idx: np.ndarray) -> _Points:
         kp, vel, vis = people.kp, people.vel, people.seen
         sel = self._mask[z_idx] & vis[t_idx]  # (M, 33)
-        pair_of, part_of = np.nonzero(sel)
-        xy = kp[t_idx[pair_of], part_of]
-        v = vel[t_idx[pair_of], part_of]
-        pair_l, zone_l, xy_l, v_l, part_l = [pair_of], [z_idx[pair_of]], [xy], [v], [part_of]
+        pair_of, part_of = np.nonzero(sel)  # row-major: a pair's parts in landmark order
+        flat = t_idx[pair_of] * NUM_LANDMARKS + part_of
+        pts = _Points(
+            pair=pair_of,
+            zone=z_idx[pair_of],
+            xy=kp.reshape(-1, 2)[flat],
+            vel=vel.reshape(-1, 2)[flat],
+            part=part_of,
+        )
         # Pairs with none of the zone's parts visible: the box estimate stands in,
         # moving with the mean velocity of the person's visible landmarks.
         hidden = np.flatnonzero(~sel.any(axis=1))
         if len(hidden):
-            count = vis.sum(axis=1, keepdims=True)
-            body_v = np.where(
-                count > 0,
-                (vel * vis[..., None]).sum(axis=1) / np.maximum(count, 1),
-                vel.mean(axis=1),
-            )  # (T, 2)
-            for kind in np.unique(self._fallback[z_idx[hidden]]):
-                ms = hidden[self._fallback[z_idx[hidden]] == kind]
-                pts = _FALLBACK_XY[kind](people.box[t_idx[ms]])  # (len(ms), k, 2)
-                k = pts.shape[1]
-                pair_l.append(np.repeat(ms, k))
-                zone_l.append(np.repeat(z_idx[ms], k))
-                xy_l.append(pts.reshape(-1, 2))
-                v_l.append(np.repeat(body_v[t_idx[ms]], k, axis=0))
-                part_l.append(np.full(len(ms) * k, -1))
-        pair = np.concatenate(pair_l)
-        order = np.argsort(pair, kind="stable")
-        pts = _Points(
-            pair=pair[order],
-            zone=np.concatenate(zone_l)[order],
-            xy=np.concatenate(xy_l)[order],
-            vel=np.concatenate(v_l)[order],
-            part=np.concatenate(part_l)[order],
-        )
+            pts = _concat([pts, *self._estimates(people, t_idx, z_idx, hidden)])
         metres = self._metres[pts.zone]
         if metres.any():
             xy, vv = pts.xy.copy(), pts.vel.copy()
@@ -294,6 +277,30 @@ class HazardEngine:
             vv[metres] = _floor_velocity(self.floor_map, pts.xy[metres], pts.vel[metres])
             pts = _Points(pts.pair, pts.zone, xy, vv, pts.part)
         return pts
+
+    def _estimates(self, people: _People, t_idx, z_idx, hidden: np.ndarray) -> list[_Points]:
+        vel, vis = people.vel, people.seen
+        count = vis.sum(axis=1, keepdims=True)
+        body_v = np.where(
+            count > 0,
+            (vel * vis[..., None]).sum(axis=1) / np.maximum(count, 1),
+            vel.mean(axis=1),
+        )  # (T, 2)
+        out = []
+        for kind in np.unique(self._fallback[z_idx[hidden]]):
+            ms = hidden[self._fallback[z_idx[hidden]] == kind]
+            xy = _FALLBACK_XY[kind](people.box[t_idx[ms]])  # (len(ms), k, 2)
+            k = xy.shape[1]
+            out.append(
+                _Points(
+                    pair=np.repeat(ms, k),
+                    zone=np.repeat(z_idx[ms], k),
+                    xy=xy.reshape(-1, 2),
+                    vel=np.repeat(body_v[t_idx[ms]], k, axis=0),
+                    part=np.full(len(ms) * k, -1),
+                )
+            )
+        return out
 
     # -- assessment -----------------------------------------------------------
 
@@ -324,35 +331,20 @@ class HazardEngine:
 
     def _measure(self, p: _Points) -> _Measures:
         inside = shapely.contains_xy(self._geometry[p.zone], p.xy[:, 0], p.xy[:, 1])
-        points = shapely.points(p.xy)
-        boundary = self._boundary[p.zone]
-        dist = shapely.distance(boundary, points)
+        dist, offset = self._outlines.nearest(p.zone, p.xy)
         signed = np.where(inside, -dist, dist)
+        # Closing speed: the part's velocity towards the nearest outline point.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            towards = -(p.vel[:, 0] * offset[:, 0] + p.vel[:, 1] * offset[:, 1]) / dist
+        closing = np.where(dist > 0, towards, 0.0)
+        if self.max_ttc_speed > 0:
+            closing = np.minimum(closing, self.max_ttc_speed)
+        ttc = self._ttc_of(inside, dist, closing)
         warn, horizon = self._warn[p.zone], self._ttc[p.zone]
         margin = 1 + self.clear_margin
-        # The closing speed (which needs the nearest outline point) decides the level
-        # only outside warn_distance and within reach of the horizon at the part's
-        # speed; elsewhere it is computed later, for the deciding parts alone.
-        speed = np.hypot(p.vel[:, 0], p.vel[:, 1])
-        need = ~inside & (dist > warn) & (dist <= speed * horizon * margin)
-        closing = np.full(len(dist), np.nan)
-        closing[need] = self._closing(boundary[need], points[need], p.vel[need])
-        ttc = self._ttc_of(inside, dist, closing)
         rank = np.where(inside, 2, np.where((signed <= warn) | (ttc <= horizon), 1, 0))
         held = inside | (signed <= warn * margin) | (ttc <= horizon * margin)
-        return _Measures(inside, dist, signed, closing, ttc, rank, held, boundary, points)
-
-    def _closing(self, boundary: np.ndarray, points: np.ndarray, vel: np.ndarray) -> np.ndarray:
-        """Speed towards the nearest point of each outline (negative moving away)."""
-        if not len(points):
-            return np.zeros(0)
-        coords = shapely.get_coordinates(shapely.shortest_line(boundary, points)).reshape(-1, 2, 2)
-        offset = coords[:, 1] - coords[:, 0]  # nearest outline point → body part
-        length = np.linalg.norm(offset, axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            normal = np.where(length[:, None] > 0, offset / length[:, None], 0.0)
-        closing = -np.einsum("ij,ij->i", vel, normal)
-        return np.minimum(closing, self.max_ttc_speed) if self.max_ttc_speed > 0 else closing
+        return _Measures(inside, signed, closing, ttc, rank, held)
 
     @staticmethod
     def _ttc_of(inside: np.ndarray, dist: np.ndarray, closing: np.ndarray) -> np.ndarray:
@@ -373,16 +365,20 @@ class HazardEngine:
         if not len(p.pair):
             return p
         b = self._bounds[p.zone]
-        dx = np.maximum(np.maximum(b[:, 0] - p.xy[:, 0], p.xy[:, 0] - b[:, 2]), 0.0)
-        dy = np.maximum(np.maximum(b[:, 1] - p.xy[:, 1], p.xy[:, 1] - b[:, 3]), 0.0)
-        lower = np.hypot(dx, dy)
-        speed = np.hypot(p.vel[:, 0], p.vel[:, 1])
+        x, y, vx, vy = p.xy[:, 0], p.xy[:, 1], p.vel[:, 0], p.vel[:, 1]
+        lower = np.hypot(
+            np.maximum(np.maximum(b[:, 0] - x, x - b[:, 2]), 0.0),
+            np.maximum(np.maximum(b[:, 1] - y, y - b[:, 3]), 0.0),
+        )
+        speed = np.hypot(vx, vy)
         if self.max_ttc_speed > 0:
             speed = np.minimum(speed, self.max_ttc_speed)
-        vx, vy = p.vel[:, 0:1], p.vel[:, 1:2]
-        corners_x = b[:, [0, 2, 0, 2]] - p.xy[:, 0:1]
-        corners_y = b[:, [1, 1, 3, 3]] - p.xy[:, 1:2]
-        towards = (vx * corners_x + vy * corners_y).max(axis=1) > 0
+        # Moving towards some point of the box: v·(c - p) is linear in c, so its
+        # maximum over the box is at the corner the velocity points to.
+        towards = (
+            vx * (np.where(vx > 0, b[:, 2], b[:, 0]) - x)
+            + vy * (np.where(vy > 0, b[:, 3], b[:, 1]) - y)
+        ) > 0
         ttc_reach = np.where(towards, speed * self._ttc[p.zone], 0.0)
         reach = np.maximum(self._warn[p.zone], ttc_reach) * (1 + self.clear_margin)
         return _select(p, lower <= reach)
@@ -397,25 +393,30 @@ class HazardEngine:
         first = np.ones(len(order), bool)
         first[1:] = p.pair[order][1:] != p.pair[order][:-1]
         deciding = order[first]
-        todo = deciding[np.isnan(closing[deciding])]
-        if len(todo):
-            closing[todo] = self._closing(m.boundary[todo], m.points[todo], p.vel[todo])
-            ttc[todo] = self._ttc_of(m.inside[todo], m.dist[todo], closing[todo])
+        pair = p.pair[deciding]
+        # Plain Python values once, not a numpy scalar per field per assessment.
+        rows = zip(
+            z_idx[pair].tolist(),
+            t_idx[pair].tolist(),
+            p.part[deciding].tolist(),
+            rank[deciding].tolist(),
+            signed[deciding].tolist(),
+            closing[deciding].tolist(),
+            ttc[deciding].tolist(),
+            strict=True,
+        )
         out = []
-        for b in deciding:
-            m = p.pair[b]
-            zone = self.zones[z_idx[m]]
-            part = int(p.part[b])
-            t = float(ttc[b])
+        for z, t, part, r, distance, speed, contact in rows:
+            zone = self.zones[z]
             out.append(
                 Assessment(
                     zone_id=zone.id,
-                    track_id=tracks[t_idx[m]].id,
-                    level=LEVELS[int(rank[b])],
+                    track_id=tracks[t].id,
+                    level=LEVELS[r],
                     body_part=label(part) if part >= 0 else _fallback_name(zone),
-                    distance=float(signed[b]),
-                    closing_speed=float(closing[b]),
-                    ttc_s=t if np.isfinite(t) else None,
+                    distance=distance,
+                    closing_speed=speed,
+                    ttc_s=contact if math.isfinite(contact) else None,
                     estimated=part < 0,
                     held=True,
                 )
@@ -425,6 +426,15 @@ class HazardEngine:
 
 def _select(p: _Points, mask: np.ndarray) -> _Points:
     return _Points(p.pair[mask], p.zone[mask], p.xy[mask], p.vel[mask], p.part[mask])
+
+
+def _concat(parts: Sequence[_Points]) -> _Points:
+    return _Points(
+        *(
+            np.concatenate([getattr(q, f) for q in parts])
+            for f in ("pair", "zone", "xy", "vel", "part")
+        )
+    )
 
 
 def reference_assess(

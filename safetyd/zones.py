@@ -15,7 +15,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -145,14 +145,10 @@ class Zone:
     file: str
     file_hash: str
     index: int
-    boundary: BaseGeometry = field(init=False)
 
     def __post_init__(self) -> None:
-        # Prepared geometries make repeated contains/distance calls fast.
+        # A prepared geometry makes the per-frame contains_xy calls fast.
         shapely.prepare(self.geometry)
-        boundary = self.geometry.boundary
-        shapely.prepare(boundary)
-        object.__setattr__(self, "boundary", boundary)
 
     def recipients_for(self, level: str) -> tuple[str, ...]:
         return tuple(getattr(self.recipients, level, ()))

@@ -191,9 +191,15 @@ def test_metrics_parse_and_carry_the_series(tmp_path: Path, fake) -> None:
     try:
         d.wait_ready()
         assert wait_for(lambda: len(fake.delivered()) >= 5, 40)  # an incident was alerted
-        code, body = d.get("/metrics")
-        assert code == 200
-        text = body.decode()
+
+        def scrape() -> str:
+            code, body = d.get("/metrics")
+            assert code == 200
+            return body.decode()
+
+        # The fake has answered; the daemon counts a send once it has read that answer.
+        assert wait_for(lambda: _sample(scrape(), "safetyd_sms_sent_total") >= 5, 10)
+        text = scrape()
         families = {f.name: f for f in text_string_to_metric_families(text)}
         for name in (
             "safetyd_frames_read",
@@ -238,6 +244,15 @@ def test_metrics_parse_and_carry_the_series(tmp_path: Path, fake) -> None:
         assert AUTH_TOKEN not in text
     finally:
         d.stop()
+
+
+def _sample(text: str, name: str) -> float:
+    """A label-less sample's value from a Prometheus text page (0 when absent)."""
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name:
+                return s.value
+    return 0.0
 
 
 def _outbox(tmp_path: Path) -> list[dict]:

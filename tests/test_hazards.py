@@ -231,6 +231,12 @@ def _random_case(rng, n_tracks: int, n_zones: int, units: str):
                     (x + rng.uniform(-30, 30), y + rng.uniform(40, 200)),
                 ]
             ).buffer(0)
+            if i % 5 == 1:  # a guard rail around a machine: a zone with a hole
+                geom = geom.difference(geom.centroid.buffer(15))
+            elif i % 5 == 2:  # two cells under one id
+                geom = shapely.MultiPolygon(
+                    [*shapely.get_parts(geom), shapely.box(x - 80, y, x - 40, y + 60)]
+                )
             parts = list(
                 rng.choice(
                     ["feet", "hands", "head", "torso", "any", "left_wrist"],

@@ -205,6 +205,22 @@ def test_a_native_call_that_never_returns_does_not_wedge_the_source(tmp_path: Pa
         unblock()
 
 
+def test_an_unplugged_device_is_reported_and_retried() -> None:
+    """A USB camera that is not there (unplugged, or the wrong /dev/videoN): OpenCV's
+    V4L2 backend is asked for it for real; the source says so and keeps retrying,
+    so the daemon can raise camera_offline and recover when it is plugged back."""
+    device = next(f"/dev/video{n}" for n in range(63, 0, -1) if not Path(f"/dev/video{n}").exists())
+    source = CameraSource(device, device, backoff_initial_s=0.1, backoff_max_s=0.3).start()
+    try:
+        assert wait_for(lambda: source.status().reconnects >= 2, 10), source.status()
+        status = source.status()
+    finally:
+        source.stop()
+    assert not status.connected
+    assert status.error == f"cannot open {device}"
+    assert status.frames_read == 0
+
+
 def test_backoff_is_capped_and_jittered() -> None:
     source = CameraSource("cam", "rtsp://127.0.0.1:9/x", backoff_initial_s=0.5, backoff_max_s=8)
     delays = [source._backoff(attempt) for attempt in range(12) for _ in range(20)]
