@@ -24,6 +24,10 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+# Points × segments evaluated per numpy pass: bounds the temporaries (a few
+# arrays of this many floats) when a zone was traced with thousands of vertices.
+_CHUNK = 1 << 20
+
 
 def _segments(geometry: BaseGeometry) -> np.ndarray:
     """(n, 4) segments x0, y0, x1, y1 of every ring of every polygon part."""
@@ -70,15 +74,19 @@ class Outlines:
         n = len(zone)
         dist = np.empty(n)
         offset = np.empty((n, 2))
-        if len(self._tables) == 1:
+        if len(self._tables) == 1 and n * self._tables[0].shape[2] <= _CHUNK:
             self._nearest(self._tables[0], self._row_of[zone], xy, dist, offset)
             return dist, offset
         group = self._group_of[zone]
         for g in np.unique(group):
+            table = self._tables[g]
             sel = np.flatnonzero(group == g)
-            d, o = np.empty(len(sel)), np.empty((len(sel), 2))
-            self._nearest(self._tables[g], self._row_of[zone[sel]], xy[sel], d, o)
-            dist[sel], offset[sel] = d, o
+            step = max(1, _CHUNK // table.shape[2])
+            for i in range(0, len(sel), step):
+                part = sel[i : i + step]
+                d, o = np.empty(len(part)), np.empty((len(part), 2))
+                self._nearest(table, self._row_of[zone[part]], xy[part], d, o)
+                dist[part], offset[part] = d, o
         return dist, offset
 
     @staticmethod

@@ -74,6 +74,21 @@ def test_many_vertex_zones_do_not_pad_the_simple_ones() -> None:
     assert widths[0] == 4 and widths[-1] >= 300
 
 
+def test_a_finely_traced_zone_is_measured_in_bounded_chunks() -> None:
+    # 5,000 vertices pad to 8,192 segments: 1,000 points at once would need
+    # 8 M-element temporaries; the search goes through them in chunks instead.
+    circle = shapely.Point(500, 500).buffer(200, quad_segs=1250)
+    assert len(shapely.get_coordinates(circle)) > 4096
+    outlines = Outlines([shapely.box(0, 0, 10, 10), circle])
+    rng = np.random.default_rng(3)
+    zone = np.r_[np.zeros(5, int), np.ones(1000, int)]
+    xy = rng.uniform(0, 1000, (len(zone), 2))
+    dist, _ = outlines.nearest(zone, xy)
+    shapes = np.array([shapely.box(0, 0, 10, 10).boundary, circle.boundary], dtype=object)
+    expected = shapely.distance(shapes[zone], shapely.points(xy))
+    np.testing.assert_allclose(dist, expected, rtol=1e-9, atol=1e-9)
+
+
 def test_a_zone_without_an_outline_is_refused() -> None:
     with pytest.raises(ValueError, match="without an outline"):
         Outlines([shapely.Polygon()])
