@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,16 @@ SAFETYD = [sys.executable, "-m", "safetyd"]
 
 # Quiet MediaPipe's native logging in subprocesses the tests start.
 os.environ.setdefault("GLOG_minloglevel", "2")
+
+
+def wait_for(predicate, timeout: float, step: float = 0.05) -> bool:
+    """Poll until predicate() is true or timeout seconds pass; its last answer."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
 
 
 def square(x0: float, y0: float, x1: float, y1: float) -> list:

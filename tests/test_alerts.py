@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CONFIG, FIXTURES, SAFETYD
+from conftest import EXAMPLE_CONFIG, FIXTURES, SAFETYD, wait_for
 from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from test_hazards import make_zone
 
@@ -122,15 +122,6 @@ def service_for(tmp_path: Path, fake: FakeTwilio, **kw) -> AlertService:
 def enqueue(service: AlertService, *transitions: Transition) -> None:
     with service.store.transaction() as db:
         service.enqueue(db, list(transitions), [ZONE])
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 # -- end to end ---------------------------------------------------------------------

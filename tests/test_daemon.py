@@ -14,21 +14,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import wait_for
 from daemon_harness import DaemonProcess, press_camera, stream_camera
 from fake_twilio import AUTH_TOKEN, FakeTwilio
 from prometheus_client.parser import text_string_to_metric_families
 from streams import MjpegServer
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(predicate, timeout: float, step: float = 0.1) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 @pytest.fixture

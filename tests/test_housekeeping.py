@@ -6,8 +6,9 @@ import logging
 import time
 from pathlib import Path
 
+from conftest import wait_for
 from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
-from test_alerts import alert_config, transition, wait_for
+from test_alerts import alert_config, transition
 
 from safetyd import config as cfg
 from safetyd import housekeeping

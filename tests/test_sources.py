@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, wait_for
 from streams import MjpegServer, RtspServer, rtsp_unavailable
 
 from safetyd.sources import CameraSource, iter_file
@@ -24,15 +24,6 @@ def collect(source: CameraSource, seconds: float, delay: float = 0.0) -> list:
             last = frame.index
             time.sleep(delay)
     return frames
-
-
-def wait_for(predicate, timeout: float, step: float = 0.1) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def test_iter_file_reads_every_frame_with_video_time() -> None:

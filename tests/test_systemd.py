@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, ROOT, wait_for
 from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from streams import free_port
 
@@ -222,12 +222,13 @@ port = {port}
         assert uid != "0"  # DynamicUser=
         # LoadCredential=, the network address families, MemoryDenyWriteExecute= and the
         # system-call filter all let the model run and the SMS go out:
-        end = time.monotonic() + 60
-        while time.monotonic() < end and not any(
-            r.form["Body"].startswith("DANGER Press 3 guard") for r in fake.delivered()
-        ):
-            time.sleep(0.5)
-        assert any(r.form["Body"].startswith("DANGER Press 3 guard") for r in fake.delivered())
+        assert wait_for(
+            lambda: any(
+                r.form["Body"].startswith("DANGER Press 3 guard") for r in fake.delivered()
+            ),
+            60,
+            step=0.5,
+        )
         # WatchdogSec=30: still the same, unrestarted process well after 30 s.
         time.sleep(max(0.0, 40 - (time.monotonic() - started)))
         props = sd.show("ActiveState", "MainPID", "NRestarts")
