@@ -71,12 +71,9 @@ class Outlines:
     def nearest(self, zone: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Distance from each point to its zone's outline, and the offset vector
         from the nearest outline point to the point: ((n,), (n, 2))."""
-        n = len(zone)
-        dist = np.empty(n)
-        offset = np.empty((n, 2))
-        if len(self._tables) == 1 and n * self._tables[0].shape[2] <= _CHUNK:
-            self._nearest(self._tables[0], self._row_of[zone], xy, dist, offset)
-            return dist, offset
+        if len(self._tables) == 1 and len(zone) * self._tables[0].shape[2] <= _CHUNK:
+            return self._nearest(self._tables[0], self._row_of[zone], xy)
+        dist, offset = np.empty(len(zone)), np.empty((len(zone), 2))
         group = self._group_of[zone]
         for g in np.unique(group):
             table = self._tables[g]
@@ -84,15 +81,13 @@ class Outlines:
             step = max(1, _CHUNK // table.shape[2])
             for i in range(0, len(sel), step):
                 part = sel[i : i + step]
-                d, o = np.empty(len(part)), np.empty((len(part), 2))
-                self._nearest(table, self._row_of[zone[part]], xy[part], d, o)
-                dist[part], offset[part] = d, o
+                dist[part], offset[part] = self._nearest(table, self._row_of[zone[part]], xy[part])
         return dist, offset
 
     @staticmethod
     def _nearest(
-        table: np.ndarray, rows: np.ndarray, xy: np.ndarray, dist: np.ndarray, offset: np.ndarray
-    ) -> None:
+        table: np.ndarray, rows: np.ndarray, xy: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         seg = table[rows]
         ax, ay, dx, dy, inv = seg[:, 0], seg[:, 1], seg[:, 2], seg[:, 3], seg[:, 4]
         ox = xy[:, 0:1] - ax  # segment start → point
@@ -104,6 +99,4 @@ class Outlines:
         d2 = ox * ox + oy * oy
         k = d2.argmin(axis=1)
         r = np.arange(len(rows))
-        np.sqrt(d2[r, k], out=dist)
-        offset[:, 0] = ox[r, k]
-        offset[:, 1] = oy[r, k]
+        return np.sqrt(d2[r, k]), np.stack([ox[r, k], oy[r, k]], axis=1)
