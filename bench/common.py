@@ -113,7 +113,9 @@ def markdown(report: dict) -> str:
         "# Benchmarks",
         "",
         f"Measured with {HOW}; the script rewrites this file (and `benchmarks.json`).",
-        "Ratios are measured in one run against a baseline run side by side, interleaved.",
+        "Ratios are measured in one run against a baseline run side by side, interleaved; "
+        "absolute times on a shared or virtual machine drift from run to run, so the ratios "
+        "are the steadier figures.",
         "Targets are those of the benchmark issue; a miss is reported as a miss.",
         "",
     ]
