@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 import cv2
-from common import FIXTURES, GROUPS_TOML, Result, log, percentile
+from common import FIXTURES, Result, log, percentile
+from recipients import GROUPS_TOML
 
 from safetyd import config as cfg
 from safetyd.alerts.service import AlertService

@@ -15,18 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 SHARED_FOOTAGE = ROOT.parent / "shared" / "footage"
-sys.path.insert(0, str(ROOT / "tests"))  # the fake Twilio and stream servers
-
-
-# The recipient groups the example press-cell zone names (zones/press-cell.geojson).
-GROUPS_TOML = """
-[alerts.groups.operators]
-numbers = ["+15555550101", "+15555550102"]
-[alerts.groups.supervisors]
-numbers = ["+15555550111"]
-[alerts.groups.safety]
-numbers = ["+15555550121"]
-"""
+sys.path.insert(0, str(ROOT / "tests"))  # the fake Twilio, stream servers, recipients
 
 
 @dataclass

@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 
 import cv2
-from common import FIXTURES, GROUPS_TOML, ROOT, Result, log, percentile
+from common import FIXTURES, ROOT, Result, log, percentile
 from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from overhead import bare_round
+from recipients import GROUPS_TOML
 
 from safetyd import config as cfg
 from safetyd.alerts.service import AlertService

@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import FIXTURES, GROUPS_TOML, ROOT, Result, log, median
+from common import FIXTURES, ROOT, Result, log, median
+from recipients import GROUPS_TOML
 from streams import free_port
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from conftest import FIXTURES, ROOT, SAFETYD
 from fake_twilio import ACCOUNT_SID, AUTH_TOKEN
+from recipients import GROUPS_TOML
 from streams import free_port
 
 PRESS_ZONES = ROOT / "zones" / "press-cell.geojson"
@@ -99,13 +100,7 @@ timezone = "UTC"
 sinks = {sinks}
 system_recipients = ["maintenance"]
 escalate_after_s = 300
-[alerts.groups.operators]
-numbers = ["+15555550101", "+15555550102"]
-[alerts.groups.supervisors]
-numbers = ["+15555550111"]
-[alerts.groups.safety]
-numbers = ["+15555550121"]
-[alerts.groups.maintenance]
+{GROUPS_TOML}[alerts.groups.maintenance]
 numbers = ["+15555550131"]
 {twilio}
 [alerts.delivery]
