@@ -14,21 +14,25 @@ not silence a forklift lane.
 Zones in metres are checked on the floor: feet are projected through the
 camera's homography, and distances and speeds are metres and m/s.
 
-Speed matters (the target is 10 people × 33 landmarks × 200 zones in about a
-millisecond), so the engine prunes (an STRtree query per track, then per-zone
-and per-point bounding-box bounds), answers inside/outside for every remaining
-point in one vectorised shapely ``contains_xy`` call on prepared geometries,
-and finds distances and nearest outline points with outlines.Outlines, all
-points at once. ``reference_assess`` is the slow, obvious version, one shapely
-Point at a time, that the tests compare it to.
+Speed matters (the target is 10 people × 33 landmarks × 200 zones in a
+millisecond), so each frame is a fixed number of numpy passes over flat arrays,
+never a Python loop per point: every track against every zone's bounding box
+at once (a tracks × zones table), then bounding-box bounds per body-part point,
+then, for the points left, one vectorised shapely ``contains_xy`` call on
+prepared geometries for inside/outside and outlines.Outlines for distances and
+nearest outline points, and last a grouped reduction to one deciding part per
+pair. At these sizes numpy's cost per call, not the arithmetic, is most of the
+time, which is why the code counts calls (``take`` rather than fancy indexing,
+contiguous x and y arrays rather than (n, 2) pairs). ``reference_assess`` is the
+slow, obvious version, one shapely Point at a time, that the tests compare it to.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence, Set
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Literal, NamedTuple
 
 import numpy as np
 import shapely
@@ -44,13 +48,17 @@ from .zones import Zone
 Level = Literal["clear", "warning", "danger"]
 LEVELS: tuple[Level, ...] = ("clear", "warning", "danger")
 RANK = {lvl: i for i, lvl in enumerate(LEVELS)}
+_LEVEL_NAMES = np.array(LEVELS, dtype=object)
 _EPS_SPEED = 1e-6
 _FLOOR_DT = 0.1  # seconds, to map an image velocity onto the floor
 
 
-@dataclass(frozen=True)
-class Assessment:
-    """One (track, zone) pair in one frame."""
+class Assessment(NamedTuple):
+    """One (track, zone) pair in one frame.
+
+    A NamedTuple rather than a frozen dataclass: equally immutable, and built
+    about twice as fast, which matters at a hundred pairs per frame.
+    """
 
     zone_id: str
     track_id: int
@@ -65,6 +73,10 @@ class Assessment:
     held: bool  # within the hysteresis margin: an open incident does not clear yet
 
 
+# Assessment._make without its length check (the fields above are Assessment's).
+_new_assessment = partial(tuple.__new__, Assessment)
+
+
 def _fallback_points(fallback: Fallback, box: np.ndarray) -> np.ndarray:
     x0, y0, x1, y1 = box
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
@@ -76,23 +88,32 @@ def _fallback_points(fallback: Fallback, box: np.ndarray) -> np.ndarray:
     }[fallback]
 
 
-def _box_points(boxes: np.ndarray, xs: tuple, ys: tuple) -> np.ndarray:
-    """(n, 4) boxes → (n, k, 2) points from per-point weights on (x0, x1) and (y0, y1)."""
-    x = boxes[:, [0]] * (1 - np.array(xs)) + boxes[:, [2]] * np.array(xs)
-    y = boxes[:, [1]] * (1 - np.array(ys)) + boxes[:, [3]] * np.array(ys)
-    return np.stack([x, y], axis=2)
-
-
-# Vectorised twins of _fallback_points, indexed like list(Fallback).
-_FALLBACK_XY = {
-    list(Fallback).index(kind): fn
-    for kind, fn in (
-        (Fallback.BBOX_BOTTOM_CENTRE, lambda b: _box_points(b, (0.5,), (1.0,))),
-        (Fallback.BBOX_TOP_CENTRE, lambda b: _box_points(b, (0.5,), (0.0,))),
-        (Fallback.BBOX_CENTRE, lambda b: _box_points(b, (0.5,), (0.5,))),
-        (Fallback.BBOX_CORNERS, lambda b: _box_points(b, (0, 1, 0, 1), (0, 0, 1, 1))),
-    )
+# The box estimates are extra columns after the 33 landmarks, so that a frame's
+# landmarks and estimates are gathered in one pass, already grouped by pair.
+# Each is a point of the box: x = x0 + wx (x1 - x0), y = y0 + wy (y1 - y0).
+_ESTIMATE_COLUMNS: dict[Fallback, tuple[tuple[float, float], ...]] = {
+    Fallback.BBOX_BOTTOM_CENTRE: ((0.5, 1.0),),
+    Fallback.BBOX_TOP_CENTRE: ((0.5, 0.0),),
+    Fallback.BBOX_CENTRE: ((0.5, 0.5),),
+    Fallback.BBOX_CORNERS: ((0, 0), (1, 0), (0, 1), (1, 1)),
 }
+_EST_W = np.array([w for ws in _ESTIMATE_COLUMNS.values() for w in ws], dtype=np.float64)
+_COLUMNS = NUM_LANDMARKS + len(_EST_W)
+# The same as matrices: boxes (T, 4) @ _EST_X = the estimates' x (T, len(_EST_W)), and
+# _EST_Y their y. Weights are 0, 1/2 and 1, so the products and sums are exact.
+_EST_X = np.zeros((4, len(_EST_W)))
+_EST_X[0], _EST_X[2] = 1 - _EST_W[:, 0], _EST_W[:, 0]
+_EST_Y = np.zeros((4, len(_EST_W)))
+_EST_Y[1], _EST_Y[3] = 1 - _EST_W[:, 1], _EST_W[:, 1]
+
+
+def _estimate_columns(fallback: Fallback) -> list[int]:
+    first = NUM_LANDMARKS
+    for kind, ws in _ESTIMATE_COLUMNS.items():
+        if kind == fallback:
+            return list(range(first, first + len(ws)))
+        first += len(ws)
+    raise ValueError(f"no estimate for {fallback}")
 
 
 def _fallback_name(zone: Zone) -> str:
@@ -105,48 +126,71 @@ def _floor_velocity(floor_map: FloorMap, pts: np.ndarray, vel: np.ndarray) -> np
     return (ahead - here) / _FLOOR_DT
 
 
+# Arrays below are kept as separate contiguous x and y rather than (n, 2) pairs:
+# at a few thousand points numpy's per-call cost dominates, and an operation on
+# a strided column costs twice one on a contiguous array.
+
+
 @dataclass(frozen=True)
 class _People:
-    """The frame's assessed tracks as stacked arrays, built once per frame."""
+    """The frame's assessed tracks as arrays, built once per frame. Positions and
+    velocities per track and column: the 33 landmarks, then the box estimates (which
+    move with the mean velocity of the person's visible landmarks)."""
 
-    tracks: Sequence[Track]
-    kp: np.ndarray  # (T, 33, 2)
-    vel: np.ndarray  # (T, 33, 2)
-    seen: np.ndarray  # (T, 33) visibility at or above the threshold
+    ids: np.ndarray  # (T,) track ids
+    pos: np.ndarray  # (2, T, _COLUMNS) x, y
+    vel: np.ndarray  # (2, T, _COLUMNS) vx, vy
+    seen: np.ndarray  # (T, 33) landmark visibility at or above the threshold
     box: np.ndarray  # (T, 4)
+    finite: bool  # every position is a number
 
     @classmethod
     def of(cls, tracks: Sequence[Track], threshold: float) -> _People:
+        kp = np.stack([t.keypoints for t in tracks])  # (T, 33, 2)
+        vel = np.stack([t.velocity for t in tracks])
+        seen = np.stack([t.visibility for t in tracks]) >= threshold
+        box = np.stack([t.bbox for t in tracks])
+        weight = seen.astype(np.float64)[:, None, :]  # (T, 1, 33)
+        count = weight.sum(axis=2)
+        body_v = (weight @ vel)[:, 0] / np.maximum(count, 1)  # (T, 2)
+        if not count.all():  # no landmark visible: the mean of all of them
+            body_v = np.where(count > 0, body_v, vel.mean(axis=1))
+        pos = np.empty((2, len(tracks), _COLUMNS))
+        pos[:, :, :NUM_LANDMARKS] = kp.transpose(2, 0, 1)
+        pos[0, :, NUM_LANDMARKS:] = box @ _EST_X
+        pos[1, :, NUM_LANDMARKS:] = box @ _EST_Y
+        move = np.empty_like(pos)
+        move[:, :, :NUM_LANDMARKS] = vel.transpose(2, 0, 1)
+        move[:, :, NUM_LANDMARKS:] = body_v.T[:, :, None]
         return cls(
-            tracks,
-            np.stack([t.keypoints for t in tracks]),
-            np.stack([t.velocity for t in tracks]),
-            np.stack([t.visibility for t in tracks]) >= threshold,
-            np.stack([t.bbox for t in tracks]),
+            np.array([t.id for t in tracks]),
+            pos,
+            move,
+            seen,
+            box,
+            bool(np.isfinite(pos).all()),
         )
 
 
 @dataclass(frozen=True)
-class _Measures:
-    """Per point (aligned with _Points): the exact geometry and the level it implies."""
-
-    inside: np.ndarray
-    signed: np.ndarray  # distance to the outline, negative inside
-    closing: np.ndarray
-    ttc: np.ndarray
-    rank: np.ndarray  # 0 clear, 1 warning, 2 danger
-    held: np.ndarray
-
-
-@dataclass(frozen=True)
 class _Points:
-    """Flat arrays of every (pair, body part) point to evaluate this frame."""
+    """Flat arrays of every (pair, body part) point to evaluate this frame, grouped
+    by pair (pairs ascending) and in column order within a pair."""
 
     pair: np.ndarray  # index into the pair list
     zone: np.ndarray  # zone index
-    xy: np.ndarray  # (n, 2) zone units
-    vel: np.ndarray  # (n, 2) zone units / s
-    part: np.ndarray  # landmark index, or -1 for an estimate
+    x: np.ndarray  # zone units
+    y: np.ndarray
+    vx: np.ndarray  # zone units / s
+    vy: np.ndarray
+    column: np.ndarray  # landmark index, or >= 33 for a box estimate
+
+    def take(self, idx: np.ndarray) -> _Points:
+        # ndarray.take: fancy indexing with [idx] is several times slower.
+        return _Points(*(getattr(self, f).take(idx) for f in _POINT_FIELDS))
+
+
+_POINT_FIELDS = ("pair", "zone", "x", "y", "vx", "vy", "column")
 
 
 class HazardEngine:
@@ -167,142 +211,129 @@ class HazardEngine:
         self.max_ttc_speed = max_ttc_speed
         n = len(self.zones)
         self._geometry = np.array([z.geometry for z in self.zones], dtype=object)
+        shapely.prepare(self._geometry)
         self._outlines = Outlines([z.geometry for z in self.zones])
         self._warn = np.array([z.warn_distance for z in self.zones], dtype=np.float64)
         self._ttc = np.array([z.warn_ttc_s for z in self.zones], dtype=np.float64)
-        self._mask = np.zeros((n, NUM_LANDMARKS), dtype=bool)
+        self._enabled = np.array([z.enabled for z in self.zones], dtype=bool)
+        # Squared, with the hysteresis margin: warn_distance and the horizon.
+        self._reach2 = np.stack([self._warn, self._ttc]) ** 2 * (1 + clear_margin) ** 2
+        self._armed: tuple[frozenset[str], np.ndarray] | None = None
+        # Per zone, the columns of _People it looks at: its landmarks, and the box
+        # estimate that stands in when none of them is visible.
+        self._landmarks = np.zeros((n, NUM_LANDMARKS), dtype=bool)
+        self._estimates = np.zeros((n, _COLUMNS), dtype=bool)
         for i, z in enumerate(self.zones):
-            self._mask[i, list(z.landmarks)] = True
+            self._landmarks[i, list(z.landmarks)] = True
+            self._estimates[i, _estimate_columns(z.fallback)] = True
+        self._zone_ids = np.array([z.id for z in self.zones], dtype=object)
+        self._labels = np.array([label(i) for i in range(NUM_LANDMARKS)], dtype=object)
+        self._estimate_label = np.array([_fallback_name(z) for z in self.zones], dtype=object)
         self._metres = np.array([z.units == "metres" for z in self.zones], dtype=bool)
-        kinds = list(Fallback)
-        self._fallback = np.array([kinds.index(z.fallback) for z in self.zones], dtype=np.int8)
-        self._bounds = np.array([z.geometry.bounds for z in self.zones], dtype=np.float64).reshape(
-            -1, 4
-        )
+        # Bounding boxes as four contiguous arrays: x0, y0, x1, y1.
+        self._bounds = np.array(
+            [z.geometry.bounds for z in self.zones], dtype=np.float64
+        ).reshape(-1, 4).T.copy()  # fmt: skip
         if self._metres.any() and floor_map is None:
             raise ValueError("zones in metres need a floor calibration")
-        self._trees = {}
-        for units, sel in (("pixels", ~self._metres), ("metres", self._metres)):
-            idx = np.flatnonzero(sel)
-            if len(idx):
-                self._trees[units] = (shapely.STRtree(self._geometry[idx]), idx)
-        # How far beyond its zone a part can be and still matter, per units.
-        self._reach = {
-            units: (
-                float(self._warn[idx].max()) * (1 + clear_margin),
-                float(self._ttc[idx].max()) * (1 + clear_margin),
-            )
-            for units, (_, idx) in self._trees.items()
+        self._units = {
+            units: np.flatnonzero(sel)
+            for units, sel in (("pixels", ~self._metres), ("metres", self._metres))
+            if sel.any()
         }
 
     # -- candidate pairs ----------------------------------------------------
 
     def _extents(self, people: _People, units: str):
-        """Per track: the box of all its points and their top speed, in zone units."""
-        kp, vel, box = people.kp, people.vel, people.box
-        pts = np.concatenate([kp, box.reshape(-1, 2, 2)], axis=1)
+        """Per track: the box of all its landmarks and its detection box, and their
+        top speed, in zone units: ((2, T) low, (2, T) high, (T,) speed, (T,) any)."""
+        pos = people.pos[:, :, :NUM_LANDMARKS]
+        vel = people.vel[:, :, :NUM_LANDMARKS]
+        box = people.box
+        # Every point: landmarks, then the box corners (and, on the floor, the
+        # bottom centre, where the feet stand).
+        pts = [pos, box[:, :2].T[:, :, None], box[:, 2:].T[:, :, None]]
         if units == "metres":
-            bottom = np.stack([(box[:, 0] + box[:, 2]) / 2, box[:, 3]], axis=1)[:, None, :]
-            pts = np.concatenate([pts, bottom], axis=1)
-            n = pts.shape[1]
-            pts = self.floor_map.floor(pts.reshape(-1, 2)).reshape(-1, n, 2)
-            vel = _floor_velocity(self.floor_map, kp.reshape(-1, 2), vel.reshape(-1, 2))
-            vel = vel.reshape(-1, 33, 2)
-        finite = np.isfinite(pts).all(axis=2, keepdims=True)
-        lo = np.where(finite, pts, np.inf).min(axis=1)
-        hi = np.where(finite, pts, -np.inf).max(axis=1)
-        speed = np.nan_to_num(np.hypot(vel[..., 0], vel[..., 1]), nan=0.0, posinf=0.0)
-        return lo, hi, speed.max(axis=1), finite[..., 0].any(axis=1)
+            pts.append(np.stack([(box[:, 0] + box[:, 2]) / 2, box[:, 3]])[:, :, None])
+            pixels = np.concatenate(pts, axis=2)
+            pos = self.floor_map.floor(pixels.reshape(2, -1).T).T.reshape(pixels.shape)
+            here = pts[0].reshape(2, -1).T
+            vel = _floor_velocity(self.floor_map, here, vel.reshape(2, -1).T)
+            vel = vel.T.reshape(2, len(box), NUM_LANDMARKS)
+        else:
+            pos = np.concatenate(pts, axis=2)
+        finite = np.isfinite(pos).all(axis=0)  # (T, n)
+        if finite.all():
+            lo, hi = pos.min(axis=2), pos.max(axis=2)
+        else:
+            lo = np.where(finite, pos, np.inf).min(axis=2)
+            hi = np.where(finite, pos, -np.inf).max(axis=2)
+        speed = np.sqrt(np.fmax.reduce(vel[0] ** 2 + vel[1] ** 2, axis=1))
+        speed[~np.isfinite(speed)] = 0.0
+        return lo, hi, speed, finite.any(axis=1)
 
     def _pairs(self, people: _People, armed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Candidate (track, zone) pairs: an STRtree query with each track's box grown
-        by the largest reach, then, per pair, the zone's own reach (its warn_distance,
-        or its time-to-contact horizon at the track's top speed) against the gap
-        between the two boxes. Both are bounds: no pair that can matter is dropped."""
-        all_t, all_z = [], []
+        """Candidate (track, zone) pairs, every track against every zone at once: the
+        zone's reach (its warn_distance, or its time-to-contact horizon at the
+        track's top speed, with the hysteresis margin) against the gap between the
+        track's box and the zone's. A bound: no pair that can matter is dropped.
+        Returned ordered by track, then zone."""
+        near = np.zeros((len(people.ids), len(self.zones)), dtype=bool)
         margin = 1 + self.clear_margin
-        for units, (tree, idx) in self._trees.items():
+        for units, cols in self._units.items():
             lo, hi, speed, ok = self._extents(people, units)
-            present = np.flatnonzero(ok)
-            if not len(present):
-                continue
-            warn_reach, ttc_reach = self._reach[units]
-            grow = warn_reach + speed[present] * ttc_reach
-            boxes = shapely.box(
-                lo[present, 0] - grow,
-                lo[present, 1] - grow,
-                hi[present, 0] + grow,
-                hi[present, 1] + grow,
-            )
-            hits = tree.query(boxes, predicate="intersects")
-            t_idx, z_idx = present[hits[0]], idx[hits[1]]
-            b = self._bounds[z_idx]
-            gap = np.hypot(
-                np.maximum(np.maximum(b[:, 0] - hi[t_idx, 0], lo[t_idx, 0] - b[:, 2]), 0.0),
-                np.maximum(np.maximum(b[:, 1] - hi[t_idx, 1], lo[t_idx, 1] - b[:, 3]), 0.0),
-            )
-            reach = np.maximum(self._warn[z_idx], speed[t_idx] * self._ttc[z_idx]) * margin
-            keep = armed[z_idx] & (gap <= reach)
-            all_t.append(t_idx[keep])
-            all_z.append(z_idx[keep])
-        if not all_t:
-            return np.zeros(0, int), np.zeros(0, int)
-        t_idx, z_idx = np.concatenate(all_t), np.concatenate(all_z)
-        order = np.lexsort((z_idx, t_idx))
-        return t_idx[order], z_idx[order]
+            everything = len(cols) == len(self.zones)
+            x0, y0, x1, y1 = self._bounds if everything else self._bounds[:, cols]
+            gx = np.maximum(np.maximum(x0 - hi[0][:, None], lo[0][:, None] - x1), 0.0)
+            gy = np.maximum(np.maximum(y0 - hi[1][:, None], lo[1][:, None] - y1), 0.0)
+            warn = self._warn if everything else self._warn[cols]
+            ttc = self._ttc if everything else self._ttc[cols]
+            reach = np.maximum(warn, speed[:, None] * ttc) * margin
+            hit = (gx * gx + gy * gy <= reach * reach) & ok[:, None]
+            if everything:
+                near = hit
+            else:
+                near[:, cols] = hit
+        return np.nonzero(near & armed)
 
     # -- points ---------------------------------------------------------------
 
     def _points(self, people: _People, t_idx: np.ndarray, z_idx: np.ndarray) -> _Points:
-        kp, vel, vis = people.kp, people.vel, people.seen
-        sel = self._mask[z_idx] & vis[t_idx]  # (M, 33)
-        pair_of, part_of = np.nonzero(sel)  # row-major: a pair's parts in landmark order
-        flat = t_idx[pair_of] * NUM_LANDMARKS + part_of
-        pts = _Points(
-            pair=pair_of,
-            zone=z_idx[pair_of],
-            xy=kp.reshape(-1, 2)[flat],
-            vel=vel.reshape(-1, 2)[flat],
-            part=part_of,
-        )
-        # Pairs with none of the zone's parts visible: the box estimate stands in,
-        # moving with the mean velocity of the person's visible landmarks.
-        hidden = np.flatnonzero(~sel.any(axis=1))
-        if len(hidden):
-            pts = _concat([pts, *self._estimates(people, t_idx, z_idx, hidden)])
-        metres = self._metres[pts.zone]
-        if metres.any():
-            xy, vv = pts.xy.copy(), pts.vel.copy()
-            xy[metres] = self.floor_map.floor(pts.xy[metres])
-            vv[metres] = _floor_velocity(self.floor_map, pts.xy[metres], pts.vel[metres])
-            pts = _Points(pts.pair, pts.zone, xy, vv, pts.part)
-        return pts
-
-    def _estimates(self, people: _People, t_idx, z_idx, hidden: np.ndarray) -> list[_Points]:
-        vel, vis = people.vel, people.seen
-        count = vis.sum(axis=1, keepdims=True)
-        body_v = np.where(
-            count > 0,
-            (vel * vis[..., None]).sum(axis=1) / np.maximum(count, 1),
-            vel.mean(axis=1),
-        )  # (T, 2)
-        out = []
-        for kind in np.unique(self._fallback[z_idx[hidden]]):
-            ms = hidden[self._fallback[z_idx[hidden]] == kind]
-            xy = _FALLBACK_XY[kind](people.box[t_idx[ms]])  # (len(ms), k, 2)
-            k = xy.shape[1]
-            out.append(
-                _Points(
-                    pair=np.repeat(ms, k),
-                    zone=np.repeat(z_idx[ms], k),
-                    xy=xy.reshape(-1, 2),
-                    vel=np.repeat(body_v[t_idx[ms]], k, axis=0),
-                    part=np.full(len(ms) * k, -1),
-                )
+        # A zone's visible landmarks; where none is visible, its box estimate.
+        visible = self._landmarks.take(z_idx, axis=0) & people.seen.take(t_idx, axis=0)
+        hidden = ~visible.any(axis=1)
+        sel = self._estimates.take(z_idx, axis=0) & hidden[:, None]  # (M, _COLUMNS)
+        sel[:, :NUM_LANDMARKS] = visible
+        # Row-major: grouped by pair, columns ascending within a pair.
+        pair_of, column = np.divmod(np.flatnonzero(sel), _COLUMNS)
+        flat = t_idx.take(pair_of) * _COLUMNS + column
+        zone = z_idx.take(pair_of)
+        pos, vel = people.pos.reshape(2, -1), people.vel.reshape(2, -1)
+        x, y = pos[0].take(flat), pos[1].take(flat)
+        vx, vy = vel[0].take(flat), vel[1].take(flat)
+        metres = self._metres.take(zone) if "metres" in self._units else None
+        if metres is not None and metres.any():
+            pix = np.stack([x[metres], y[metres]], axis=1)
+            floor = self.floor_map.floor(pix)
+            v = _floor_velocity(self.floor_map, pix, np.stack([vx[metres], vy[metres]], axis=1))
+            x[metres], y[metres], vx[metres], vy[metres] = (
+                floor[:, 0],
+                floor[:, 1],
+                v[:, 0],
+                v[:, 1],
             )
-        return out
+        return _Points(pair_of, zone, x, y, vx, vy, column)
 
     # -- assessment -----------------------------------------------------------
+
+    def _armed_mask(self, armed: Set[str] | None) -> np.ndarray:
+        if armed is None:
+            return self._enabled
+        # The armed set changes a few times a day; rebuild the mask only then.
+        if self._armed is None or self._armed[0] != armed:
+            ids = np.array([z.id in armed for z in self.zones], dtype=bool)
+            self._armed = (frozenset(armed), self._enabled & ids)
+        return self._armed[1]
 
     def assess(self, tracks: Sequence[Track], armed: Set[str] | None = None) -> list[Assessment]:
         """Assess every seen, confirmed track against the armed zones.
@@ -312,129 +343,105 @@ class HazardEngine:
         tracks = [t for t in tracks if t.confirmed and t.seen]
         if not tracks or not self.zones:
             return []
-        armed_mask = np.array(
-            [z.enabled and (armed is None or z.id in armed) for z in self.zones], dtype=bool
-        )
         people = _People.of(tracks, self.visibility_threshold)
-        t_idx, z_idx = self._pairs(people, armed_mask)
+        t_idx, z_idx = self._pairs(people, self._armed_mask(armed))
         if not len(t_idx):
             return []
         p = self._points(people, t_idx, z_idx)
-        finite = np.all(np.isfinite(p.xy), axis=1)
-        if not finite.all():  # a foot projected beyond the horizon has no floor position
-            p = _select(p, finite)
-            p = _Points(p.pair, p.zone, p.xy, np.nan_to_num(p.vel), p.part)
-        p = self._near(p)
+        if not people.finite or "metres" in self._units:
+            # A foot projected beyond the horizon has no floor position.
+            p = p.take(np.flatnonzero(np.isfinite(p.x) & np.isfinite(p.y)))
+            p = replace(p, vx=np.nan_to_num(p.vx), vy=np.nan_to_num(p.vy))
+        p = p.take(self._near(p))
         if not len(p.pair):
             return []
-        return self._reduce(tracks, t_idx, z_idx, p, self._measure(p))
+        return self._reduce(people.ids, t_idx, z_idx, p, self._measure(p))
 
-    def _measure(self, p: _Points) -> _Measures:
-        inside = shapely.contains_xy(self._geometry[p.zone], p.xy[:, 0], p.xy[:, 1])
-        dist, offset = self._outlines.nearest(p.zone, p.xy)
-        signed = np.where(inside, -dist, dist)
-        # Closing speed: the part's velocity towards the nearest outline point.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            towards = -(p.vel[:, 0] * offset[:, 0] + p.vel[:, 1] * offset[:, 1]) / dist
-        closing = np.where(dist > 0, towards, 0.0)
-        if self.max_ttc_speed > 0:
-            closing = np.minimum(closing, self.max_ttc_speed)
-        ttc = self._ttc_of(inside, dist, closing)
-        warn, horizon = self._warn[p.zone], self._ttc[p.zone]
-        margin = 1 + self.clear_margin
-        rank = np.where(inside, 2, np.where((signed <= warn) | (ttc <= horizon), 1, 0))
-        held = inside | (signed <= warn * margin) | (ttc <= horizon * margin)
-        return _Measures(inside, signed, closing, ttc, rank, held)
-
-    @staticmethod
-    def _ttc_of(inside: np.ndarray, dist: np.ndarray, closing: np.ndarray) -> np.ndarray:
-        approaching = ~inside & (np.nan_to_num(closing, nan=0.0) > _EPS_SPEED)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(inside, 0.0, np.where(approaching, dist / closing, np.inf))
-
-    def _near(self, p: _Points) -> _Points:
-        """Drop the points that cannot matter, cheaply, before the exact shapely calls.
+    def _near(self, p: _Points) -> np.ndarray:
+        """The points that can matter, found cheaply before the exact geometry.
 
         The distance from a point to a zone's bounding box is a lower bound of its
         distance to the zone, and a part's speed bounds its closing speed (which is
         zero for a part moving away from the whole box). A point that cannot come
         within warn_distance, nor reach the zone within the time-to-contact horizon,
         even with the hysteresis margin, is neither a warning nor held, so it can
-        never be the deciding part of its pair (see ``_reduce``).
+        never be the deciding part of its pair (see ``_reduce``). Compared squared:
+        no square roots for the thousands of points this drops.
         """
-        if not len(p.pair):
-            return p
-        b = self._bounds[p.zone]
-        x, y, vx, vy = p.xy[:, 0], p.xy[:, 1], p.vel[:, 0], p.vel[:, 1]
-        lower = np.hypot(
-            np.maximum(np.maximum(b[:, 0] - x, x - b[:, 2]), 0.0),
-            np.maximum(np.maximum(b[:, 1] - y, y - b[:, 3]), 0.0),
-        )
-        speed = np.hypot(vx, vy)
+        x0, y0, x1, y1 = self._bounds.take(p.zone, axis=1)
+        x, y, vx, vy = p.x, p.y, p.vx, p.vy
+        gx = np.maximum(np.maximum(x0 - x, x - x1), 0.0)
+        gy = np.maximum(np.maximum(y0 - y, y - y1), 0.0)
+        speed2 = vx * vx + vy * vy
         if self.max_ttc_speed > 0:
-            speed = np.minimum(speed, self.max_ttc_speed)
+            speed2 = np.minimum(speed2, self.max_ttc_speed**2)
         # Moving towards some point of the box: v·(c - p) is linear in c, so its
         # maximum over the box is at the corner the velocity points to.
-        towards = (
-            vx * (np.where(vx > 0, b[:, 2], b[:, 0]) - x)
-            + vy * (np.where(vy > 0, b[:, 3], b[:, 1]) - y)
-        ) > 0
-        ttc_reach = np.where(towards, speed * self._ttc[p.zone], 0.0)
-        reach = np.maximum(self._warn[p.zone], ttc_reach) * (1 + self.clear_margin)
-        return _select(p, lower <= reach)
+        towards = (vx * (np.where(vx > 0, x1, x0) - x) + vy * (np.where(vy > 0, y1, y0) - y)) > 0
+        warn2, horizon2 = self._reach2.take(p.zone, axis=1)
+        reach2 = np.maximum(warn2, np.where(towards, speed2 * horizon2, 0.0))
+        return np.flatnonzero(gx * gx + gy * gy <= reach2)
 
-    def _reduce(self, tracks, t_idx, z_idx, p: _Points, m: _Measures) -> list[Assessment]:
-        # The deciding part of a pair: the highest level, then the nearest; a pair
-        # that is clear but held is decided by its nearest held part.
-        rank, signed, closing, ttc = m.rank, m.signed, m.closing, m.ttc
-        relevant = (rank > 0) | m.held
-        order = np.flatnonzero(relevant)
-        order = order[np.lexsort((signed[order], -rank[order], p.pair[order]))]
-        first = np.ones(len(order), bool)
-        first[1:] = p.pair[order][1:] != p.pair[order][:-1]
-        deciding = order[first]
-        pair = p.pair[deciding]
-        # Plain Python values once, not a numpy scalar per field per assessment.
-        rows = zip(
-            z_idx[pair].tolist(),
-            t_idx[pair].tolist(),
-            p.part[deciding].tolist(),
-            rank[deciding].tolist(),
-            signed[deciding].tolist(),
-            closing[deciding].tolist(),
-            ttc[deciding].tolist(),
-            strict=True,
+    def _measure(self, p: _Points):
+        """Per point: the exact geometry and the level it implies."""
+        inside = shapely.contains_xy(self._geometry.take(p.zone), p.x, p.y)
+        dist, ox, oy = self._outlines.nearest(p.zone, p.x, p.y)
+        signed = np.where(inside, -dist, dist)
+        # Closing speed: the part's velocity towards the nearest outline point
+        # (zero on the outline itself, where there is no direction).
+        closing = np.divide(-(p.vx * ox + p.vy * oy), dist, out=np.zeros_like(dist), where=dist > 0)
+        if self.max_ttc_speed > 0:
+            closing = np.minimum(closing, self.max_ttc_speed)
+        approaching = ~inside & (closing > _EPS_SPEED)  # False for NaN
+        ttc = np.full_like(dist, np.inf)
+        np.divide(dist, closing, out=ttc, where=approaching)
+        ttc[inside] = 0.0
+        warn, horizon = self._warn.take(p.zone), self._ttc.take(p.zone)
+        margin = 1 + self.clear_margin
+        rank = np.where(inside, 2, ((signed <= warn) | (ttc <= horizon)).view(np.int8))
+        held = inside | (signed <= warn * margin) | (ttc <= horizon * margin)
+        return signed, closing, ttc, rank, held
+
+    def _reduce(self, ids, t_idx, z_idx, p: _Points, measures) -> list[Assessment]:
+        """One assessment per pair, from its deciding part: the highest level, then
+        the nearest, then the first in column order; a pair that is clear but held
+        is decided by its nearest held part. Points arrive grouped by pair."""
+        signed, closing, ttc, rank, held = measures
+        rel = np.flatnonzero((rank > 0) | held)
+        if not len(rel):
+            return []
+        pair, rank, signed = p.pair.take(rel), rank.take(rel), signed.take(rel)
+        boundary = np.concatenate(([True], pair[1:] != pair[:-1]))
+        starts, group = np.flatnonzero(boundary), np.cumsum(boundary) - 1
+        best = rank == np.maximum.reduceat(rank, starts).take(group)
+        nearest = np.minimum.reduceat(np.where(best, signed, np.inf), starts)
+        win = np.flatnonzero(best & (signed == nearest.take(group)))
+        won = group.take(win)
+        win = win[np.concatenate(([True], won[1:] != won[:-1]))]  # the first per pair
+        deciding = rel.take(win)
+        pair = p.pair.take(deciding)
+        zone = z_idx.take(pair)
+        column = p.column.take(deciding)
+        estimated = column >= NUM_LANDMARKS
+        ttc = ttc.take(deciding).astype(object)
+        ttc[ttc == np.inf] = None  # not approaching
+        # Whole columns of plain Python values, then one tuple per pair.
+        fields = (
+            self._zone_ids.take(zone).tolist(),
+            ids.take(t_idx.take(pair)).tolist(),
+            _LEVEL_NAMES.take(rank.take(win)).tolist(),
+            np.where(
+                estimated,
+                self._estimate_label.take(zone),
+                self._labels.take(np.minimum(column, NUM_LANDMARKS - 1)),
+            ).tolist(),
+            signed.take(win).tolist(),
+            closing.take(deciding).tolist(),
+            ttc.tolist(),
+            estimated.tolist(),
+            [True] * len(deciding),
         )
-        out = []
-        for z, t, part, r, distance, speed, contact in rows:
-            zone = self.zones[z]
-            out.append(
-                Assessment(
-                    zone_id=zone.id,
-                    track_id=tracks[t].id,
-                    level=LEVELS[r],
-                    body_part=label(part) if part >= 0 else _fallback_name(zone),
-                    distance=distance,
-                    closing_speed=speed,
-                    ttc_s=contact if math.isfinite(contact) else None,
-                    estimated=part < 0,
-                    held=True,
-                )
-            )
-        return out
-
-
-def _select(p: _Points, mask: np.ndarray) -> _Points:
-    return _Points(p.pair[mask], p.zone[mask], p.xy[mask], p.vel[mask], p.part[mask])
-
-
-def _concat(parts: Sequence[_Points]) -> _Points:
-    return _Points(
-        *(
-            np.concatenate([getattr(q, f) for q in parts])
-            for f in ("pair", "zone", "xy", "vel", "part")
-        )
-    )
+        return list(map(_new_assessment, zip(*fields, strict=True)))
 
 
 def reference_assess(

@@ -3,6 +3,8 @@ path against the obvious Point-by-Point reference implementation."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import shapely
@@ -133,8 +135,6 @@ def test_occluded_feet_fall_back_to_the_box_bottom() -> None:
 def test_unconfirmed_unseen_and_disarmed_are_not_assessed() -> None:
     engine = HazardEngine([make_zone()])
     t = track_from(person(700, 600))
-    from dataclasses import replace
-
     assert engine.assess([replace(t, state="tentative")]) == []
     assert engine.assess([replace(t, state="lost", seen=False)]) == []
     assert engine.assess([t], armed=set()) == []
@@ -260,12 +260,17 @@ def _random_case(rng, n_tracks: int, n_zones: int, units: str):
     return zones, tracks
 
 
-@pytest.mark.parametrize("units", ["pixels", "metres"])
+@pytest.mark.parametrize("units", ["pixels", "metres", "both"])
 @pytest.mark.parametrize("seed", range(8))
 def test_fast_path_matches_reference(seed: int, units: str) -> None:
     rng = np.random.default_rng(seed)
-    zones, tracks = _random_case(rng, n_tracks=6, n_zones=40, units=units)
-    floor = FLOOR if units == "metres" else None
+    if units == "both":  # one camera with image zones and floor zones
+        zones, tracks = _random_case(rng, n_tracks=6, n_zones=20, units="pixels")
+        floor_zones, _ = _random_case(rng, n_tracks=0, n_zones=20, units="metres")
+        zones += [replace(z, id=f"floor-{z.id}") for z in floor_zones]
+    else:
+        zones, tracks = _random_case(rng, n_tracks=6, n_zones=40, units=units)
+    floor = FLOOR if units != "pixels" else None
     fast = HazardEngine(zones, floor_map=floor).assess(tracks)
     slow = reference_assess(tracks, zones, floor_map=floor)
     key = lambda a: (a.track_id, a.zone_id)  # noqa: E731
@@ -284,3 +289,28 @@ def test_fast_path_matches_reference(seed: int, units: str) -> None:
         assert (f.ttc_s is None) == (s.ttc_s is None)
         if f.ttc_s is not None:
             assert f.ttc_s == pytest.approx(s.ttc_s, rel=1e-6)
+
+
+def test_a_foot_with_no_floor_position_is_left_out_not_propagated() -> None:
+    """A landmark on the camera's horizon has no floor position (NaN): the engine
+    judges the floor zone from the other feet, as if that one were not seen."""
+    # A perspective floor map whose horizon is the image row y = 300.
+    h = np.array([[0.01, 0.0, 0.0], [0.0, 0.01, 0.0], [0.0, 0.001, -0.3]])
+    floor = FloorMap(to_floor=h, to_image=np.linalg.inv(h))
+    standing = track_from(person(500, 600), velocity=(40, 0))
+    feet = floor.floor(standing.keypoints[list(bodyparts.GROUPS["feet"])])
+    x, y = feet[:, 0].max(), feet[:, 1].mean()
+    lane = make_zone(
+        "lane", shapely.box(x + 0.1, y - 1, x + 2, y + 1), ["feet"], 0.5, 2.0, "metres"
+    )
+    engine = HazardEngine([lane], floor_map=floor)
+    heel = bodyparts.INDEX["right_heel"]
+    on_horizon = standing.keypoints.copy()
+    on_horizon[heel] = (513.0, 300.0)
+    assert np.isnan(floor.floor(on_horizon[[heel]])).all()
+    unseen = standing.visibility.copy()
+    unseen[heel] = 0.0
+    got = engine.assess([replace(standing, keypoints=on_horizon)])
+    expected = reference_assess([replace(standing, visibility=unseen)], [lane], floor_map=floor)
+    assert [a.level for a in expected] == ["warning"]
+    assert got == expected

@@ -48,7 +48,8 @@ def test_distance_and_nearest_point_match_shapely(seed: int) -> None:
     for i in range(0, n, 50):
         xy[i] = vertices[zone[i]][rng.integers(len(vertices[zone[i]]))]
 
-    dist, offset = outlines.nearest(zone, xy)
+    dist, ox, oy = outlines.nearest(zone, xy[:, 0], xy[:, 1])
+    offset = np.stack([ox, oy], axis=1)
 
     boundary = shapely.boundary(np.array(shapes, dtype=object)[zone])
     points = shapely.points(xy)
@@ -83,7 +84,7 @@ def test_a_finely_traced_zone_is_measured_in_bounded_chunks() -> None:
     rng = np.random.default_rng(3)
     zone = np.r_[np.zeros(5, int), np.ones(1000, int)]
     xy = rng.uniform(0, 1000, (len(zone), 2))
-    dist, _ = outlines.nearest(zone, xy)
+    dist, _, _ = outlines.nearest(zone, xy[:, 0], xy[:, 1])
     shapes = np.array([shapely.box(0, 0, 10, 10).boundary, circle.boundary], dtype=object)
     expected = shapely.distance(shapes[zone], shapely.points(xy))
     np.testing.assert_allclose(dist, expected, rtol=1e-9, atol=1e-9)
