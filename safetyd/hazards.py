@@ -146,10 +146,11 @@ class _People:
 
     @classmethod
     def of(cls, tracks: Sequence[Track], threshold: float) -> _People:
-        kp = np.stack([t.keypoints for t in tracks])  # (T, 33, 2)
-        vel = np.stack([t.velocity for t in tracks])
-        seen = np.stack([t.visibility for t in tracks]) >= threshold
-        box = np.stack([t.bbox for t in tracks])
+        # np.array of same-shaped arrays stacks them, in C (np.stack is Python).
+        kp = np.array([t.keypoints for t in tracks], dtype=np.float64)  # (T, 33, 2)
+        vel = np.array([t.velocity for t in tracks], dtype=np.float64)
+        seen = np.array([t.visibility for t in tracks]) >= threshold
+        box = np.array([t.bbox for t in tracks], dtype=np.float64)
         weight = seen.astype(np.float64)[:, None, :]  # (T, 1, 33)
         count = weight.sum(axis=2)
         body_v = (weight @ vel)[:, 0] / np.maximum(count, 1)  # (T, 2)
@@ -352,12 +353,13 @@ class HazardEngine:
             # A foot projected beyond the horizon has no floor position.
             p = p.take(np.flatnonzero(np.isfinite(p.x) & np.isfinite(p.y)))
             p = replace(p, vx=np.nan_to_num(p.vx), vy=np.nan_to_num(p.vy))
-        p = p.take(self._near(p))
-        if not len(p.pair):
+        keep, in_box = self._near(p)
+        if not len(keep):
             return []
-        return self._reduce(people.ids, t_idx, z_idx, p, self._measure(p))
+        p = p.take(keep)
+        return self._reduce(people.ids, t_idx, z_idx, p, self._measure(p, in_box))
 
-    def _near(self, p: _Points) -> np.ndarray:
+    def _near(self, p: _Points) -> tuple[np.ndarray, np.ndarray]:
         """The points that can matter, found cheaply before the exact geometry.
 
         The distance from a point to a zone's bounding box is a lower bound of its
@@ -367,6 +369,9 @@ class HazardEngine:
         even with the hysteresis margin, is neither a warning nor held, so it can
         never be the deciding part of its pair (see ``_reduce``). Compared squared:
         no square roots for the thousands of points this drops.
+
+        Returns the indices of the points kept, and for each whether it lies within
+        its zone's bounding box (only those can be inside the zone).
         """
         x0, y0, x1, y1 = self._bounds.take(p.zone, axis=1)
         x, y, vx, vy = p.x, p.y, p.vx, p.vy
@@ -380,11 +385,19 @@ class HazardEngine:
         towards = (vx * (np.where(vx > 0, x1, x0) - x) + vy * (np.where(vy > 0, y1, y0) - y)) > 0
         warn2, horizon2 = self._reach2.take(p.zone, axis=1)
         reach2 = np.maximum(warn2, np.where(towards, speed2 * horizon2, 0.0))
-        return np.flatnonzero(gx * gx + gy * gy <= reach2)
+        gap2 = gx * gx + gy * gy
+        keep = np.flatnonzero(gap2 <= reach2)
+        return keep, gap2.take(keep) == 0
 
-    def _measure(self, p: _Points):
+    def _measure(self, p: _Points, in_box: np.ndarray):
         """Per point: the exact geometry and the level it implies."""
-        inside = shapely.contains_xy(self._geometry.take(p.zone), p.x, p.y)
+        # Points outside a zone's bounding box are outside it: ask shapely about
+        # the others only (its cost is per point).
+        inside = np.zeros(len(p.zone), dtype=bool)
+        box = np.flatnonzero(in_box)
+        inside[box] = shapely.contains_xy(
+            self._geometry.take(p.zone.take(box)), p.x.take(box), p.y.take(box)
+        )
         dist, ox, oy = self._outlines.nearest(p.zone, p.x, p.y)
         signed = np.where(inside, -dist, dist)
         # Closing speed: the part's velocity towards the nearest outline point
