@@ -23,7 +23,12 @@ def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
     matrix, _mask = cv2.findHomography(src, dst, method=0)
     if matrix is None or not np.all(np.isfinite(matrix)) or abs(np.linalg.det(matrix)) < 1e-12:
         return None
-    return matrix
+    # A homography is defined up to scale, sign included. Fix the sign so that the
+    # measured points, which are on the visible floor, have w > 0: then w <= 0 means
+    # at or behind the horizon, and project() can refuse those points instead of
+    # mirroring them onto the floor behind the camera.
+    w = np.hstack([src, np.ones((len(src), 1))]) @ matrix[2]
+    return -matrix if np.median(w) < 0 else matrix
 
 
 def _collinear(points: np.ndarray) -> bool:
@@ -47,6 +52,8 @@ def degenerate_reason(
     if matrix is None:
         return "no homography fits these points; check that image and floor points pair up"
     error = float(np.sqrt(np.mean(np.sum((project(matrix, img) - flr) ** 2, axis=1))))
+    if not np.isfinite(error):  # some marks fall on the far side of the fitted horizon
+        return "the points do not fit one floor seen by this camera; check the pairing"
     if error > MAX_REPROJECTION_ERROR_M:
         return (
             f"the points disagree with each other: reprojection error {error:.2f} m "
@@ -56,14 +63,17 @@ def degenerate_reason(
 
 
 def project(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a 3×3 homography to an (N, 2) array of points."""
+    """Apply a 3×3 homography to an (N, 2) array of points; NaN where a point has
+    no image on the other plane."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     homog = np.hstack([pts, np.ones((len(pts), 1))]) @ matrix.T
     w = homog[:, 2:3]
-    # Points at or behind the horizon have no floor position.
+    # Points at or beyond the horizon (w <= 0 with the sign _homography fixes) have
+    # no floor position (nor floor points behind the camera an image position);
+    # dividing would mirror them onto the other side.
     with np.errstate(divide="ignore", invalid="ignore"):
         out = homog[:, :2] / w
-    out[(np.abs(w[:, 0]) < 1e-12)] = np.nan
+    out[w[:, 0] < 1e-12] = np.nan
     return out
 
 
