@@ -43,11 +43,41 @@ def _rings(geom: BaseGeometry) -> list[np.ndarray]:
     return rings
 
 
+# A floor zone is cut where the floor→image homography's w falls below this
+# fraction of its largest value over the zone: short of the horizon (w = 0), where
+# image positions run off to infinity, and well past any edge of the picture.
+_MIN_DEPTH_FRACTION = 1e-3
+
+
+def in_front_of_camera(geom: BaseGeometry, floor_map: FloorMap) -> BaseGeometry:
+    """The part of a floor geometry (metres) that lies in front of the camera. A lane
+    that runs on behind the camera has no image there; without the cut its ring
+    would not be drawable at all."""
+    a, b, c = floor_map.to_image[2]
+    w = shapely.get_coordinates(geom) @ (a, b) + c
+    if not len(w) or w.max() <= 0:
+        return shapely.Polygon()
+    w_min = _MIN_DEPTH_FRACTION * w.max()
+    norm = float(np.hypot(a, b))
+    if w.min() >= w_min or norm == 0:
+        return geom
+    # The half-plane a x + b y + c >= w_min, as a quadrilateral larger than the zone.
+    n = np.array([a, b]) / norm
+    d = np.array([-n[1], n[0]])
+    p0 = n * (w_min - c) / norm
+    x0, y0, x1, y1 = geom.bounds
+    size = 4 * (np.hypot(x1 - x0, y1 - y0) + np.hypot(*(p0 - ((x0 + x1) / 2, (y0 + y1) / 2))) + 1)
+    quad = shapely.Polygon([p0 - size * d, p0 + size * d, p0 + size * (d + n), p0 + size * (n - d)])
+    parts = shapely.get_parts(shapely.intersection(geom, quad))
+    return shapely.MultiPolygon([g for g in parts if g.geom_type == "Polygon"])
+
+
 def image_rings(geom: BaseGeometry, floor_map: FloorMap | None) -> list[np.ndarray]:
     """Pixel-space rings of a geometry given in pixels (floor_map None) or metres."""
     if floor_map is None:
         return _rings(geom)
-    dense = shapely.segmentize(geom, max_segment_length=0.1)  # 10 cm steps
+    visible = in_front_of_camera(geom, floor_map)
+    dense = shapely.segmentize(visible, max_segment_length=0.1)  # 10 cm steps
     return [floor_map.image(r) for r in _rings(dense)]
 
 
@@ -68,11 +98,13 @@ def draw_zone(
     state: str = "armed",
 ) -> np.ndarray:
     colour = LEVEL_COLOURS.get(state, LEVEL_COLOURS["armed"])
-    rings = image_rings(geometry, floor_map)
+    # A ring with a point that has no image position cannot be drawn (see
+    # in_front_of_camera, which cuts floor zones so that this does not happen).
+    rings = [r for r in image_rings(geometry, floor_map) if np.all(np.isfinite(r))]
     if not rings:
         return img
     overlay = img.copy()
-    exterior_pts = [np.round(r).astype(np.int32) for r in rings if np.all(np.isfinite(r))]
+    exterior_pts = [np.round(r).astype(np.int32) for r in rings]
     cv2.fillPoly(overlay, exterior_pts, colour, lineType=cv2.LINE_AA)
     alpha = 0.35 if state in ("warning", "danger") else 0.2
     cv2.addWeighted(overlay, alpha, img, 1 - alpha, 0, dst=img)

@@ -1,33 +1,17 @@
-"""Image ↔ floor calibration: a camera tilted down at a floor, whose horizon is
-inside the picture, built from a pinhole model rather than from the code under test."""
+"""Image ↔ floor calibration, against a camera tilted down at a floor whose horizon is
+inside the picture (tests/camera.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import shapely
+from camera import HORIZON_ROW, MARKS, SIZE, floor_map, pixel_of
 
-from safetyd.calibration import FloorMap, degenerate_reason
+from safetyd.calibration import degenerate_reason
+from safetyd.render import draw_zone
 
-# 1280×720, focal length 800 px, 3 m above the floor at (5, -2), looking along +y,
-# tilted 20° down: the horizon is the image row 360 - 800 tan 20° ≈ 68.8.
-F, CX, CY = 800.0, 640.0, 360.0
-CAMERA = np.array([5.0, -2.0, 3.0])
-TILT = np.radians(20)
-RIGHT = np.array([1.0, 0.0, 0.0])
-FORWARD = np.array([0.0, np.cos(TILT), -np.sin(TILT)])
-DOWN = np.array([0.0, -np.sin(TILT), -np.cos(TILT)])
-HORIZON_ROW = CY - F * np.tan(TILT)
-
-
-def pixel_of(floor_xy) -> np.ndarray:
-    """Where the camera sees floor points (x, y, 0)."""
-    v = np.column_stack([np.asarray(floor_xy, float), np.zeros(len(floor_xy))]) - CAMERA
-    depth = v @ FORWARD
-    return np.column_stack([CX + F * (v @ RIGHT) / depth, CY + F * (v @ DOWN) / depth])
-
-
-MARKS = np.array([(2.0, 2.0), (8.0, 2.0), (8.0, 12.0), (2.0, 12.0), (5.0, 6.0)])
-FLOOR = FloorMap.from_points([tuple(p) for p in pixel_of(MARKS)], [tuple(p) for p in MARKS])
+FLOOR = floor_map()
 
 
 def test_floor_points_round_trip() -> None:
@@ -52,13 +36,31 @@ def test_a_floor_point_behind_the_camera_has_no_image_position() -> None:
 
 @pytest.mark.parametrize("flip", [False, True])
 def test_the_answer_does_not_depend_on_the_order_of_the_marks(flip: bool) -> None:
-    order = [4, 3, 2, 1, 0] if flip else [1, 0, 3, 2, 4]
-    m = FloorMap.from_points(
-        [tuple(p) for p in pixel_of(MARKS[order])], [tuple(p) for p in MARKS[order]]
-    )
+    m = floor_map([4, 3, 2, 1, 0] if flip else [1, 0, 3, 2, 4])
     assert np.isnan(m.floor(np.array([(640.0, HORIZON_ROW - 20)]))).all()
     np.testing.assert_allclose(m.floor(pixel_of([(3.0, 7.0)])), [(3.0, 7.0)], atol=1e-6)
 
 
 def test_marks_that_are_consistent_are_accepted() -> None:
     assert degenerate_reason(pixel_of(MARKS).tolist(), MARKS.tolist()) is None
+
+
+def test_a_lane_running_on_behind_the_camera_is_drawn_where_it_is_seen() -> None:
+    """A forklift lane passing under the camera and on behind it: the status page
+    and the snapshots draw the part the camera sees, nothing mirrored."""
+    lane = shapely.box(4.0, -8.0, 6.0, 20.0)  # the camera stands at y = -2
+    image = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
+    draw_zone(image, lane, "lane", 0.0, FLOOR)
+    lit = image.any(axis=2)
+    inside = pixel_of([(5.0, 2.0), (5.0, 6.0), (4.3, 15.0), (5.7, 19.0)])
+    beside = pixel_of([(2.0, 3.0), (8.5, 3.0), (1.0, 10.0)])
+    for u, v in np.concatenate([inside, beside]):
+        assert 0 <= u < SIZE[0] and 0 <= v < SIZE[1]
+    assert all(lit[int(v), int(u)] for u, v in inside)
+    assert not any(lit[int(v), int(u)] for u, v in beside)
+
+
+def test_a_zone_wholly_behind_the_camera_is_not_drawn() -> None:
+    image = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
+    draw_zone(image, shapely.box(4.0, -9.0, 6.0, -5.0), "behind", 0.5, FLOOR)
+    assert not image.any()
