@@ -39,6 +39,7 @@ def main() -> int:
     import latency
     import overhead
     import soak
+    import webserver
 
     import zones
 
@@ -49,6 +50,7 @@ def main() -> int:
         "gating": lambda: gating.run(args.quick),
         "cameras": lambda: cameras.run(args.quick),
         "soak": lambda: soak.run(args.quick, args.soak_minutes),
+        "http": lambda: webserver.run(args.quick),
     }
     json_path = args.out / "benchmarks.json"
     report = load(json_path)

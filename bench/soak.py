@@ -10,78 +10,28 @@ measured from the end of the warm-up to the end of the run.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from common import FIXTURES, ROOT, Result, log, median
-from recipients import GROUPS_TOML
-from streams import free_port
-
-
-def sample(pid: int) -> dict:
-    status = Path(f"/proc/{pid}/status").read_text()
-    rss = int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
-    return {
-        "t": time.monotonic(),
-        "rss_mb": rss / 1024,
-        "threads": len(os.listdir(f"/proc/{pid}/task")),
-        "fds": len(os.listdir(f"/proc/{pid}/fd")),
-    }
+from common import ROOT, Result, log, median
+from daemon import demo_daemon
 
 
 def run(quick: bool = False, minutes: float = 30.0) -> Result:
     minutes = 2.0 if quick else minutes
     warmup_s = 30.0 if quick else 180.0
-    with tempfile.TemporaryDirectory(prefix="safetyd-soak-") as name:
-        tmp = Path(name)
-        config = tmp / "safetyd.toml"
-        config.write_text(f"""
-[[cameras]]
-id = "press-line"
-source = "{FIXTURES / "walk-in.mp4"}"
-loop = true
-fps = 10
-zones = ["{ROOT / "zones" / "press-cell.geojson"}"]
-[alerts]
-sinks = ["log"]
-{GROUPS_TOML}[storage]
-state_dir = "{tmp / "state"}"
-[http]
-port = {free_port()}
-""")
-        with open(tmp / "daemon.log", "wb") as errlog:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "safetyd",
-                    "run",
-                    "--config",
-                    str(config),
-                    "--log-level",
-                    "error",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=errlog,
-                cwd=ROOT,
-            )
-            samples = []
-            end = time.monotonic() + minutes * 60
-            log(f"soak: {minutes:.0f} min of the daemon (pid {proc.pid}), sampling every 10 s")
-            try:
-                while time.monotonic() < end and proc.poll() is None:
-                    samples.append(sample(proc.pid))
-                    time.sleep(10)
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                code = proc.wait(30)
+    with demo_daemon("safetyd-soak-") as daemon:
+        samples = []
+        end = time.monotonic() + minutes * 60
+        log(f"soak: {minutes:.0f} min of the daemon (pid {daemon.proc.pid}), sampling every 10 s")
+        while time.monotonic() < end and daemon.proc.poll() is None:
+            samples.append(daemon.sample())
+            time.sleep(10)
+        daemon.proc.terminate()
+        code = daemon.proc.wait(30)
         incidents = subprocess.run(
-            [sys.executable, "-m", "safetyd", "events", "--config", str(config), "--json"],
+            [sys.executable, "-m", "safetyd", "events", "--config", str(daemon.config), "--json"],
             capture_output=True,
             text=True,
             cwd=ROOT,

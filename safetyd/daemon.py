@@ -14,6 +14,7 @@ between.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -40,6 +41,7 @@ from .web import Endpoints, WebServer
 log = logging.getLogger(__name__)
 STALL_S = 10.0  # a pipeline thread silent this long is wedged: stop feeding the watchdog
 STOP_BUDGET_S = 7.0  # SIGTERM must end within systemd's default 10 s
+STORAGE_PROBE_S = 5.0  # a test write this often finds a full disk while nothing happens
 
 
 def _runner_key(loaded: LoadedConfig, cam: Camera) -> tuple:
@@ -76,6 +78,7 @@ class Daemon:
         self.runners: dict[str, CameraRunner] = {}
         self._offline: dict[str, float] = {}  # camera → wall time it went blind
         self._armed: dict[tuple[str, str], bool] = {}
+        self._storage_alarm: float | None = None  # wall time storage began failing
         self._last_stall_log = 0.0
         self.web: WebServer | None = None
 
@@ -169,6 +172,7 @@ class Daemon:
         c = self.loaded.config
         s = self.scheduler
         s.every("camera-health", 1.0, self.check_cameras)
+        s.every("storage-health", STORAGE_PROBE_S, self.check_storage)
         s.every("outbox-sweep", 30.0, self.sweep_outbox)
         s.cron("zone-arming", self._log_arming, c.site.timezone, second=0)
         s.cron("retention", self.retention, c.site.timezone, hour=3, minute=17)
@@ -346,6 +350,35 @@ class Daemon:
                 camera=runner.id,
             )
 
+    def check_storage(self) -> None:
+        """A database that cannot be written is a system alarm, once per outage, on
+        every channel that still works (the alert itself goes out from memory)."""
+        with contextlib.suppress(Exception):  # a failure is recorded in store.status()
+            self.store.probe()
+        st = self.store.status()
+        site, tz = self.loaded.config.site.name, self.alerts.tz
+        if not st.ok and self._storage_alarm is None and st.since is not None:
+            self._storage_alarm = st.since
+            log.error("storage_failed path=%s error=%r", st.path, st.error)
+            self.alerts.enqueue_system(
+                f"storage_failed:{st.since:.0f}",
+                "storage_failed",
+                "danger",
+                messages.storage_failed_text(site, st.path, st.error or "?", st.since, tz),
+                {"path": st.path, "error": st.error},
+            )
+        elif st.ok and self._storage_alarm is not None:
+            since, self._storage_alarm = self._storage_alarm, None
+            now = time.time()
+            log.warning("storage_restored path=%s failed_s=%.0f", st.path, now - since)
+            self.alerts.enqueue_system(
+                f"storage_restored:{since:.0f}",
+                "storage_restored",
+                "info",
+                messages.storage_restored_text(site, now, now - since, tz),
+                {"path": st.path, "failed_s": round(now - since, 1)},
+            )
+
     def _camera_groups(self, runner: CameraRunner, st: CameraState) -> list[str]:
         """Maintenance, and the people who rely on this camera's armed zones."""
         groups = list(self.loaded.config.alerts.system_recipients)
@@ -422,6 +455,7 @@ class Daemon:
                 )
         d = self.alerts.dispatcher
         health = self.alerts.health()
+        storage = self.store.status()
         return {
             "site": self.loaded.config.site.name,
             "cameras": cams,
@@ -433,6 +467,15 @@ class Daemon:
                 "sinks": sorted(self.alerts.sinks),
                 "sent": dict(d.sent),
                 "failed": dict(d.failed),
+                "in_memory": len(d.in_memory()),
+            },
+            "storage": {
+                "ok": storage.ok,
+                "path": storage.path,
+                "error": storage.error,
+                "since": storage.since,
+                "failures": storage.failures,
+                "unrecorded_events": sum(r.unrecorded() for r in self.runners.values()),
             },
         }
 
@@ -446,6 +489,13 @@ class Daemon:
                     f"camera {cam['id']} is not delivering fresh frames "
                     f"({len(armed)} armed zone(s) unwatched)"
                 )
+        storage = snap["storage"]
+        if not storage["ok"]:
+            reasons.append(f"storage: cannot write {storage['path']}: {storage['error']}")
+        if storage["unrecorded_events"]:
+            reasons.append(
+                f"storage: {storage['unrecorded_events']} incident event(s) not yet recorded"
+            )
         reasons += [f"alert delivery: {r}" for r in snap["delivery"]["reasons"]]
         body = {
             "status": "ok" if not reasons else "unhealthy",
@@ -459,6 +509,7 @@ class Daemon:
                 for c in snap["cameras"]
             },
             "delivery": snap["delivery"],
+            "storage": storage,
         }
         return not reasons, body
 
@@ -486,14 +537,30 @@ class Daemon:
         self.notifier.stopping()
         log.info("stopping")
         self._stop_parts(serving=True)
-        pending = self.alerts.outbox.depth()
+        self._report_undelivered()
+        self.store.close()
+        self.notifier.close()
+        log.info("stopped")
+
+    def _report_undelivered(self) -> None:
+        """Say what happens to what is not delivered yet, and promise nothing more."""
+        for alert in self.alerts.dispatcher.in_memory():
+            log.error(
+                "alert LOST: held in memory (the database would not take it) and not "
+                "delivered before stopping: via %s to %s: %s",
+                alert.sink,
+                messages.mask_number(alert.recipient),
+                alert.body,
+            )
+        try:
+            pending = self.alerts.outbox.depth()
+        except Exception as exc:
+            log.error("cannot read the outbox at stop (%s): pending alerts are unknown", exc)
+            return
         if pending:
             log.warning(
                 "%d alert(s) still pending; they are delivered after the next start", pending
             )
-        self.store.close()
-        self.notifier.close()
-        log.info("stopped")
 
     def _stop_parts(self, serving: bool) -> None:
         """Stop whatever has been started, in order, within the stop budget."""

@@ -133,17 +133,53 @@ class StateCollector(Collector):
             failed.add_metric([sink], d["failed"].get(sink, 0))
         yield sent
         yield failed
-        sms_sent = CounterMetricFamily("safetyd_sms_sent", "SMS accepted by Twilio")
-        sms_sent.add_metric([], d["sent"].get("sms", 0))
-        sms_failed = CounterMetricFamily(
-            "safetyd_sms_failed", "SMS that failed permanently or expired"
+        yield _single(
+            CounterMetricFamily,
+            "safetyd_sms_sent",
+            "SMS accepted by Twilio",
+            d["sent"].get("sms", 0),
         )
-        sms_failed.add_metric([], d["failed"].get("sms", 0))
-        yield sms_sent
-        yield sms_failed
-        depth = GaugeMetricFamily("safetyd_outbox_depth", "Alerts waiting for delivery")
-        depth.add_metric([], d["pending"])
-        yield depth
-        healthy = GaugeMetricFamily("safetyd_delivery_healthy", "1 when alert delivery is healthy")
-        healthy.add_metric([], 1.0 if d["ok"] else 0.0)
-        yield healthy
+        yield _single(
+            CounterMetricFamily,
+            "safetyd_sms_failed",
+            "SMS that failed permanently or expired",
+            d["failed"].get("sms", 0),
+        )
+        yield _single(
+            GaugeMetricFamily, "safetyd_outbox_depth", "Alerts waiting for delivery", d["pending"]
+        )
+        yield _single(
+            GaugeMetricFamily,
+            "safetyd_delivery_healthy",
+            "1 when alert delivery is healthy",
+            d["ok"],
+        )
+        yield _single(
+            GaugeMetricFamily,
+            "safetyd_alerts_in_memory",
+            "Alerts waiting in memory because the outbox could not be written",
+            d["in_memory"],
+        )
+        st = s["storage"]
+        yield _single(
+            GaugeMetricFamily,
+            "safetyd_storage_healthy",
+            "1 when the database takes writes, 0 while they fail",
+            st["ok"],
+        )
+        yield _single(
+            CounterMetricFamily,
+            "safetyd_storage_errors",
+            "Database writes that failed (full disk, I/O error, ...)",
+            st["failures"],
+        )
+        yield _single(GaugeMetricFamily, "safetyd_events_unrecorded",
+                      "Incident events held in memory until the database takes writes again",
+                      st["unrecorded_events"])  # fmt: skip
+
+
+def _single(family: type, name: str, help_text: str, value: float | bool):
+    """A metric family with one label-less sample."""
+    metric = family(name, help_text)
+    metric.add_metric([], float(value))
+    return metric

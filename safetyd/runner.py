@@ -5,6 +5,12 @@ most ``fps`` times a second, and commits any incident transitions together
 with their alerts in one SQLite transaction before anything is sent. Zones
 are swapped between two frames on reload (``set_setup``), so an unchanged
 camera never stops watching.
+
+When that commit fails (a full disk), the alerts do not wait for the disk:
+they are handed to the delivery worker's in-memory queue at once, and the
+events are kept in a bounded buffer and recorded (with their alerts marked as
+sent from memory) once the database takes writes again. Whatever is still
+unrecorded at exit is logged as lost from the record.
 """
 
 from __future__ import annotations
@@ -12,21 +18,35 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
 from .alerts.service import AlertService
 from .config import Camera, LoadedConfig
-from .incidents import FrameContext
+from .incidents import FrameContext, Transition
 from .metrics import Metrics
 from .pipeline import CameraPipeline, FrameResult, ZoneSetup, floor_map_for
 from .pose import create_estimator
+from .ratelog import RateLimitedLog
 from .snapshots import SnapshotWriter, annotate
 from .sources import CameraSource, SourceStatus
-from .store import Store
+from .store import Store, is_storage_failure
+from .zones import Zone
 
 log = logging.getLogger(__name__)
+UNRECORDED_LIMIT = 10_000  # batches of incident events held while the database fails
+
+
+@dataclass
+class _Unrecorded:
+    """Incident transitions not yet committed, with what routing them needs."""
+
+    transitions: list[Transition]
+    capture_mono: float | None
+    zones: tuple[Zone, ...]
+    from_memory: bool = False  # their alerts were already handed to the memory queue
 
 
 @dataclass(frozen=True)
@@ -94,7 +114,11 @@ class CameraRunner:
         self._processed_at: float | None = None
         self._fps = 0.0
         self.last: FrameResult | None = None
-        self._uncommitted: list[tuple[list, float | None]] = []
+        # Appended by the inference thread and, on reload, the main thread.
+        self._unrecorded: deque[_Unrecorded] = deque()
+        self._unrecorded_lock = threading.Lock()
+        self.unrecorded_dropped = 0
+        self._ratelog = RateLimitedLog(log)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -114,6 +138,8 @@ class CameraRunner:
         self.source.join(deadline)
         if self._thread and not self._thread.is_alive():
             self.pipeline.close()
+            self._flush()
+            self._report_unrecorded()
 
     @property
     def alive(self) -> bool:
@@ -132,7 +158,7 @@ class CameraRunner:
             )
             transitions = self.pipeline.set_setup(setup, ctx)
         if transitions:
-            self._uncommitted.append((transitions, None))
+            self._hold(transitions, None, setup.zones)
 
     # -- inference ------------------------------------------------------------------
 
@@ -172,36 +198,104 @@ class CameraRunner:
                 self.metrics.frames_inferred.labels(self.id).inc()
                 self.metrics.inference_seconds.labels(self.id).observe(result.infer_s)
             if result.transitions:
-                self._uncommitted.append((result.transitions, frame.mono))
+                self._hold(result.transitions, frame.mono, self.pipeline.setup.zones)
             self._flush()
 
+    def _hold(
+        self, transitions: list[Transition], capture_mono: float | None, zones: tuple[Zone, ...]
+    ) -> None:
+        self._log_transitions(transitions)
+        with self._unrecorded_lock:
+            self._unrecorded.append(_Unrecorded(list(transitions), capture_mono, zones))
+
     def _flush(self) -> None:
-        """Commit transitions and their alerts; keep them if the database refuses.
+        """Commit held transitions and their alerts, oldest first.
 
-        A locked or failing database must neither kill the camera nor lose an
-        alert: what could not be committed is retried on the next frame."""
-        while self._uncommitted:
-            transitions, capture_mono = self._uncommitted[0]
+        A locked or failing database must neither kill the camera nor delay an
+        alert: on failure every alert not yet out goes to the memory queue, and
+        the record is retried on the next frame."""
+        while True:
+            with self._unrecorded_lock:
+                if not self._unrecorded:
+                    return
+                entry = self._unrecorded[0]
             try:
-                self._commit(transitions, capture_mono)
-            except Exception:
-                log.exception(
-                    "camera %s: cannot store %d incident event(s); retrying",
-                    self.id,
-                    len(transitions),
-                )
+                self._commit(entry)
+            except Exception as exc:
+                self._commit_failed(exc)
                 return
-            self._uncommitted.pop(0)
+            with self._unrecorded_lock:
+                self._unrecorded.popleft()
 
-    def _commit(self, transitions, capture_mono: float | None) -> None:
-        zones = self.pipeline.setup.zones
+    def _commit(self, entry: _Unrecorded) -> None:
         with self.store.transaction() as db:
-            self.store.add_events(db, transitions)
-            self.alerts.enqueue(db, transitions, zones, capture_mono=capture_mono)
-        if capture_mono is not None:
-            self.metrics.frame_to_alert_seconds.labels("outbox").observe(
-                time.monotonic() - capture_mono
+            self.store.add_events(db, entry.transitions)
+            self.alerts.enqueue(
+                db,
+                entry.transitions,
+                entry.zones,
+                capture_mono=entry.capture_mono,
+                status="memory" if entry.from_memory else "pending",
             )
+        if entry.capture_mono is not None and not entry.from_memory:
+            self.metrics.frame_to_alert_seconds.labels("outbox").observe(
+                time.monotonic() - entry.capture_mono
+            )
+
+    def _commit_failed(self, exc: Exception) -> None:
+        with self._unrecorded_lock:
+            todo = [e for e in self._unrecorded if not e.from_memory]
+            for e in todo:
+                e.from_memory = True
+            dropped = []
+            while len(self._unrecorded) > UNRECORDED_LIMIT:
+                dropped.append(self._unrecorded.popleft())
+            self.unrecorded_dropped += sum(len(e.transitions) for e in dropped)
+            held = sum(len(e.transitions) for e in self._unrecorded)
+        for e in todo:
+            self.alerts.send_from_memory(e.transitions, e.zones, e.capture_mono)
+        self._ratelog.error(
+            "commit",
+            "camera %s: cannot store incident events (%s); %d held, their alerts are sent "
+            "from memory, storing is retried",
+            self.id,
+            exc,
+            held,
+            exc_info=None if is_storage_failure(exc) else exc,
+        )
+        for e in dropped:
+            for tr in e.transitions:
+                log.error(
+                    "camera %s: incident event dropped from the record (more than %d held): "
+                    "incident=%s event=%s level=%s zone=%s",
+                    self.id,
+                    UNRECORDED_LIMIT,
+                    tr.incident_id,
+                    tr.event,
+                    tr.level,
+                    tr.zone_id,
+                )
+
+    def unrecorded(self) -> int:
+        """Incident events held because the database would not take them."""
+        with self._unrecorded_lock:
+            return sum(len(e.transitions) for e in self._unrecorded)
+
+    def _report_unrecorded(self) -> None:
+        with self._unrecorded_lock:
+            lost = [tr for e in self._unrecorded for tr in e.transitions]
+        for tr in lost:
+            log.error(
+                "camera %s: incident event LOST from the record (the database would not take "
+                "it; its alerts were sent from memory): incident=%s event=%s level=%s zone=%s",
+                self.id,
+                tr.incident_id,
+                tr.event,
+                tr.level,
+                tr.zone_id,
+            )
+
+    def _log_transitions(self, transitions: list[Transition]) -> None:
         for tr in transitions:
             self.metrics.incidents.labels(self.id, tr.zone_id, tr.event, tr.level).inc()
             log.warning(

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -24,11 +25,18 @@ log = logging.getLogger(__name__)
 logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+# A few threads are enough for a handful of short jobs; each thread that touches the
+# database keeps a connection, so the pool is kept small and fixed.
+JOB_THREADS = 3
 
 
 class Scheduler:
     def __init__(self) -> None:
-        self._scheduler = BackgroundScheduler(timezone=UTC, job_defaults=JOB_DEFAULTS)
+        self._scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults=JOB_DEFAULTS,
+            executors={"default": ThreadPoolExecutor(JOB_THREADS)},
+        )
         self._scheduler.add_listener(
             self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
         )
@@ -36,13 +44,13 @@ class Scheduler:
 
     def _on_event(self, event) -> None:
         if event.code == EVENT_JOB_ERROR:
+            # event.traceback is APScheduler's formatted text, not a traceback object;
+            # the exception carries the real one.
             log.error(
                 "scheduled job %s failed: %r",
                 event.job_id,
                 event.exception,
-                exc_info=(type(event.exception), event.exception, event.traceback)
-                if event.exception
-                else None,
+                exc_info=event.exception,
             )
         elif event.code == EVENT_JOB_MISSED:
             log.warning(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,9 +12,13 @@ import numpy as np
 
 from .calibration import FloorMap
 from .incidents import Transition
+from .ratelog import RateLimitedLog
 from .render import LEVEL_COLOURS, blur_faces, draw_person, draw_zones, put_label
 from .tracking import Track
 from .zones import Zone
+
+log = logging.getLogger(__name__)
+_ratelog = RateLimitedLog(log)
 
 
 def annotate(
@@ -52,10 +57,8 @@ class SnapshotWriter:
         tracks: Sequence[Track],
         floor_map: FloorMap | None,
     ) -> str | None:
-        day = time.strftime("%Y-%m-%d", time.gmtime(tr.wall))
-        folder = self.directory / day
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{tr.camera}_{tr.zone_id}_{tr.incident_id}_{tr.event}.jpg"
+        """The snapshot's path, or None when it could not be written: evidence is
+        nice to have, and a full disk must never cost the incident itself."""
         zone = [z for z in zones if z.id == tr.zone_id]
         pic = annotate(
             image, zone, tracks, floor_map, {tr.zone_id: tr.level}, self.blur_faces, tr.track_id
@@ -67,5 +70,14 @@ class SnapshotWriter:
             (4, 16),
             LEVEL_COLOURS.get(tr.level, (255, 255, 255)),
         )
-        ok = cv2.imwrite(str(path), pic, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-        return str(path) if ok else None
+        folder = self.directory / time.strftime("%Y-%m-%d", time.gmtime(tr.wall))
+        path = folder / f"{tr.camera}_{tr.zone_id}_{tr.incident_id}_{tr.event}.jpg"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if cv2.imwrite(str(path), pic, [cv2.IMWRITE_JPEG_QUALITY, self.quality]):
+                return str(path)
+            error = "the encoder or the disk refused it"
+        except (OSError, cv2.error) as exc:
+            error = str(exc)
+        _ratelog.error("write", "snapshot %s not written: %s", path, error)
+        return None

@@ -5,6 +5,13 @@ WAL lets the delivery worker, the HTTP endpoint and the inference threads
 read while another thread writes. ``synchronous=FULL`` makes a committed
 alert survive a power cut as well as a crash; alerts are few, so the fsync
 per commit costs nothing that matters.
+
+A connection belongs to the thread that opened it and is closed once that
+thread has ended (checked whenever a thread opens one), so servers that run
+a thread per request cannot pile up connections. Every write goes through
+``transaction()``, which also keeps the storage health: a failing write (disk
+full, I/O error, read-only or vanished file) marks storage unhealthy until the
+next write succeeds, and the daemon turns that into an alarm.
 """
 
 from __future__ import annotations
@@ -12,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +82,11 @@ CREATE TABLE IF NOT EXISTS outbox (
     folded_into  INTEGER
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt);
+
+CREATE TABLE IF NOT EXISTS heartbeat (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    wall REAL NOT NULL
+);
 """
 
 EVENT_COLUMNS = (
@@ -91,13 +105,40 @@ def _event_row(tr: Transition) -> tuple:
     )  # fmt: skip
 
 
+def is_storage_failure(exc: BaseException) -> bool:
+    """A fault of the database file or the disk, not of our SQL: full, I/O error,
+    read-only, locked too long, corrupt, vanished."""
+    return isinstance(exc, sqlite3.DatabaseError | OSError) and not isinstance(
+        exc, sqlite3.IntegrityError | sqlite3.ProgrammingError
+    )
+
+
+@dataclass(frozen=True)
+class StorageStatus:
+    ok: bool
+    path: str
+    error: str | None  # the last failure, while failing
+    since: float | None  # wall time of the first failure of this outage
+    failures: int  # failed writes since start
+
+
 class Store:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        clock: Callable[[], float] = time.time,
+        busy_timeout_s: float = 30.0,
+    ) -> None:
         self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._all: list[sqlite3.Connection] = []
+        self._open: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._error: str | None = None
+        self._since: float | None = None
+        self._failures = 0
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise RuntimeError(
@@ -114,29 +155,61 @@ class Store:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
+                self.path,
+                timeout=self.busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
             )
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
             with self._lock:
-                self._all.append(conn)
+                self._close_orphans()
+                self._open.append((threading.current_thread(), conn))
         return conn
+
+    def _close_orphans(self) -> None:
+        """Close the connections of threads that have ended (caller holds the lock)."""
+        alive = []
+        for thread, conn in self._open:
+            if thread.is_alive():
+                alive.append((thread, conn))
+            else:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+        self._open = alive
+
+    def connections(self) -> int:
+        """Connections open now (threads that ended are not counted)."""
+        with self._lock:
+            self._close_orphans()
+            return len(self._open)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self.db
-        self._local.after = []
-        db.execute("BEGIN IMMEDIATE")
         try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            self._local.after = []
+            db = self.db
+        except BaseException as exc:
+            if is_storage_failure(exc):  # the file cannot even be opened
+                self._failed(exc)
             raise
-        db.execute("COMMIT")
+        self._local.after = []
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
+            db.execute("COMMIT")
+        except BaseException as exc:
+            # SQLite may already have rolled back by itself (a full disk, an I/O
+            # error): only roll back what is still open, or the next BEGIN fails.
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            self._local.after = []
+            if is_storage_failure(exc):
+                self._failed(exc)
+            raise
+        self._succeeded()
         callbacks, self._local.after = self._local.after, []
         for callback in callbacks:
             callback()
@@ -150,12 +223,44 @@ class Store:
         else:
             pending.append(callback)
 
+    # -- health -------------------------------------------------------------------
+
+    def _failed(self, exc: BaseException) -> None:
+        with self._lock:
+            self._failures += 1
+            self._error = f"{exc.__class__.__name__}: {exc}"
+            if self._since is None:
+                self._since = self._clock()
+
+    def _succeeded(self) -> None:
+        if self._since is not None:
+            with self._lock:
+                self._since = self._error = None
+
+    def status(self) -> StorageStatus:
+        with self._lock:
+            return StorageStatus(
+                ok=self._since is None,
+                path=str(self.path),
+                error=self._error,
+                since=self._since,
+                failures=self._failures,
+            )
+
+    def probe(self) -> None:
+        """A small real write (one row, one fsync): finds a full or broken disk while
+        no incident is being written. Raises what the write raised."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO heartbeat (id, wall) VALUES (1, ?)", (self._clock(),)
+            )
+
     def close(self) -> None:
         with self._lock:
-            for conn in self._all:
+            for _, conn in self._open:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
-            self._all.clear()
+            self._open.clear()
         self._local = threading.local()
 
     # -- events -----------------------------------------------------------------

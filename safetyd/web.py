@@ -6,6 +6,10 @@
 * ``/``: cameras, their last frame with zones and skeletons drawn
   (``/camera/<id>.jpg``), open incidents; refreshes itself.
 * ``/api/status``: the same as JSON.
+
+Served by waitress (a kept WSGI server): a fixed pool of worker threads, a
+bound on open connections and an idle timeout, so neither many requests nor
+many slow sockets can exhaust threads, file descriptors or memory.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from typing import Any
 
 log = logging.getLogger(__name__)
+# "Task queue depth is 2" on every short burst of requests is noise, not news.
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
 @dataclass
@@ -102,77 +108,120 @@ def render_page(status: dict[str, Any], healthy: bool, reasons: list[str]) -> st
     )
 
 
+# Bounds of the HTTP server. Requests are cheap (a status read, a JPEG), so a few
+# worker threads are plenty; slow or idle clients wait in waitress' event loop,
+# not in a thread, and are closed after IDLE_TIMEOUT_S of silence.
+HTTP_THREADS = 4
+MAX_CONNECTIONS = 200  # beyond this, new connections wait in the listen backlog
+IDLE_TIMEOUT_S = 10
+MAX_HEADER_BYTES = 16_384
+
+
+def _path(environ: dict[str, Any]) -> str:
+    return environ.get("PATH_INFO", "") or "/"
+
+
 class WebServer:
+    """The endpoints on waitress: a fixed pool of worker threads, bounded connections,
+    idle connections closed, nothing read from the request but its path."""
+
     def __init__(self, bind: str, port: int, endpoints: Endpoints) -> None:
+        from waitress.server import create_server
+
         self.endpoints = endpoints
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            server_version = "safetyd"
-
-            def log_message(self, fmt: str, *args: object) -> None:
-                log.debug("http %s", fmt % args)
-
-            def _send(self, code: int, body: bytes, ctype: str) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:  # noqa: N802
-                try:
-                    outer._route(self)
-                except BrokenPipeError:
-                    pass
-                except Exception:
-                    log.exception("http %s failed", self.path)
-                    self._send(500, b"internal error\n", "text/plain")
-
-        self._server = ThreadingHTTPServer((bind, port), Handler)
-        self._server.daemon_threads = True
+        self._map: dict = {}
+        # Binding happens here, so a taken port is reported before cameras open.
+        self._server = create_server(
+            self.app,
+            map=self._map,
+            host=bind,
+            port=port,
+            threads=HTTP_THREADS,
+            connection_limit=MAX_CONNECTIONS,
+            channel_timeout=IDLE_TIMEOUT_S,
+            cleanup_interval=1,
+            max_request_header_size=MAX_HEADER_BYTES,
+            max_request_body_size=0,
+            ident="safetyd",
+            expose_tracebacks=False,
+        )
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        return int(self._server.effective_port)
 
-    def _route(self, h) -> None:
-        path = h.path.split("?", 1)[0]
+    def app(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
+        """The WSGI application: GET only, routes by path."""
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return _respond(start_response, 405, b"GET only\n", "text/plain", [("Allow", "GET")])
+        try:
+            code, body, ctype = self._route(_path(environ))
+        except Exception:
+            log.exception("http %s failed", _path(environ))
+            code, body, ctype = 500, b"internal error\n", "text/plain"
+        return _respond(start_response, code, body, ctype)
+
+    def _route(self, path: str) -> tuple[int, bytes, str]:
         e = self.endpoints
         if path == "/metrics":
-            h._send(200, e.metrics(), "text/plain; version=0.0.4; charset=utf-8")
-        elif path == "/healthz":
+            return 200, e.metrics(), "text/plain; version=0.0.4; charset=utf-8"
+        if path == "/healthz":
             ok, body = e.health()
-            h._send(200 if ok else 503, json.dumps(body, indent=1).encode(), "application/json")
-        elif path == "/api/status":
-            h._send(200, json.dumps(e.status(), indent=1).encode(), "application/json")
-        elif path == "/":
+            return (200 if ok else 503), json.dumps(body, indent=1).encode(), "application/json"
+        if path == "/api/status":
+            return 200, json.dumps(e.status(), indent=1).encode(), "application/json"
+        if path == "/":
             ok, body = e.health()
             page = render_page(e.status(), ok, body.get("reasons", []))
-            h._send(200, page.encode(), "text/html; charset=utf-8")
-        elif path.startswith("/camera/") and path.endswith(".jpg"):
+            return 200, page.encode(), "text/html; charset=utf-8"
+        if path.startswith("/camera/") and path.endswith(".jpg"):
             jpeg = e.picture(path[len("/camera/") : -len(".jpg")])
             if jpeg is None:
-                h._send(404, b"no frame yet\n", "text/plain")
-            else:
-                h._send(200, jpeg, "image/jpeg")
-        else:
-            h._send(404, b"not found\n", "text/plain")
+                return 404, b"no frame yet\n", "text/plain"
+            return 200, jpeg, "image/jpeg"
+        return 404, b"not found\n", "text/plain"
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
+        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def stop(self, timeout: float = 2.0) -> None:
+        def close_everything() -> None:  # runs in the server's own loop thread
+            for dispatcher in list(self._map.values()):
+                dispatcher.close()
+
+        if self._thread and self._thread.is_alive():
+            self._server.trigger.pull_trigger(close_everything)
+            self._thread.join(timeout)
+        else:
+            self.close()
+        self._server.task_dispatcher.shutdown(timeout=timeout)
 
     def close(self) -> None:
         """Release the socket of a server that was never started."""
-        self._server.server_close()
+        for dispatcher in list(self._map.values()):
+            dispatcher.close()
 
     @property
     def alive(self) -> bool:
         return bool(self._thread and self._thread.is_alive())
+
+
+def _respond(
+    start_response: Callable,
+    code: int,
+    body: bytes,
+    ctype: str,
+    extra: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
+    start_response(
+        f"{code} {HTTPStatus(code).phrase}",
+        [
+            ("Content-Type", ctype),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            *(extra or []),
+        ],
+    )
+    return [body]

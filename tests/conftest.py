@@ -93,3 +93,22 @@ def config_factory(tmp_path: Path):
         return write_config(tmp_path, toml, zones)
 
     return make
+
+
+@pytest.fixture
+def fake():
+    """A fake Twilio REST API on 127.0.0.1 (tests/fake_twilio.py)."""
+    from fake_twilio import FakeTwilio
+
+    with FakeTwilio() as server:
+        yield server
+
+
+@pytest.fixture
+def twilio_env(monkeypatch):
+    """Twilio credentials the fake accepts, in the environment."""
+    from fake_twilio import ACCOUNT_SID, AUTH_TOKEN
+
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+    return {**os.environ}

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -195,15 +196,29 @@ class DaemonProcess:
             "GLOG_minloglevel": "2",
             **self.extra_env,
         }
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
+        # The log reaches its file through a pipe and this process: a daemon whose own
+        # file writes fail (a full disk, simulated with RLIMIT_FSIZE) still logs.
         self.proc = subprocess.Popen(
             [*SAFETYD, "run", "--config", str(self.config)],
-            stdout=self._log,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env,
             stdin=subprocess.DEVNULL,
         )
+        self._pump = threading.Thread(target=self._copy_log, args=(self.proc,), daemon=True)
+        self._pump.start()
         return self
+
+    def _copy_log(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        with open(self.log_path, "ab") as out:
+            for line in proc.stdout:
+                out.write(line)
+                out.flush()
+
+    def _close_log(self) -> None:
+        if getattr(self, "_pump", None) is not None:
+            self._pump.join(10)
 
     def wait_ready(self, timeout: float = 60, since: int = 0) -> float:
         return self.notify.wait_for("READY=1", timeout, since)[0]
@@ -242,12 +257,59 @@ class DaemonProcess:
                 self.proc.kill()
                 self.proc.wait(10)
         self.notify.close()
-        if hasattr(self, "_log"):
-            self._log.close()
+        self._close_log()
         return self.proc.returncode if self.proc else None
 
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.kill()
         self.proc.wait(10)
-        self._log.close()
+        self._close_log()
+
+
+def state_rows(tmp: Path, sql: str) -> list[dict]:
+    """Rows of the daemon's database, read-only, while it runs or after it stopped."""
+    db = sqlite3.connect(f"file:{tmp / 'state' / 'safetyd.db'}?mode=ro", uri=True)
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute(sql)]
+    finally:
+        db.close()
+
+
+def sms_rows(tmp: Path) -> list[dict]:
+    return state_rows(tmp, "SELECT * FROM outbox WHERE sink = 'sms'")
+
+
+def metric(text: str, name: str) -> float | None:
+    """A label-less sample's value from a Prometheus text page (None when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                return sample.value
+    return None
+
+
+def silent_sockets(port: int, n: int) -> list[socket.socket]:
+    """n connections that send a request line and then nothing (slow clients)."""
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"GET /healthz HTTP/1.1\r\n")
+        socks.append(s)
+    return socks
+
+
+def closed_by_peer(socks: list[socket.socket], timeout: float) -> int:
+    """How many of these sockets the server closes within ``timeout`` s each; closes all."""
+    closed = 0
+    for s in socks:
+        s.settimeout(timeout)
+        try:
+            closed += s.recv(100) == b""
+        except OSError:
+            closed += 1
+        s.close()
+    return closed

@@ -6,7 +6,8 @@ modes consumed one per request (then ``default``), or set ``default`` for
 everything: ``ok`` (201), ``invalid_to`` (400/21211), ``unsubscribed``
 (400/21610), ``rate_limited`` (429/20429), ``error`` (500), ``hang`` (no
 answer until ``release()``), ``rfc9457`` (an RFC-9457 problem body, 503),
-``ok_slow`` (accepted at once, answered 3 s later).
+``ok_slow`` (accepted at once, answered 3 s later), ``ok_after_release`` (accepted,
+answered 201 only when ``release()`` is called).
 Every request is recorded, with its Basic-auth credentials and form fields.
 """
 
@@ -113,6 +114,10 @@ class FakeTwilio:
                 if mode == "hang":
                     fake._release.wait(120)
                     mode = "error"
+                if mode == "ok_after_release":
+                    req.answered = "held"
+                    fake._release.wait(120)
+                    mode = "ok"
                 if mode == "ok_slow":
                     # Accepted (the phone will buzz), but the answer comes late: a client
                     # killed meanwhile never learns that it was sent.

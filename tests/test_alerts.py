@@ -56,19 +56,6 @@ def alert_config(
     return path
 
 
-@pytest.fixture
-def fake():
-    with FakeTwilio() as server:
-        yield server
-
-
-@pytest.fixture
-def twilio_env(monkeypatch):
-    monkeypatch.setenv("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
-    return {**os.environ}
-
-
 ZONE = make_zone("press", warn_distance=40)
 ZONE = type(ZONE)(
     **{

@@ -15,18 +15,12 @@ from pathlib import Path
 
 import pytest
 from conftest import wait_for
-from daemon_harness import DaemonProcess, press_camera, stream_camera
-from fake_twilio import AUTH_TOKEN, FakeTwilio
+from daemon_harness import DaemonProcess, metric, press_camera, sms_rows, stream_camera
+from fake_twilio import AUTH_TOKEN
 from prometheus_client.parser import text_string_to_metric_families
 from streams import MjpegServer
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def fake():
-    with FakeTwilio() as server:
-        yield server
 
 
 @pytest.mark.parametrize("abstract", [True, False], ids=["abstract-socket", "path-socket"])
@@ -190,7 +184,7 @@ def test_metrics_parse_and_carry_the_series(tmp_path: Path, fake) -> None:
             return body.decode()
 
         # The fake has answered; the daemon counts a send once it has read that answer.
-        assert wait_for(lambda: _sample(scrape(), "safetyd_sms_sent_total") >= 5, 10)
+        assert wait_for(lambda: (metric(scrape(), "safetyd_sms_sent_total") or 0) >= 5, 10)
         text = scrape()
         families = {f.name: f for f in text_string_to_metric_families(text)}
         for name in (
@@ -238,35 +232,17 @@ def test_metrics_parse_and_carry_the_series(tmp_path: Path, fake) -> None:
         d.stop()
 
 
-def _sample(text: str, name: str) -> float:
-    """A label-less sample's value from a Prometheus text page (0 when absent)."""
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == name:
-                return s.value
-    return 0.0
-
-
-def _outbox(tmp_path: Path) -> list[dict]:
-    db = sqlite3.connect(f"file:{tmp_path / 'state' / 'safetyd.db'}?mode=ro", uri=True)
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute("SELECT * FROM outbox WHERE sink = 'sms'")]
-    finally:
-        db.close()
-
-
 def test_sigkill_with_pending_alerts_then_restart_delivers_each_once(tmp_path: Path, fake) -> None:
     fake.default = "error"  # the carrier is down: alerts pile up in the outbox
     d = DaemonProcess(tmp_path, press_camera(), twilio_url=fake.base_url).start()
     d.wait_ready()
     assert wait_for(
-        lambda: len([r for r in _outbox(tmp_path) if r["status"] == "pending"]) >= 5, 40
+        lambda: len([r for r in sms_rows(tmp_path) if r["status"] == "pending"]) >= 5, 40
     )
     fake.default = "ok_slow"  # the next send is accepted, but its answer comes late...
     assert wait_for(lambda: any(r.answered == "ok" for r in fake.requests), 15)
     d.kill()  # ...and the daemon dies before it hears back
-    pending = [r for r in _outbox(tmp_path) if r["status"] == "pending"]
+    pending = [r for r in sms_rows(tmp_path) if r["status"] == "pending"]
     assert pending
     fake.default = "ok"
     d2 = DaemonProcess.__new__(DaemonProcess)
@@ -280,7 +256,7 @@ def test_sigkill_with_pending_alerts_then_restart_delivers_each_once(tmp_path: P
         assert wait_for(
             lambda: all(
                 r["status"] == "sent"
-                for r in _outbox(tmp_path)
+                for r in sms_rows(tmp_path)
                 if r["id"] in {p["id"] for p in pending}
             ),
             40,
@@ -298,10 +274,10 @@ def test_sigterm_keeps_pending_alerts_for_the_next_start(tmp_path: Path, fake) -
     d = DaemonProcess(tmp_path, press_camera(), twilio_url=fake.base_url).start()
     try:
         d.wait_ready()
-        assert wait_for(lambda: any(r["status"] == "pending" for r in _outbox(tmp_path)), 40)
+        assert wait_for(lambda: any(r["status"] == "pending" for r in sms_rows(tmp_path)), 40)
     finally:
         assert d.stop() == 0
-    assert any(r["status"] == "pending" for r in _outbox(tmp_path))
+    assert any(r["status"] == "pending" for r in sms_rows(tmp_path))
     assert "alert(s) still pending; they are delivered after the next start" in d.log()
 
 

@@ -18,6 +18,13 @@ from ..incidents import Transition
 SMS_SEGMENT = 160
 
 
+def mask_number(recipient: str) -> str:
+    """Phone numbers in logs: enough digits to tell them apart, not to dial them."""
+    if recipient.startswith("+") and len(recipient) > 6:
+        return recipient[:4] + "…" + recipient[-3:]
+    return recipient
+
+
 def clock(wall: float, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(wall, tz).strftime("%H:%M:%S")
 
@@ -83,6 +90,18 @@ def camera_offline_text(
 def camera_restored_text(camera: str, wall: float, offline_s: float, tz: ZoneInfo) -> str:
     minutes, seconds = divmod(int(offline_s), 60)
     return f"CAMERA RESTORED {camera} {clock(wall, tz)} after {minutes}m{seconds:02d}s"
+
+
+def storage_failed_text(site: str, path: str, error: str, wall: float, tz: ZoneInfo) -> str:
+    return (
+        f"STORAGE FAILURE safetyd {site} {clock(wall, tz)}: cannot write {path} ({error}); "
+        "alerts are sent from memory, events are not recorded"
+    )[:300]
+
+
+def storage_restored_text(site: str, wall: float, failed_s: float, tz: ZoneInfo) -> str:
+    minutes, seconds = divmod(int(failed_s), 60)
+    return f"STORAGE RESTORED safetyd {site} {clock(wall, tz)} after {minutes}m{seconds:02d}s"
 
 
 def delivery_failed_text(recipient: str, error: str, body: str) -> str:

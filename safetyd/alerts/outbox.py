@@ -11,7 +11,7 @@ duplicate per alert).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from ..store import Store
@@ -49,13 +49,19 @@ class Outbox:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def add(self, db: sqlite3.Connection, alerts: Iterable[NewAlert]) -> int:
-        """Insert inside the caller's transaction; duplicates (same key) are ignored."""
+    def add(
+        self, db: sqlite3.Connection, alerts: Iterable[NewAlert], status: str = "pending"
+    ) -> int:
+        """Insert inside the caller's transaction; duplicates (same key) are ignored.
+
+        ``status="memory"`` records rows that were already handed to the in-memory
+        delivery while the database could not be written: kept for the record,
+        never sent from here."""
         before = db.total_changes
         db.executemany(
             "INSERT OR IGNORE INTO outbox (dedup_key, kind, sink, recipient, level, camera, zone,"
-            " incident, body, payload, created, capture_mono, next_attempt)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " incident, body, payload, created, capture_mono, next_attempt, status)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     a.dedup_key,
@@ -71,17 +77,23 @@ class Outbox:
                     a.created,
                     a.capture_mono,
                     a.created,
+                    status,
                 )
                 for a in alerts
             ],
         )
         return db.total_changes - before
 
-    def due(self, now: float, limit: int = 50) -> list[Alert]:
+    def due(self, now: float, limit: int = 50, skip: Collection[int] = ()) -> list[Alert]:
+        """Pending rows whose time has come, most urgent first; ``skip``: ids the worker
+        holds back in memory (accepted by the provider but not yet recorded, or rows
+        whose bookkeeping failed)."""
+        skip = sorted(skip)
+        not_in = f" AND id NOT IN ({', '.join('?' * len(skip))})" if skip else ""
         rows = self.store.db.execute(
-            f"SELECT * FROM outbox WHERE status = 'pending' AND next_attempt <= ?"
+            f"SELECT * FROM outbox WHERE status = 'pending' AND next_attempt <= ?{not_in}"
             f" ORDER BY {LEVEL_ORDER}, created, id LIMIT ?",
-            (now, limit),
+            (now, *skip, limit),
         )
         return [_alert(r) for r in rows]
 
@@ -97,13 +109,23 @@ class Outbox:
         return bool(found and found[0] == "pending")
 
     def mark_sent(
-        self, alert_id: int, provider_id: str | None, now: float, body: str | None = None
+        self,
+        alert_id: int,
+        provider_id: str | None,
+        now: float,
+        body: str | None = None,
+        folded: Sequence[int] = (),
     ) -> None:
+        """Record a delivery, and the warnings its summary folded in, in one commit."""
         with self.store.transaction() as db:
             db.execute(
                 "UPDATE outbox SET status = 'sent', provider_id = ?, sent = ?, last_error = NULL,"
                 " attempts = attempts + 1, body = COALESCE(?, body) WHERE id = ?",
                 (provider_id, now, body, alert_id),
+            )
+            db.executemany(
+                "UPDATE outbox SET status = 'folded', folded_into = ? WHERE id = ?",
+                [(alert_id, o) for o in folded],
             )
 
     def mark_retry(self, alert_id: int, error: str, next_attempt: float) -> None:
@@ -124,13 +146,6 @@ class Outbox:
                 "UPDATE outbox SET status = ?, last_error = ?, attempts = attempts + 1"
                 " WHERE id = ?",
                 (status, error, alert_id),
-            )
-
-    def fold(self, into: int, others: Sequence[int]) -> None:
-        with self.store.transaction() as db:
-            db.executemany(
-                "UPDATE outbox SET status = 'folded', folded_into = ? WHERE id = ?",
-                [(into, o) for o in others],
             )
 
     # -- storm-control queries ------------------------------------------------------

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from ..config import LoadedConfig
 from ..events import event_record
 from ..incidents import Transition
-from ..store import Store
+from ..store import Store, is_storage_failure
 from ..zones import Zone
 from . import messages
 from .base import Alert, Sink
@@ -145,14 +145,13 @@ class AlertService:
                 )
         return rows
 
-    def enqueue(
+    def rows_for(
         self,
-        db,
         transitions: Sequence[Transition],
         zones: Sequence[Zone],
         capture_mono: float | None = None,
-    ) -> int:
-        """Add the alerts for these transitions inside the caller's transaction."""
+    ) -> list[NewAlert]:
+        """The alerts these transitions cause: one row per sink and recipient."""
         by_id = {z.id: z for z in zones}
         rows: list[NewAlert] = []
         for tr in transitions:
@@ -179,12 +178,35 @@ class AlertService:
                 incident=tr.incident_id,
                 capture_mono=capture_mono,
             )
-        added = self.outbox.add(db, rows)
-        if added:
+        return rows
+
+    def enqueue(
+        self,
+        db,
+        transitions: Sequence[Transition],
+        zones: Sequence[Zone],
+        capture_mono: float | None = None,
+        status: str = "pending",
+    ) -> int:
+        """Add the alerts for these transitions inside the caller's transaction.
+
+        ``status="memory"``: they were already sent from memory (see
+        ``send_from_memory``); the rows are the record, not a second delivery."""
+        added = self.outbox.add(db, self.rows_for(transitions, zones, capture_mono), status)
+        if added and status == "pending":
             # Waking the worker before the commit would let it look, find nothing
             # yet, and sleep: the rows must be visible first.
             self.store.after_commit(self.dispatcher.wake)
         return added
+
+    def send_from_memory(
+        self,
+        transitions: Sequence[Transition],
+        zones: Sequence[Zone],
+        capture_mono: float | None = None,
+    ) -> None:
+        """Deliver these transitions' alerts without the outbox (it cannot be written)."""
+        self.dispatcher.send_from_memory(self.rows_for(transitions, zones, capture_mono))
 
     def enqueue_system(
         self,
@@ -196,12 +218,21 @@ class AlertService:
         groups: Sequence[str] | None = None,
         camera: str | None = None,
     ) -> int:
+        """Queue a system alert; when the outbox cannot be written, send it from memory
+        (a storage alarm must get out precisely when storage fails)."""
         groups = self.alerts.system_recipients if groups is None else groups
         rows = self._rows(
             key, kind, level, body, {"kind": kind, **payload}, groups, self.clock(), camera=camera
         )
-        with self.store.transaction() as db:
-            added = self.outbox.add(db, rows)
+        try:
+            with self.store.transaction() as db:
+                added = self.outbox.add(db, rows)
+        except Exception as exc:
+            if not is_storage_failure(exc):
+                raise
+            log.error("%s alert cannot be stored (%s); sending it from memory", kind, exc)
+            self.dispatcher.send_from_memory(rows)
+            return len(rows)
         self.dispatcher.wake()
         return added
 
@@ -238,4 +269,10 @@ class AlertService:
             reasons.append(f"{failures} alert(s) failed permanently in the last hour")
         if not self.dispatcher.alive:
             reasons.append("delivery worker is not running")
+        held = len(self.dispatcher.in_memory())
+        if held:
+            reasons.append(f"{held} alert(s) held in memory: the outbox cannot be written")
+        unrecorded = len(self.dispatcher.unrecorded())
+        if unrecorded:
+            reasons.append(f"{unrecorded} delivered alert(s) not yet recorded in the outbox")
         return DeliveryHealth(not reasons, pending, oldest_age, failures, tuple(reasons))
