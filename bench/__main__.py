@@ -38,6 +38,7 @@ def main() -> int:
     import gating
     import latency
     import overhead
+    import perception
     import soak
     import webserver
 
@@ -51,6 +52,9 @@ def main() -> int:
         "cameras": lambda: cameras.run(args.quick),
         "soak": lambda: soak.run(args.quick, args.soak_minutes),
         "http": lambda: webserver.run(args.quick),
+        "perception": lambda: perception.run(args.quick),
+        "regions-cost": lambda: perception.cost(args.quick),
+        "phantoms": lambda: perception.phantoms(args.quick),
     }
     json_path = args.out / "benchmarks.json"
     report = load(json_path)

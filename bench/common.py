@@ -92,7 +92,10 @@ def record(report: dict, result: Result, mach: dict) -> None:
     report["results"][result.key] = {**asdict(result), "machine": mach}
 
 
-ORDER = ["overhead", "latency", "zones", "gating", "cameras", "soak", "http"]
+ORDER = [
+    "overhead", "latency", "zones", "gating", "cameras", "soak", "http",
+    "perception", "regions-cost", "phantoms",
+]  # fmt: skip
 HOW = "`.venv/bin/python -m bench` (all), or `-m bench --only NAME[,NAME]`"
 
 

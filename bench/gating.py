@@ -35,7 +35,7 @@ def frames(*videos: tuple[str, int]) -> list[Frame]:
 
 def cpu_per_frame(loaded, seq: list[Frame], gate: bool) -> tuple[float, int]:
     pipe = CameraPipeline.from_config(
-        loaded, CAMERA, MediaPipePoseEstimator(), gate=gate, always_armed=True
+        loaded, CAMERA, MediaPipePoseEstimator, gate=gate, always_armed=True
     )
     inferred = 0
     try:
@@ -50,7 +50,7 @@ def cpu_per_frame(loaded, seq: list[Frame], gate: bool) -> tuple[float, int]:
 def entry(loaded, seq: list[Frame], gate: bool) -> tuple[int | None, int]:
     """First frame with a person found, and frames skipped while someone was tracked."""
     pipe = CameraPipeline.from_config(
-        loaded, CAMERA, MediaPipePoseEstimator(), gate=gate, always_armed=True
+        loaded, CAMERA, MediaPipePoseEstimator, gate=gate, always_armed=True
     )
     first, blind = None, 0
     try:

@@ -59,7 +59,7 @@ def bare_round(video: Path) -> tuple[float, list[float]]:
 def pipeline_round(video: Path, loaded) -> tuple[float, int]:
     camera = "press-line"  # the camera the demo video was drawn for
     pipe = CameraPipeline.from_config(
-        loaded, camera, MediaPipePoseEstimator(), gate=False, always_armed=True
+        loaded, camera, MediaPipePoseEstimator, gate=False, always_armed=True
     )
     events = []  # the in-memory sink
     try:

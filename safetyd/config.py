@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -63,6 +64,40 @@ CredentialName = Annotated[
 
 class Base(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _regions(value: object) -> object:
+    """'auto', 'full', or [[x0, y0, x1, y1], ...] in frame pixels (one message for all
+    the ways it can be wrong, not one per union branch)."""
+    if isinstance(value, str):
+        if value not in ("auto", "full"):
+            raise ValueError(
+                f"{value!r} is not a region mode; use 'auto', 'full' or a list of "
+                "[x0, y0, x1, y1] pixel boxes"
+            )
+        return value
+    if not isinstance(value, list) or not value:
+        raise ValueError("use 'auto', 'full' or a non-empty list of [x0, y0, x1, y1] pixel boxes")
+    boxes = []
+    for i, box in enumerate(value):
+        ok = isinstance(box, list | tuple) and len(box) == 4
+        nums = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in box)
+        if not nums:
+            raise ValueError(f"box {i + 1} ({box!r}) is not four numbers [x0, y0, x1, y1]")
+        x0, y0, x1, y1 = (float(v) for v in box)
+        if min(x0, y0) < 0 or x1 - x0 < 16 or y1 - y0 < 16:
+            raise ValueError(
+                f"box {i + 1} {list(box)} is not [x0, y0, x1, y1] with 0 <= x0, 0 <= y0, "
+                "x1 > x0 and y1 > y0, at least 16 px each way"
+            )
+        boxes.append((x0, y0, x1, y1))
+    return boxes
+
+
+Regions = Annotated[
+    Literal["auto", "full"] | list[tuple[float, float, float, float]],
+    BeforeValidator(_regions),
+]
 
 
 class Calibration(Base):
@@ -111,6 +146,13 @@ class Camera(Base):
     )
     loop: bool = Field(False, description="restart a video file at its end (demos)")
     enabled: bool = Field(True, description="false keeps the camera configured but not opened")
+    regions: Regions = Field(
+        "auto",
+        description=(
+            "where the pose model looks: 'auto' (around the armed zones, sized for the "
+            "people there), 'full' (the whole frame), or pixel boxes [[x0, y0, x1, y1], ...]"
+        ),
+    )
 
     @field_validator("source")
     @classmethod
@@ -129,7 +171,11 @@ class Plausibility(Base):
     """What a detection must look like to count as a person (rejects "people" on machinery)."""
 
     min_height_frac: float = Field(
-        0.08, ge=0, le=1, description="smallest person box height as a fraction of frame height"
+        0.08,
+        ge=0,
+        le=1,
+        description="smallest person box height as a fraction of the height of the picture "
+        "the model was given (the frame, or the region it looked at)",
     )
     max_aspect: float = Field(
         2.5, gt=0, le=20, description="largest box width/height ratio (bending over is wide)"
@@ -138,7 +184,11 @@ class Plausibility(Base):
         8, ge=1, le=33, description="landmarks that must be visible in a detection"
     )
     min_mean_visibility: float = Field(
-        0.5, ge=0, le=1, description="smallest mean landmark visibility of a detection"
+        0.5,
+        ge=0,
+        le=1,
+        description="smallest mean visibility of a detection's upper-body landmarks (head, "
+        "arms, hips: legs hidden behind a machine do not count against it)",
     )
 
 
@@ -152,6 +202,13 @@ class PoseSettings(Base):
     min_tracking_confidence: float = Field(0.5, ge=0, le=1, description="tracking threshold")
     visibility_threshold: float = Field(
         0.5, ge=0, le=1, description="landmark visibility at which a body part counts as seen"
+    )
+    context_every_s: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="when the model looks at regions, also look at the whole frame this "
+        "often (people outside the regions, sizes to learn from); 0: never",
     )
     plausibility: Plausibility = Field(default_factory=Plausibility)
 
@@ -170,7 +227,12 @@ class MotionGating(Base):
 
 class TrackingSettings(Base):
     confirm_hits: int = Field(3, ge=1, le=30, description="detections before a track is confirmed")
-    max_lost_s: float = Field(1.0, gt=0, le=30, description="seconds a track survives unseen")
+    max_lost_s: float = Field(
+        2.0,
+        gt=0,
+        le=30,
+        description="seconds a track survives unseen (the model missing someone for a while)",
+    )
     max_cost: float = Field(
         0.8, gt=0, le=1, description="largest assignment cost (0 same pose, 1 unrelated)"
     )

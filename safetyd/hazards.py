@@ -337,11 +337,14 @@ class HazardEngine:
         return self._armed[1]
 
     def assess(self, tracks: Sequence[Track], armed: Set[str] | None = None) -> list[Assessment]:
-        """Assess every seen, confirmed track against the armed zones.
+        """Assess every track seen in this frame against the armed zones.
 
-        Pairs that are clear beyond the hysteresis margin are not returned.
+        Tentative tracks are assessed too: incidents count their frames towards
+        the debounce (and open nothing until the track is confirmed), so that
+        confirming a person does not eat the warning's lead time. Pairs that are
+        clear beyond the hysteresis margin are not returned.
         """
-        tracks = [t for t in tracks if t.confirmed and t.seen]
+        tracks = [t for t in tracks if t.seen]
         if not tracks or not self.zones:
             return []
         people = _People.of(tracks, self.visibility_threshold)
@@ -467,7 +470,7 @@ def reference_assess(
     """The obvious, slow version: one shapely Point at a time. For tests and benchmarks."""
     out = []
     for tr in tracks:
-        if not (tr.confirmed and tr.seen):
+        if not tr.seen:
             continue
         for zone in zones:
             if not zone.enabled:

@@ -23,8 +23,14 @@ The rules, and why:
   appeared after that incident opened (the same person under a new id after
   an id switch). **Danger is never suppressed**: it opens an incident at once.
 * **Handover**: when a track disappears while its incident is open, a new
-  track in the same zone within ``handover_s`` inherits the incident instead of
-  opening a second one; otherwise it clears with reason ``track_lost``.
+  track in the same zone within ``handover_s``, seen where the old one was last
+  seen and about as big, inherits the incident instead of opening a second
+  one; otherwise it clears with reason ``track_lost``.
+* **Phantoms**: a track judged not to be a person (vision/phantoms.py) opens
+  nothing, and an incident it opened before the verdict clears with reason
+  ``phantom``; nobody inherits it.
+* **Confirmation**: frames of a track not yet confirmed count towards
+  ``min_frames``, but nothing opens before it is confirmed.
 * A zone that is disarmed (schedule) clears its incidents with reason
   ``disarmed``.
 """
@@ -32,9 +38,11 @@ The rules, and why:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
+
+import numpy as np
 
 from .hazards import RANK, Assessment, Level
 from .tracking import Track
@@ -75,7 +83,7 @@ class Transition:
     t: float
     wall: float
     opened_wall: float
-    reason: str = ""  # for cleared: clear | track_lost | disarmed | zone_removed
+    reason: str = ""  # for cleared: clear | track_lost | disarmed | zone_removed | phantom
     latency_s: float | None = None  # capture → decision, filled in by the pipeline
     snapshot: str | None = None  # filled in by the pipeline
 
@@ -100,6 +108,7 @@ class _Incident:
     danger_frames: int = 0
     overdue_sent: bool = False
     orphaned_at: float | None = None
+    last_box: np.ndarray | None = None  # where its person was last seen
 
 
 @dataclass
@@ -145,17 +154,28 @@ class IncidentManager:
         assessments: Iterable[Assessment],
         tracks: Sequence[Track],
         armed: Iterable[str] | None = None,
+        phantoms: Mapping[int, str] | None = None,
+        undecided: Collection[int] = (),
     ) -> list[Transition]:
+        """``phantoms``: tracks judged not to be people (vision/phantoms.py), with why;
+        ``undecided``: tracks not yet judged, which open nothing for now (their frames
+        count towards the debounce, as a tentative track's do)."""
         armed_ids = set(self._zones) if armed is None else set(armed)
-        by_key = {(a.zone_id, a.track_id): a for a in assessments}
+        phantoms = phantoms or {}
+        by_key = {(a.zone_id, a.track_id): a for a in assessments if a.track_id not in phantoms}
         live = {t.id for t in tracks}
         seen = {t.id for t in tracks if t.seen and t.confirmed}
+        tentative = {t.id for t in tracks if not t.confirmed} | set(undecided)
+        boxes = {t.id: t.bbox for t in tracks if t.seen}
         for t in tracks:
             self._births.setdefault(t.id, ctx.t - t.age_s)
         out: list[Transition] = []
 
         for key in [k for k in self._open if k[0] not in armed_ids]:
             out.append(self._close(key, ctx, "disarmed"))
+        # A phantom never owns an incident: it closes, and nobody inherits it.
+        for key in [k for k in self._open if k[1] in phantoms]:
+            out.append(self._close(key, ctx, "phantom"))
 
         for key, inc in list(self._open.items()):
             if key[1] in seen:
@@ -170,7 +190,11 @@ class IncidentManager:
         for key, a in by_key.items():
             if key in self._open or key[0] not in armed_ids or RANK[a.level] == 0:
                 continue
-            heir_of = self._adoptable(key[0], seen)
+            if key[1] in tentative:
+                # Not yet a person: count the frame towards the debounce, open nothing.
+                self._count(key, a)
+                continue
+            heir_of = self._adoptable(key[0], seen, boxes.get(key[1]))
             if heir_of is not None:
                 out.extend(self._adopt(heir_of, key, a, ctx))
                 continue
@@ -185,6 +209,9 @@ class IncidentManager:
             if (k in by_key and RANK[by_key[k].level] > 0) or (k[1] in live and k[1] not in seen)
         }
         self._births = {k: v for k, v in self._births.items() if k in live}
+        for key, inc in self._open.items():
+            if key[1] in boxes:
+                inc.last_box = boxes[key[1]]
 
         for inc in self._open.values():
             limit = inc.zone.escalate_after_s or self.escalate_after_s
@@ -222,13 +249,17 @@ class IncidentManager:
             inc.danger_frames = 0
         return []
 
+    def _count(self, key, a: Assessment) -> _Pending:
+        p = self._pending.setdefault(key, _Pending())
+        p.frames += 1
+        p.danger_frames = p.danger_frames + 1 if a.level == "danger" else 0
+        return p
+
     def _open_if_due(self, key, a: Assessment, ctx: FrameContext) -> Transition | None:
         if RANK[a.level] == 0:
             return None
         zone = self._zones[key[0]]
-        p = self._pending.setdefault(key, _Pending())
-        p.frames += 1
-        p.danger_frames = p.danger_frames + 1 if a.level == "danger" else 0
+        p = self._count(key, a)
         if p.frames < zone.min_frames:
             return None
         level: Level = "danger" if p.danger_frames >= zone.min_frames else "warning"
@@ -257,10 +288,15 @@ class IncidentManager:
         born = self._births.get(key[1], float("-inf"))
         return ctx.t < until and born >= last_opened
 
-    def _adoptable(self, zone_id: str, seen: set[int]) -> tuple[str, int] | None:
-        """An open incident in this zone whose person is no longer detected."""
-        for key in self._open:
-            if key[0] == zone_id and key[1] not in seen:
+    def _adoptable(
+        self, zone_id: str, seen: set[int], box: np.ndarray | None
+    ) -> tuple[str, int] | None:
+        """An open incident in this zone whose person is no longer detected, last seen
+        where this new track is and about as big: the same person under a new id.
+        Anyone else (another worker, or a person where a phantom stood) opens an
+        incident of his own."""
+        for key, inc in self._open.items():
+            if key[0] == zone_id and key[1] not in seen and _same_place(inc.last_box, box):
                 return key
         return None
 
@@ -273,6 +309,8 @@ class IncidentManager:
         return self._advance(new, inc, a, ctx)
 
     def _close(self, key, ctx: FrameContext, reason: str) -> Transition:
+        """Close an incident. Reasons: clear, track_lost, disarmed, zone_removed,
+        phantom (its "person" was judged a machine part or another non-person)."""
         inc = self._open.pop(key)
         self._pair_cooldown[key] = ctx.t + inc.zone.cooldown_s
         _, last_opened = self._zone_cooldown.get(key[0], (0.0, inc.opened_t))
@@ -308,3 +346,15 @@ class IncidentManager:
             opened_wall=inc.opened_wall,
             reason=reason,
         )
+
+
+def _same_place(old: np.ndarray | None, new: np.ndarray | None) -> bool:
+    """Two boxes of one person: centres within a body height, sizes within 2x."""
+    if old is None or new is None:
+        return True  # nothing to compare (no box recorded): the old rule
+    h_old, h_new = max(old[3] - old[1], 1.0), max(new[3] - new[1], 1.0)
+    if not 0.5 <= h_new / h_old <= 2.0:
+        return False
+    centre = np.array([(old[0] + old[2]) / 2 - (new[0] + new[2]) / 2,
+                       (old[1] + old[3]) / 2 - (new[1] + new[3]) / 2])  # fmt: skip
+    return float(np.hypot(*centre)) <= h_old

@@ -13,7 +13,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,9 @@ import numpy as np
 from .bodyparts import NUM_LANDMARKS
 
 MODELS = Path(__file__).parent / "models"
+# Landmarks 0-24: face, shoulders, arms, hands, hips. The legs are often hidden by a
+# machine or a bench in front of a worker, so visibility is judged on these.
+UPPER_BODY = 25
 BUNDLED_MODEL = MODELS / "pose_landmarker_full.task"
 
 
@@ -175,11 +178,14 @@ def native_chatter_hidden(enabled: bool = True) -> Iterator[None]:
                     print(line, file=sys.stderr)
 
 
-def create_estimator(settings, model_path: Path | None) -> MediaPipePoseEstimator:
-    """An estimator from ``[pose]`` settings (safetyd.config.PoseSettings)."""
+def create_estimator(
+    settings, model_path: Path | None, num_poses: int | None = None
+) -> MediaPipePoseEstimator:
+    """An estimator from ``[pose]`` settings (safetyd.config.PoseSettings);
+    ``num_poses`` overrides theirs (1 for a model that follows one person)."""
     return MediaPipePoseEstimator(
         model=model_path,
-        num_poses=settings.num_poses,
+        num_poses=settings.num_poses if num_poses is None else num_poses,
         min_detection_confidence=settings.min_detection_confidence,
         min_presence_confidence=settings.min_presence_confidence,
         min_tracking_confidence=settings.min_tracking_confidence,
@@ -193,7 +199,7 @@ def visible_extent(pose: Pose, threshold: float) -> np.ndarray | None:
     return np.concatenate([seen.min(axis=0), seen.max(axis=0)])
 
 
-def _contained(inner: np.ndarray, outer: np.ndarray) -> float:
+def contained_fraction(inner: np.ndarray, outer: np.ndarray) -> float:
     """Fraction of inner's box that lies inside outer's box."""
     ix = max(0.0, min(inner[2], outer[2]) - max(inner[0], outer[0]))
     iy = max(0.0, min(inner[3], outer[3]) - max(inner[1], outer[1]))
@@ -216,8 +222,14 @@ def is_duplicate(pose: Pose, kept: Pose, threshold: float) -> bool:
         dist = np.linalg.norm(pose.keypoints[both] - kept.keypoints[both], axis=1)
         if float(np.median(dist)) < 0.1 * height:
             return True
-    small = (pose.bbox[3] - pose.bbox[1]) < 0.5 * height
-    return small and _contained(pose.bbox, kept.bbox) >= 0.9
+    return is_figure_within(pose.bbox, kept.bbox)
+
+
+def is_figure_within(inner: np.ndarray, outer: np.ndarray) -> bool:
+    """A box less than half as tall as a person's and wholly inside it: the model's
+    "person" in the folds of a coat or in a tool held in front of the body."""
+    small = (inner[3] - inner[1]) < 0.5 * max(outer[3] - outer[1], 1.0)
+    return bool(small and contained_fraction(inner, outer) >= 0.9)
 
 
 @dataclass(frozen=True)
@@ -248,24 +260,36 @@ class PlausibilityFilter:
         )
 
     def why_rejected(self, pose: Pose, frame_height: int) -> str | None:
+        """Why this pose is not a person, or None; ``frame_height`` is the height of
+        the picture the model was given."""
         visible = int((pose.visibility >= self.visibility_threshold).sum())
         if visible < self.min_visible_landmarks:
             return f"{visible} visible landmarks < {self.min_visible_landmarks}"
-        if pose.score < self.min_mean_visibility:
-            return f"mean visibility {pose.score:.2f} < {self.min_mean_visibility}"
+        upper = float(pose.visibility[:UPPER_BODY].mean())
+        if upper < self.min_mean_visibility:
+            return f"upper-body visibility {upper:.2f} < {self.min_mean_visibility}"
         extent = visible_extent(pose, self.visibility_threshold)
         if extent is None:
             return "fewer than 2 visible landmarks"
         width, height = extent[2] - extent[0], extent[3] - extent[1]
         if height < self.min_height_frac * frame_height:
-            return f"height {height:.0f}px < {self.min_height_frac:.0%} of the frame"
+            return f"height {height:.0f}px < {self.min_height_frac:.0%} of the picture"
         if height <= 0 or width / height > self.max_aspect:
             return f"aspect {width:.0f}x{height:.0f} wider than {self.max_aspect}:1"
         return None
 
     def filter(self, poses: Sequence[Pose], frame_height: int) -> list[Pose]:
-        plausible = [p for p in poses if self.why_rejected(p, frame_height) is None]
-        # Largest first, so that a person's full-size detection is the one kept.
+        return self.filter_groups([(poses, frame_height)])
+
+    def filter_groups(self, groups: Iterable[tuple[Sequence[Pose], int]]) -> list[Pose]:
+        """Poses found in several pictures (regions, tiles, the whole frame), each
+        judged against the height of its own picture, then one pose per person:
+        a person seen by two overlapping regions is kept once."""
+        plausible = [
+            p for poses, height in groups for p in poses if self.why_rejected(p, height) is None
+        ]
+        # Largest first, so that a person's full-size detection is the one kept (a
+        # tile that cuts him sees less of him than the tile that holds him whole).
         plausible.sort(key=lambda p: -(p.bbox[3] - p.bbox[1]))
         out: list[Pose] = []
         for pose in plausible:

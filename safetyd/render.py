@@ -149,6 +149,28 @@ def draw_person(
     return img
 
 
+REGION_COLOUR: BGR = (200, 160, 40)
+
+
+def draw_regions(img: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], label: str) -> None:
+    """Where the pose model looked: thin boxes, so zones and people stay readable."""
+    h, w = img.shape[:2]
+    for x0, y0, x1, y1 in boxes:
+        if (x0, y0, x1, y1) == (0, 0, w, h):
+            continue  # the whole frame: nothing to show
+        cv2.rectangle(img, (x0, y0), (x1 - 1, y1 - 1), REGION_COLOUR, 1, cv2.LINE_4)
+        put_label(img, label, (x0 + 2, y1 - 4), REGION_COLOUR, scale=0.35)
+
+
+def draw_lost(img: np.ndarray, bbox: np.ndarray, label: str) -> None:
+    """A track the model does not see this frame: its predicted box, thin and grey."""
+    if not np.all(np.isfinite(bbox)):
+        return
+    x0, y0, x1, y1 = (int(round(v)) for v in bbox)
+    cv2.rectangle(img, (x0, y0), (x1, y1), (150, 150, 150), 1, cv2.LINE_AA)
+    put_label(img, label, (x0 + 2, max(y0 - 4, 10)), (150, 150, 150))
+
+
 def blur_faces(
     img: np.ndarray, people: Iterable[tuple[np.ndarray, np.ndarray]], threshold: float = 0.3
 ) -> np.ndarray:

@@ -168,14 +168,18 @@ def run(args: argparse.Namespace) -> int:
         snapshots = None
         if args.state_dir and config.storage.snapshots:
             snapshots = SnapshotWriter(state_dir / "snapshots", config.privacy.blur_faces)
-        with native_chatter_hidden():  # no other thread runs yet
-            estimator = create_estimator(
-                config.pose, loaded.resolve(config.pose.model) if config.pose.model else None
-            )
+        model = loaded.resolve(config.pose.model) if config.pose.model else None
+
+        def make_estimator(num_poses: int | None = None):
+            # Models are made as regions appear; in --realtime mode the reader thread
+            # runs meanwhile, so its stderr is left alone then.
+            with native_chatter_hidden(not args.realtime):
+                return create_estimator(config.pose, model, num_poses)
+
         pipeline = CameraPipeline.from_config(
             loaded,
             camera_id,
-            estimator,
+            make_estimator,
             zones=zones,
             always_armed=not args.honour_schedule,
             snapshots=snapshots,

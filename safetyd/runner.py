@@ -33,10 +33,12 @@ from .ratelog import RateLimitedLog
 from .snapshots import SnapshotWriter, annotate
 from .sources import CameraSource, SourceStatus
 from .store import Store, is_storage_failure
+from .vision.sizes import load_heights, save_heights
 from .zones import Zone
 
 log = logging.getLogger(__name__)
 UNRECORDED_LIMIT = 10_000  # batches of incident events held while the database fails
+SIZES_SAVE_S = 300.0  # what the camera learned about people's sizes is saved this often
 
 
 @dataclass
@@ -103,9 +105,15 @@ class CameraRunner:
             if cfg.storage.snapshots
             else None
         )
+        self.sizes_path = loaded.state_dir / "sizes" / f"{camera.id}.json"
         self.pipeline = CameraPipeline.from_config(
-            loaded, camera.id, create_estimator(cfg.pose, model), snapshots=snapshots
+            loaded,
+            camera.id,
+            lambda num_poses=None: create_estimator(cfg.pose, model, num_poses),
+            snapshots=snapshots,
+            learned=load_heights(self.sizes_path),
         )
+        self._sizes_saved = time.monotonic()
         self._lock = threading.Lock()  # held while a frame is processed, or zones swapped
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -140,6 +148,7 @@ class CameraRunner:
             self.pipeline.close()
             self._flush()
             self._report_unrecorded()
+            save_heights(self.sizes_path, self.pipeline.heights.learned)
 
     @property
     def alive(self) -> bool:
@@ -200,6 +209,9 @@ class CameraRunner:
             if result.transitions:
                 self._hold(result.transitions, frame.mono, self.pipeline.setup.zones)
             self._flush()
+            if now - self._sizes_saved >= SIZES_SAVE_S:
+                self._sizes_saved = now
+                save_heights(self.sizes_path, self.pipeline.heights.learned)
 
     def _hold(
         self, transitions: list[Transition], capture_mono: float | None, zones: tuple[Zone, ...]
@@ -349,6 +361,7 @@ class CameraRunner:
             setup.floor_map,
             self.pipeline.zone_states(),
             self.privacy_blur,
+            regions=[r.box for r in last.plan.regions] if last.plan else (),
         )
 
 

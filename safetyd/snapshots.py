@@ -13,7 +13,15 @@ import numpy as np
 from .calibration import FloorMap
 from .incidents import Transition
 from .ratelog import RateLimitedLog
-from .render import LEVEL_COLOURS, blur_faces, draw_person, draw_zones, put_label
+from .render import (
+    LEVEL_COLOURS,
+    blur_faces,
+    draw_lost,
+    draw_person,
+    draw_regions,
+    draw_zones,
+    put_label,
+)
 from .tracking import Track
 from .zones import Zone
 
@@ -29,14 +37,22 @@ def annotate(
     states: dict[str, str] | None = None,
     blur: bool = False,
     highlight: int | None = None,
+    regions: Sequence[tuple[int, int, int, int]] = (),
 ) -> np.ndarray:
-    """A copy of the frame with zones (coloured by state) and tracked skeletons."""
+    """A copy of the frame with zones (coloured by state), the regions the model looked
+    at, and tracked skeletons."""
     out = image.copy()
     if blur:
         blur_faces(out, [(t.keypoints, t.visibility) for t in tracks])
+    draw_regions(out, regions, "region")
     draw_zones(out, zones, floor_map, states)
     for t in tracks:
         if not t.confirmed:
+            continue
+        if not t.seen:
+            # Coasting on a prediction: a thin grey box where he is thought to be,
+            # never a skeleton drawn as if the model saw him.
+            draw_lost(out, t.bbox, f"#{t.id} lost")
             continue
         colour = (0, 0, 255) if t.id == highlight else (255, 200, 0)
         draw_person(out, t.keypoints, t.visibility, f"#{t.id}", colour)

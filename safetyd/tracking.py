@@ -1,32 +1,57 @@
 """Multi-person tracking: stable ids, smoothed landmarks and their velocities.
 
 Pure: ``Tracker.update(poses, t)`` with the frame time passed in, no threads,
-no clock of its own. Each frame, live tracks are predicted forward with their
-velocities and matched to the new detections by optimal assignment
-(``scipy.optimize.linear_sum_assignment``) on a cost mixing box overlap and
-landmark distance. A track is *tentative* until it has been seen
+no clock of its own. A track is *tentative* until it has been seen
 ``confirm_hits`` times (one-frame flickers never become people), *confirmed*
-after that, *lost* while unseen, and deleted after ``max_lost_s`` unseen.
+after that, *lost* while unseen, and deleted after ``max_lost_s`` unseen
+(a tentative one after a few frames).
+
+Association is a cascade (as in DeepSORT/ByteTrack), each step an optimal
+assignment (``scipy.optimize.linear_sum_assignment``):
+
+1. confirmed tracks, seen or lost, take the detections that fit them best on
+   a cost mixing box overlap and landmark distance after prediction;
+2. tentative tracks take what is left;
+3. a lost confirmed track takes back a detection whose centre is within
+   ``REID_DISTANCE`` of its own height from where it is predicted to be and
+   whose size is similar: a person the model missed for a while keeps his id.
 
 Every landmark has a constant-velocity alpha-beta filter (position gain
 alpha, velocity gain beta): it smooths the model's jitter and gives each
 body part its own velocity, so that a hand reaching forward is seen moving
 even when the body stands still.
+
+A lost track coasts with bounded, sane geometry: for the first
+``LIMB_PREDICT_S`` each landmark follows its own velocity, after that the
+whole body moves rigidly with its median velocity (capped at
+``MAX_SPEED_HEIGHTS`` body heights per second), and it stops after
+``MAX_COAST_S``. Its box keeps its size and moves with the body, so it can
+never turn upside down; a skeleton cannot fly off on one bad limb velocity.
+
+The model sometimes sees a small "person" in the folds of a coat; a tentative
+track whose box lies inside a confirmed person's box and is less than half his
+height is not confirmed while that person is tracked (the same rule the
+plausibility filter applies within one frame).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .pose import Pose
+from .pose import Pose, is_figure_within
 
 TrackState = Literal["tentative", "confirmed", "lost"]
 _BIG = 1e6
+LIMB_PREDICT_S = 0.3  # per-landmark prediction horizon: one frame gap at ≥ 3.3 fps
+MAX_COAST_S = 1.0  # a lost track stops moving after this long unseen
+MAX_SPEED_HEIGHTS = 3.0  # body heights per second: faster than anyone walks or runs
+REID_DISTANCE = 1.0  # in body heights, from the predicted centre
+TENTATIVE_LOST_S = 0.35  # an unconfirmed track unseen this long was a flicker
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,6 +80,14 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _height(box: np.ndarray) -> float:
+    return max(float(box[3] - box[1]), 1.0)
+
+
+def _centre(box: np.ndarray) -> np.ndarray:
+    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+
+
 @dataclass
 class _Live:
     id: int
@@ -67,18 +100,31 @@ class _Live:
     hits: int = 1
     confirmed: bool = False
     seen: bool = True
-    box_velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
 
-    def predict(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+    def body_velocity(self, threshold: float) -> np.ndarray:
+        """The median velocity of the seen landmarks, capped at a human speed."""
+        seen = self.visibility >= threshold
+        v = np.median(self.velocity[seen] if seen.any() else self.velocity, axis=0)
+        limit = MAX_SPEED_HEIGHTS * _height(self.bbox)
+        speed = float(np.hypot(*v))
+        return v * (limit / speed) if speed > limit else v
+
+    def predict(self, t: float, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
         dt = max(t - self.last_t, 0.0)
-        return self.keypoints + self.velocity * dt, self.bbox + self.box_velocity * dt
+        limb_dt = min(dt, LIMB_PREDICT_S)
+        body_dt = min(dt, MAX_COAST_S) - limb_dt
+        body_v = self.body_velocity(threshold)
+        kp = self.keypoints + self.velocity * limb_dt + body_v * body_dt
+        # The box moves with the body as a whole and keeps its size.
+        shift = np.median(kp - self.keypoints, axis=0)
+        return kp, self.bbox + np.tile(shift, 2)
 
 
 class Tracker:
     def __init__(
         self,
         confirm_hits: int = 3,
-        max_lost_s: float = 1.0,
+        max_lost_s: float = 2.0,
         max_cost: float = 0.8,
         position_gain: float = 0.6,
         velocity_gain: float = 0.2,
@@ -112,12 +158,25 @@ class Tracker:
         """Whether anyone is being tracked (tentative, confirmed or briefly lost)."""
         return bool(self._tracks)
 
+    def expected(self, t: float, within_s: float = 1.0) -> list[tuple[int, np.ndarray, bool]]:
+        """(id, predicted box, confirmed) of the people seen in the last ``within_s``:
+        where the tracker expects them at time ``t``, for the model to look."""
+        return [
+            (tr.id, tr.predict(t, self.visibility_threshold)[1], tr.confirmed)
+            for tr in self._tracks
+            if t - tr.last_t <= within_s
+        ]
+
+    def ids(self) -> set[int]:
+        """The ids of every track alive (tentative, confirmed or briefly lost)."""
+        return {tr.id for tr in self._tracks}
+
     # -- matching -----------------------------------------------------------
 
     def cost(self, track: _Live, pose: Pose, t: float) -> float:
         """0 for the same pose in the same place, 1 for unrelated; mixes box overlap
         and landmark distance relative to the person's size."""
-        kp, box = track.predict(t)
+        kp, box = track.predict(t, self.visibility_threshold)
         h_track, h_pose = box[3] - box[1], pose.bbox[3] - pose.bbox[1]
         if h_track > 0 and h_pose > 0 and not 0.5 <= h_pose / h_track <= 2.0:
             return 1.0  # a person does not halve or double in size between frames
@@ -131,39 +190,66 @@ class Tracker:
         dist = float(np.median(np.linalg.norm(kp[both] - pose.keypoints[both], axis=1)))
         return 0.5 * (1.0 - iou) + 0.5 * min(dist / scale, 1.0)
 
-    def _assign(self, poses: Sequence[Pose], t: float) -> list[tuple[int, int]]:
-        if not self._tracks or not poses:
+    def reid_cost(self, track: _Live, pose: Pose, t: float) -> float:
+        """Distance from where a lost track is predicted to be, in its heights; 1 and
+        more: not him. Sizes must agree within a factor of 1.6."""
+        _, box = track.predict(t, self.visibility_threshold)
+        h_track, h_pose = _height(box), _height(pose.bbox)
+        if not 1 / 1.6 <= h_pose / h_track <= 1.6:
+            return 1.0
+        d = float(np.linalg.norm(_centre(box) - _centre(pose.bbox))) / h_track
+        return min(d / REID_DISTANCE, 1.0)
+
+    def _match(
+        self, rows: list[int], cols: list[int], poses: Sequence[Pose], t: float, reid: bool
+    ) -> list[tuple[int, int]]:
+        if not rows or not cols:
             return []
-        matrix = np.array([[self.cost(tr, p, t) for p in poses] for tr in self._tracks])
-        gated = np.where(matrix <= self.max_cost, matrix, _BIG)
-        rows, cols = linear_sum_assignment(gated)
-        return [(r, c) for r, c in zip(rows, cols, strict=True) if gated[r, c] < _BIG]
+        fn = self.reid_cost if reid else self.cost
+        limit = 0.999 if reid else self.max_cost
+        matrix = np.array([[fn(self._tracks[r], poses[c], t) for c in cols] for r in rows])
+        gated = np.where(matrix <= limit, matrix, _BIG)
+        found = linear_sum_assignment(gated)
+        return [(rows[i], cols[j]) for i, j in zip(*found, strict=True) if gated[i, j] < _BIG]
+
+    def _assign(self, poses: Sequence[Pose], t: float) -> list[tuple[int, int]]:
+        free = list(range(len(poses)))
+        confirmed = [i for i, tr in enumerate(self._tracks) if tr.confirmed]
+        tentative = [i for i, tr in enumerate(self._tracks) if not tr.confirmed]
+        matches = self._match(confirmed, free, poses, t, reid=False)
+        free = [c for c in free if c not in {c for _, c in matches}]
+        more = self._match(tentative, free, poses, t, reid=False)
+        matches += more
+        free = [c for c in free if c not in {c for _, c in more}]
+        taken = {r for r, _ in matches}
+        lost = [i for i in confirmed if i not in taken]
+        matches += self._match(lost, free, poses, t, reid=True)
+        return matches
 
     # -- update -------------------------------------------------------------
 
     def _correct(self, track: _Live, pose: Pose, t: float) -> None:
         dt = t - track.last_t
-        kp_pred, box_pred = track.predict(t)
+        kp_pred = track.keypoints + track.velocity * min(max(dt, 0.0), LIMB_PREDICT_S)
         if dt <= 0:
-            track.keypoints, track.bbox = pose.keypoints.copy(), pose.bbox.copy()
-        elif track.hits == 1:
-            # Second sighting: the first honest velocity is the displacement itself.
+            track.keypoints = pose.keypoints.copy()
+        elif track.hits == 1 or not track.seen:
+            # Second sighting, or back after being lost: the honest velocity is the
+            # displacement itself (of the body as a whole after a gap), and the
+            # position is where he is now.
             track.velocity = (pose.keypoints - track.keypoints) / dt
-            track.box_velocity = (pose.bbox - track.bbox) / dt
-            track.keypoints, track.bbox = pose.keypoints.copy(), pose.bbox.copy()
+            if not track.seen:
+                track.velocity[:] = np.median(track.velocity, axis=0)
+            track.keypoints = pose.keypoints.copy()
         else:
             residual = pose.keypoints - kp_pred
             track.keypoints = kp_pred + self.alpha * residual
             track.velocity = track.velocity + (self.beta / dt) * residual
-            box_residual = pose.bbox - box_pred
-            track.bbox = pose.bbox.copy()
-            track.box_velocity = track.box_velocity + (self.beta / dt) * box_residual
+        track.bbox = pose.bbox.copy()
         track.visibility = pose.visibility.copy()
         track.last_t = t
         track.hits += 1
         track.seen = True
-        if track.hits >= self.confirm_hits:
-            track.confirmed = True
 
     def update(self, poses: Sequence[Pose], t: float) -> list[Track]:
         """Advance to frame time ``t`` (seconds) with this frame's detections."""
@@ -175,7 +261,7 @@ class Tracker:
         for r, track in enumerate(self._tracks):
             if r not in matched_tracks:
                 track.seen = False
-        self._tracks = [tr for tr in self._tracks if tr.seen or t - tr.last_t <= self.max_lost_s]
+        self._tracks = [tr for tr in self._tracks if tr.seen or self._survives(tr, t)]
         for c, pose in enumerate(poses):
             if c not in matched_poses:
                 self._tracks.append(
@@ -191,13 +277,30 @@ class Tracker:
                     )
                 )
                 self._next_id += 1
+        self._confirm(t)
         return [self._snapshot(tr, t) for tr in self._tracks]
+
+    def _survives(self, tr: _Live, t: float) -> bool:
+        limit = self.max_lost_s if tr.confirmed else min(self.max_lost_s, TENTATIVE_LOST_S)
+        return t - tr.last_t <= limit
+
+    def _confirm(self, t: float) -> None:
+        people = [self._box(tr, t) for tr in self._tracks if tr.confirmed]
+        for tr in self._tracks:
+            if tr.confirmed or not tr.seen or tr.hits < self.confirm_hits:
+                continue
+            # A small figure inside a tracked person is the model's ghost, not a person.
+            if not any(is_figure_within(tr.bbox, box) for box in people):
+                tr.confirmed = True
+
+    def _box(self, tr: _Live, t: float) -> np.ndarray:
+        return tr.bbox if tr.seen else tr.predict(t, self.visibility_threshold)[1]
 
     def _snapshot(self, tr: _Live, t: float) -> Track:
         state: TrackState = (
             "tentative" if not tr.confirmed else ("confirmed" if tr.seen else "lost")
         )
-        kp, box = (tr.keypoints, tr.bbox) if tr.seen else tr.predict(t)
+        kp, box = (tr.keypoints, tr.bbox) if tr.seen else tr.predict(t, self.visibility_threshold)
         return Track(
             id=tr.id,
             state=state,

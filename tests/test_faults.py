@@ -199,7 +199,9 @@ def test_http_requests_leave_fds_threads_and_memory_flat(tmp_path: Path) -> None
             assert code in (200, 503), (i, code)
         # Two fds per request leaked before (1,600 here: past systemd's 1,024 limit).
         assert _fds(pid) <= fds + 6, (fds, _fds(pid))
-        assert _threads(pid) <= threads + 2, (threads, _threads(pid))
+        # Threads: bounded, not one per request (the scheduler's 3 job threads start as
+        # jobs first overlap, and the looped video's decoder restarts with 2).
+        assert _threads(pid) <= threads + 6, (threads, _threads(pid))
     finally:
         d.stop()
 

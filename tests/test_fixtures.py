@@ -10,16 +10,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 from conftest import FIXTURES
+from scenes import read_frames
 
 
 def frames(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            return out
-        out.append(frame.astype(np.int16))
+    return [f.astype(np.int16) for f in read_frames(path)]
 
 
 def test_fixtures_are_reproducible(tmp_path: Path) -> None:

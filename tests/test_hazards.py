@@ -132,10 +132,12 @@ def test_occluded_feet_fall_back_to_the_box_bottom() -> None:
     assert b.distance == pytest.approx(20.0)  # box bottom at y = 630 (foot index)
 
 
-def test_unconfirmed_unseen_and_disarmed_are_not_assessed() -> None:
+def test_unseen_and_disarmed_are_not_assessed() -> None:
     engine = HazardEngine([make_zone()])
     t = track_from(person(700, 600))
-    assert engine.assess([replace(t, state="tentative")]) == []
+    # Tentative tracks are assessed: their frames count towards the debounce, and
+    # the incident manager opens nothing for them (tests/test_incidents.py).
+    assert len(engine.assess([replace(t, state="tentative")])) == 1
     assert engine.assess([replace(t, state="lost", seen=False)]) == []
     assert engine.assess([t], armed=set()) == []
     assert len(engine.assess([t], armed={"z"})) == 1

@@ -68,6 +68,22 @@ def test_debounce_needs_min_frames_consecutive() -> None:
     assert r.events() == [("opened", "warning")]
 
 
+def test_frames_before_confirmation_count_towards_the_debounce() -> None:
+    """The tracker confirms a person on his 3rd frame; the zone wants 3 frames of
+    warning: the incident opens on that 3rd frame, not 3 frames later."""
+    tentative = [replace(TRACK, state="tentative", age_s=0.0)]
+    r = Run().step([assessment("warning")], live=tentative, n=2)
+    assert r.log == []  # nothing opens for someone not yet confirmed
+    r.step([assessment("warning")])  # confirmed now
+    assert r.log == [(2, "opened", "warning", 1)]
+
+
+def test_a_track_that_is_never_confirmed_opens_nothing() -> None:
+    tentative = [replace(TRACK, state="tentative", age_s=0.0)]
+    r = Run().step([assessment("danger")], live=tentative, n=20)
+    assert r.log == []
+
+
 def test_straight_into_danger_opens_at_danger() -> None:
     r = Run().step([assessment("danger")], n=3)
     assert r.events() == [("opened", "danger")]
@@ -188,3 +204,42 @@ def test_transitions_explain_themselves(event: str) -> None:
     assert tr.frame == {"opened": 2, "escalated": 5, "cleared": 10}[event]
     assert tr.wall == 1e9 + tr.frame
     assert tr.level == {"opened": "warning", "escalated": "danger", "cleared": "clear"}[event]
+
+
+# -- phantoms and handover ------------------------------------------------------------
+
+
+def test_an_incident_opened_by_a_phantom_closes_and_nobody_inherits_it() -> None:
+    """A machine part seen as a person opened danger before the camera knew better;
+    judged a phantom, its incident closes, and the next visitor opens his own."""
+    r = Run().step([assessment("danger", track=1)], n=3)
+    phantom_incident = r.all[-1].incident_id
+    trs = r.mgr.update(
+        FrameContext("cam", 3, 0.3, 0.3, 1e9), [assessment("danger", track=1)], tracks(1), None,
+        phantoms={1: "never moved, and 40 px tall where people are 170 px"},
+    )  # fmt: skip
+    assert [(t.event, t.reason) for t in trs] == [("cleared", "phantom")]
+    r.k = 4
+    # The phantom is still there (unseen for a moment), a real worker walks in.
+    r.step([assessment("danger", track=2)], live=tracks(1, seen=False) + tracks(2), n=3)
+    opened = [t for t in r.all if t.event == "opened"]
+    assert [t.track_id for t in opened] == [1, 2]
+    assert opened[-1].incident_id != phantom_incident
+
+
+def test_a_new_id_far_from_where_the_person_was_lost_does_not_inherit() -> None:
+    r = Run().step([assessment("warning", track=1)], n=3)
+    far = replace(TRACK, id=2, bbox=TRACK.bbox + [900, 0, 900, 0])
+    r.step([assessment("warning", track=2)], live=tracks(1, seen=False) + [far], n=3)
+    opened = [t for t in r.all if t.event == "opened"]
+    assert [t.track_id for t in opened] == [1, 2]  # two people, two incidents
+
+
+def test_undecided_tracks_count_frames_but_open_nothing_yet() -> None:
+    r = Run()
+    for k in range(8):
+        ctx = FrameContext("cam", k, k * DT, k * DT, 1e9 + k * DT)
+        r.log += [(k, t.event, t.level, t.track_id) for t in r.mgr.update(
+            ctx, [assessment("danger")], tracks(1), None, undecided={1} if k < 5 else set()
+        )]  # fmt: skip
+    assert r.log == [(5, "opened", "danger", 1)]

@@ -116,7 +116,7 @@ FILTER = PlausibilityFilter(
     ("pose", "reason"),
     [
         (person(400, 600), None),
-        (person(400, 600, scale=0.2), "height 33px < 8% of the frame"),
+        (person(400, 600, scale=0.2), "height 33px < 8% of the picture"),
         (
             person(
                 400,
@@ -125,7 +125,15 @@ FILTER = PlausibilityFilter(
             ),
             "1 visible landmarks < 8",
         ),
-        (person(400, 600, hide=("head", "hands", "feet")), "mean visibility 0.27 < 0.5"),
+        (person(400, 600, hide=("head", "hands", "feet")), "upper-body visibility 0.27 < 0.5"),
+        # A worker behind a bench: the legs hidden, the rest seen fairly well (on
+        # all 33 landmarks the mean would be 0.48).
+        (
+            Pose.from_arrays(
+                person(400, 600).keypoints, np.r_[np.full(25, 0.62), np.full(8, 0.05)], (1280, 720)
+            ),
+            None,
+        ),
         (
             Pose.from_arrays(
                 np.column_stack(
@@ -137,7 +145,7 @@ FILTER = PlausibilityFilter(
             "aspect 600x80 wider than 2.5:1",
         ),
     ],
-    ids=["person", "tiny", "few-visible", "low-visibility", "flat"],
+    ids=["person", "tiny", "few-visible", "low-visibility", "legs-hidden", "flat"],
 )
 def test_plausibility(pose, reason) -> None:
     assert FILTER.why_rejected(pose, 720) == reason

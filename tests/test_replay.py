@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import pytest
 from conftest import EXAMPLE_CONFIG, FIXTURES, SAFETYD, SHARED_FOOTAGE
+from scenes import read_frames
 
 WORKER_GIF = SHARED_FOOTAGE / "worker-zone-detection.gif"
 needs_footage = pytest.mark.skipif(
@@ -118,13 +119,7 @@ def test_summary_goes_to_stderr_and_no_progress_bar_when_piped(walk_in) -> None:
 
 def test_annotated_video_shows_the_danger(walk_in) -> None:
     result, out = walk_in
-    cap = cv2.VideoCapture(str(out / "ann.mp4"))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
+    frames = read_frames(out / "ann.mp4")
     assert len(frames) == 107
     escalated = next(e for e in events_of(result.stdout) if e["event"] == "escalated")
     danger = frames[escalated["frame"] + 2][50:300, 560:620].astype(int)

@@ -51,7 +51,22 @@ CONFIG_CASES = [
         toml_with(("width = 640", "fsp = 5\nwidth = 640")),
         None,
         ": cameras[0].fsp: unknown key 'fsp' (did you mean 'fps'?); allowed here: calibration, "
-        "enabled, fps, height, id, loop, source, stale_after_s, width, zones",
+        "enabled, fps, height, id, loop, regions, source, stale_after_s, width, zones",
+    ),
+    (
+        "regions-unknown-word",
+        toml_with(("width = 640", 'regions = "zones"\nwidth = 640')),
+        None,
+        ": cameras[0].regions: 'zones' is not a region mode; use 'auto', 'full' or a list of "
+        "[x0, y0, x1, y1] pixel boxes",
+    ),
+    (
+        "regions-box-upside-down",
+        toml_with(("width = 640", "regions = [[100, 100, 50, 300]]\nwidth = 640")),
+        None,
+        ": cameras[0].regions: [[100, 100, 50, 300]] is not valid: box 1 [100, 100, 50, 300] "
+        "is not [x0, y0, x1, y1] with 0 <= x0, 0 <= y0, x1 > x0 and y1 > y0, at least 16 px "
+        "each way",
     ),
     (
         "fps-zero",

@@ -1,0 +1,310 @@
+"""The pose model run over a camera's regions, poses returned in frame pixels.
+
+Four kinds of looks, each a call of the pose model on part of the frame:
+
+* **regions** (every frame): one model instance per region, because
+  MediaPipe's VIDEO mode tracks a person from one call to the next inside an
+  instance, so an instance must always see the same crop. Instances are kept
+  while their region stays and closed when it goes.
+* **follow-ups** (when needed): a person the tracker expects (seen in the last
+  moments) whom no region found this frame gets a crop of his own, a square of
+  ``FOLLOW_SIDE`` times his height around where he is expected, at a scale the
+  model sees well; people big enough for the whole frame are followed in the
+  whole frame instead (one call for all of them). This keeps people the model
+  lost for a frame, people outside the regions (found by a look around) and the
+  second and third person of a group, whom the model's detector tends to
+  suppress next to the first.
+* **look-around** (every ``context_every_s``): the whole frame, and each region
+  with people in it, with the people already tracked blanked out. It finds
+  whoever is not yet tracked: outside the regions, or hidden behind the person
+  the model already follows (MediaPipe returns one pose per picture for people
+  who stand close together). A whole-frame plan with nobody tracked skips it:
+  the region already is the whole frame.
+
+Each pose comes back with the height of the picture it was found in, so that
+plausibility rules that scale with the picture judge it against its crop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..pose import Pose, PoseEstimator, is_figure_within
+from ..tracking import box_iou
+from .regions import SIDE_PER_HEIGHT, Box, RegionPlan
+
+FOLLOW_SIDE = 2.0  # a follow-up crop's side, in the person's heights (1.3-3 all work)
+FOLLOW_LIMIT = 8  # follow-ups per frame at most (bounded cost)
+COVERED_IOU = 0.3  # a person is found this frame if a pose overlaps him this much
+# A pose's box joins its landmarks; the body's outline is wider (shoulders, coat,
+# arms). Blanked boxes are grown by this share of their width and height per side,
+# and what a look-around finds mostly inside them is the remains of the person
+# blanked out, not somebody else.
+BLANK_GROW = (0.15, 0.1)
+REMAINS = 0.6  # share of a found box inside blanked boxes that makes it remains
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A tracked person and where the tracker expects him in this frame."""
+
+    id: int
+    box: np.ndarray
+    confirmed: bool
+
+
+@dataclass(frozen=True)
+class Found:
+    """The poses one model call found, in frame pixels, and where it looked."""
+
+    box: Box
+    poses: tuple[Pose, ...]
+    kind: str = "region"  # region | follow | around
+
+    @property
+    def crop_height(self) -> int:
+        return self.box[3] - self.box[1]
+
+
+@dataclass(frozen=True)
+class Looked:
+    found: tuple[Found, ...]
+
+    @property
+    def calls(self) -> int:
+        return len(self.found)
+
+    def count(self, kind: str) -> int:
+        return sum(f.kind == kind for f in self.found)
+
+    def poses(self) -> list[Pose]:
+        return [p for f in self.found for p in f.poses]
+
+
+def to_frame(pose: Pose, box: Box, frame_size: tuple[int, int]) -> Pose:
+    """A pose found in the crop ``box`` placed in the frame (exact: a shift)."""
+    return Pose.from_arrays(pose.keypoints + (box[0], box[1]), pose.visibility, frame_size)
+
+
+def follow_box(box: np.ndarray, frame_size: tuple[int, int]) -> Box | None:
+    """A square around a person, FOLLOW_SIDE of his height, moved inside the frame."""
+    w, h = frame_size
+    height = float(box[3] - box[1])
+    if not np.all(np.isfinite(box)) or height <= 0:
+        return None
+    side = int(min(max(FOLLOW_SIDE * height, 64), w, h))
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    x0 = int(np.clip(round(cx - side / 2), 0, w - side))
+    y0 = int(np.clip(round(cy - side / 2), 0, h - side))
+    return (x0, y0, x0 + side, y0 + side)
+
+
+def _covers(pose_box: np.ndarray, box: np.ndarray) -> bool:
+    """A pose found here accounts for the person expected in ``box``: they overlap,
+    or the centre of one lies in the other."""
+    return (
+        box_iou(pose_box, box) >= COVERED_IOU
+        or _inside(box, tuple(pose_box))  # type: ignore[arg-type]
+        or _inside(pose_box, tuple(box))  # type: ignore[arg-type]
+    )
+
+
+def _inside(inner: np.ndarray, box: Box) -> bool:
+    cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
+    return box[0] <= cx < box[2] and box[1] <= cy < box[3]
+
+
+def blank(image: np.ndarray, boxes: Sequence[np.ndarray]) -> np.ndarray:
+    """A copy with these boxes (grown a little) filled with the picture's median."""
+    out = image.copy()
+    if not boxes:
+        return out
+    h, w = image.shape[:2]
+    fill = np.median(image.reshape(-1, image.shape[-1])[:: max(1, h * w // 4096)], axis=0)
+    for b in map(grown, boxes):
+        x0, y0 = int(max(b[0], 0)), int(max(b[1], 0))
+        x1, y1 = int(min(b[2], w)), int(min(b[3], h))
+        if x1 > x0 and y1 > y0:
+            out[y0:y1, x0:x1] = fill
+    return out
+
+
+def grown(box: np.ndarray) -> np.ndarray:
+    gx, gy = BLANK_GROW[0] * (box[2] - box[0]), BLANK_GROW[1] * (box[3] - box[1])
+    return np.array([box[0] - gx, box[1] - gy, box[2] + gx, box[3] + gy])
+
+
+def _remains(pose_box: np.ndarray, blanked: Sequence[np.ndarray]) -> bool:
+    area = max((pose_box[2] - pose_box[0]) * (pose_box[3] - pose_box[1]), 1.0)
+    inside = 0.0
+    for b in map(grown, blanked):
+        ix = max(0.0, min(pose_box[2], b[2]) - max(pose_box[0], b[0]))
+        iy = max(0.0, min(pose_box[3], b[3]) - max(pose_box[1], b[1]))
+        inside += ix * iy
+    return inside >= REMAINS * area
+
+
+class RegionalEstimator:
+    """``make()`` builds a pose model (MediaPipe in VIDEO mode); ``make(num_poses=1)``
+    one that follows a single person."""
+
+    def __init__(self, make: Callable[..., PoseEstimator], context_every_s: float = 1.0) -> None:
+        self._make = make
+        self.context_every_s = context_every_s
+        self._models: dict[Hashable, PoseEstimator] = {}
+        # Single-person models for follow-ups, reused from one person to the next:
+        # loading a model takes a tenth of a second, too long to do per new person.
+        self._spare: list[PoseEstimator] = []
+        self._last_around: float | None = None
+
+    def _model(self, key: Hashable, single: bool = False) -> PoseEstimator:
+        model = self._models.get(key)
+        if model is None:
+            if single:
+                model = self._spare.pop() if self._spare else self._make(num_poses=1)
+            else:
+                model = self._make()
+            self._models[key] = model
+        return model
+
+    def _release(self, key: Hashable) -> None:
+        model = self._models.pop(key)
+        single = isinstance(key, tuple) and key[0] == "follow" and key[1] != "frame"
+        if single and len(self._spare) < FOLLOW_LIMIT:
+            self._spare.append(model)
+        else:
+            model.close()
+
+    def estimate(
+        self,
+        image: np.ndarray,
+        t: float,
+        plan: RegionPlan,
+        expected: Sequence[Expected] = (),
+        regions: bool = True,
+    ) -> Looked:
+        """Look at this frame. ``regions=False`` (motion gating found the regions still
+        and nobody tracked): only the look-around runs, if it is due, so that someone
+        approaching from outside the regions is still found."""
+        h, w = image.shape[:2]
+        size = (w, h)
+        used: set[Hashable] = set()
+        found: list[Found] = []
+
+        def look(key: Hashable, box: Box, picture: np.ndarray, kind: str, single=False) -> None:
+            used.add(key)
+            poses = self._model(key, single).estimate(picture, t)
+            found.append(Found(box, tuple(to_frame(p, box, size) for p in poses), kind))
+
+        for region in plan.regions if regions else ():
+            look(("region", region.box), region.box, _crop(image, region.box), "region")
+
+        seen = [p.bbox for f in found for p in f.poses]
+        missing = [
+            e for e in expected
+            if not any(_covers(b, e.box) for b in seen) and not _ghost_of_another(e, expected)
+        ]  # fmt: skip
+        # People big enough for the whole frame are followed in it (one call for all of
+        # them); smaller ones each in a crop of their own.
+        big = max(w, h) / SIDE_PER_HEIGHT
+        whole = [e for e in missing if e.box[3] - e.box[1] >= big]
+        crops = [e for e in missing if e.box[3] - e.box[1] < big]
+        # (In a whole-frame plan the region already was the whole frame.)
+        follows: list[tuple[Hashable, Box, list]] = (
+            [(("follow", "frame"), (0, 0, w, h), list(seen))]
+            if whole and not plan.full_frame
+            else []
+        )
+        for e in sorted(crops, key=lambda e: not e.confirmed):
+            box = follow_box(e.box, size)
+            if box is not None:
+                # The others in his crop are blanked out: the model, finding one person
+                # per picture, must find him and not his neighbour.
+                others = [o.box for o in expected if o.id != e.id] + list(seen)
+                follows.append((("follow", e.id), box, [_shift(b, box) for b in others]))
+        for key, box, others in follows[: FOLLOW_LIMIT if regions else 0]:
+            crop = _crop(image, box)
+            if others:
+                crop = blank(crop, [b for b in others if _overlaps_crop(b, box)])
+            look(key, box, crop, "follow", single=key[1] != "frame")
+            # What the crop found near someone a region already sees is him again.
+            last = found[-1]
+            keep = tuple(p for p in last.poses if not any(_covers(b, p.bbox) for b in seen))
+            found[-1] = Found(last.box, keep, last.kind)
+            seen += [p.bbox for p in keep]
+
+        if plan.regions and self._around_due(t) and (not plan.full_frame or expected):
+            known = [e.box for e in expected] + [p.bbox for f in found for p in f.poses]
+            for region in plan.regions:
+                if region.kind != "full" and any(_inside(b, region.box) for b in known):
+                    crop = blank(_crop(image, region.box), [_shift(b, region.box) for b in known])
+                    look(("around", region.box), region.box, crop, "around")
+            look(("around", "frame"), (0, 0, w, h), blank(image, known), "around")
+            found = [
+                f if f.kind != "around" else
+                Found(f.box, tuple(p for p in f.poses if not _remains(p.bbox, known)), f.kind)
+                for f in found
+            ]  # fmt: skip
+
+        for key in [k for k in self._models if k not in used and not _kept(k, plan, expected)]:
+            if not regions and _is_planned_region(key, plan):
+                continue  # skipped this frame, not gone
+            self._release(key)
+        return Looked(tuple(found))
+
+    def _around_due(self, t: float) -> bool:
+        if self.context_every_s <= 0:
+            return False
+        if self._last_around is not None and t - self._last_around < self.context_every_s:
+            return False
+        self._last_around = t
+        return True
+
+    def close(self) -> None:
+        for model in [*self._models.values(), *self._spare]:
+            model.close()
+        self._models.clear()
+        self._spare.clear()
+
+
+def _crop(image: np.ndarray, box: Box) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    if (x0, y0) == (0, 0) and (y1, x1) == image.shape[:2]:
+        return image
+    return np.ascontiguousarray(image[y0:y1, x0:x1])
+
+
+def _overlaps_crop(box: np.ndarray, crop: Box) -> bool:
+    """Whether a box (in crop coordinates) reaches into a crop of this size."""
+    return box[2] > 0 and box[3] > 0 and box[0] < crop[2] - crop[0] and box[1] < crop[3] - crop[1]
+
+
+def _shift(box: np.ndarray, origin: Box) -> np.ndarray:
+    return box - np.array([origin[0], origin[1], origin[0], origin[1]], dtype=np.float64)
+
+
+def _ghost_of_another(e: Expected, expected: Sequence[Expected]) -> bool:
+    """A small figure inside another tracked person: following it would find him."""
+    return any(o.id != e.id and is_figure_within(e.box, o.box) for o in expected)
+
+
+def _is_planned_region(key: Hashable, plan: RegionPlan) -> bool:
+    return (
+        isinstance(key, tuple) and key[0] == "region" and any(r.box == key[1] for r in plan.regions)
+    )
+
+
+def _kept(key: Hashable, plan: RegionPlan, expected: Sequence[Expected]) -> bool:
+    """Models not used this frame that stay: a region's look-around model while its
+    region stays, a follow-up model while its person is tracked."""
+    if not isinstance(key, tuple):
+        return False
+    kind, what = key
+    if kind == "around":
+        return what == "frame" or any(r.box == what for r in plan.regions)
+    if kind == "follow":
+        return what == "frame" or any(e.id == what for e in expected)
+    return False
