@@ -24,10 +24,11 @@ import cv2
 from common import FIXTURES, Result, log, percentile
 from recipients import GROUPS_TOML
 
-from safetyd import config as cfg
 from safetyd.alerts.service import AlertService
-from safetyd.metrics import Metrics
-from safetyd.runner import CameraRunner
+from safetyd.config import load as cfg
+from safetyd.config.settings import CameraSettings
+from safetyd.service.camera import CameraRunner
+from safetyd.service.metrics import Metrics
 from safetyd.store import Store
 
 FPS_NEEDED = 9.5
@@ -91,7 +92,7 @@ def trial(tmp: Path, clip: Path, n: int, clip_s: float, measure_s: float) -> dic
     alerts.start()
     runners, ages = [], {}
     for i, cam in enumerate(loaded.config.cameras):
-        runner = CameraRunner(loaded, cam, store, alerts, Metrics())
+        runner = CameraRunner(CameraSettings.of(loaded, cam.id), store, alerts, Metrics())
         process = runner.pipeline.process
         ages[cam.id] = []
 

@@ -14,10 +14,11 @@ from dataclasses import replace
 
 from common import FIXTURES, Result, log, median
 
-from safetyd import config as cfg
+from safetyd.config import load as cfg
+from safetyd.config.settings import CameraSettings
 from safetyd.pipeline import CameraPipeline
-from safetyd.pose import MediaPipePoseEstimator
-from safetyd.sources import Frame, iter_file
+from safetyd.vision.pose import MediaPipePoseEstimator
+from safetyd.vision.sources import Frame, iter_file
 
 EXAMPLE = FIXTURES.parent / "systemd" / "safetyd.toml"
 CAMERA = "press-line"
@@ -34,8 +35,8 @@ def frames(*videos: tuple[str, int]) -> list[Frame]:
 
 
 def cpu_per_frame(loaded, seq: list[Frame], gate: bool) -> tuple[float, int]:
-    pipe = CameraPipeline.from_config(
-        loaded, CAMERA, MediaPipePoseEstimator, gate=gate, always_armed=True
+    pipe = CameraPipeline.from_settings(
+        CameraSettings.of(loaded, CAMERA), MediaPipePoseEstimator, gate=gate, always_armed=True
     )
     inferred = 0
     try:
@@ -49,8 +50,8 @@ def cpu_per_frame(loaded, seq: list[Frame], gate: bool) -> tuple[float, int]:
 
 def entry(loaded, seq: list[Frame], gate: bool) -> tuple[int | None, int]:
     """First frame with a person found, and frames skipped while someone was tracked."""
-    pipe = CameraPipeline.from_config(
-        loaded, CAMERA, MediaPipePoseEstimator, gate=gate, always_armed=True
+    pipe = CameraPipeline.from_settings(
+        CameraSettings.of(loaded, CAMERA), MediaPipePoseEstimator, gate=gate, always_armed=True
     )
     first, blind = None, 0
     try:

@@ -23,10 +23,11 @@ from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from overhead import bare_round
 from recipients import GROUPS_TOML
 
-from safetyd import config as cfg
 from safetyd.alerts.service import AlertService
-from safetyd.metrics import Metrics
-from safetyd.runner import CameraRunner
+from safetyd.config import load as cfg
+from safetyd.config.settings import CameraSettings
+from safetyd.service.camera import CameraRunner
+from safetyd.service.metrics import Metrics
 from safetyd.store import Store
 
 
@@ -82,14 +83,16 @@ def run(quick: bool = False, seconds: float = 180.0) -> Result:
         store = Store(loaded.state_dir / "safetyd.db")
         alerts = AlertService.from_config(loaded, store)
         alerts.start()
-        runner = CameraRunner(loaded, loaded.config.cameras[0], store, alerts, Metrics())
+        runner = CameraRunner(
+            CameraSettings.of(loaded, loaded.config.cameras[0].id), store, alerts, Metrics()
+        )
         to_outbox: list[float] = []
         commit = runner._commit
 
-        def timed_commit(transitions, capture_mono):
-            commit(transitions, capture_mono)
-            if capture_mono is not None:
-                to_outbox.append(time.monotonic() - capture_mono)
+        def timed_commit(entry):
+            commit(entry)
+            if entry.capture_mono is not None:
+                to_outbox.append(time.monotonic() - entry.capture_mono)
 
         runner._commit = timed_commit  # instrumentation only: the same commit runs
         offset = time.time() - time.monotonic()

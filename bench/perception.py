@@ -102,7 +102,7 @@ def reference_boxes(clip: Clip, frames: Sequence[np.ndarray]) -> list[np.ndarray
     if clip.truth == "json":
         rows = json.loads((FIXTURES / "walk-in.json").read_text())["frames"]
         return [np.array(r["person_box"], float) if r["person_box"] else None for r in rows]
-    from safetyd.pose import MediaPipePoseEstimator
+    from safetyd.vision.pose import MediaPipePoseEstimator
 
     boxes: list[np.ndarray | None] = []
     with MediaPipePoseEstimator(num_poses=1) as est:
@@ -128,7 +128,7 @@ def _within(box: np.ndarray, region) -> bool:
 
 
 def replay(clip: Clip, frames, truth, scale: float, mode: str) -> Run:
-    from safetyd.sources import Frame
+    from safetyd.vision.sources import Frame
 
     scaled, where = shrink_into(frames, scale)
     run = Run(clip.name, scale, mode)
@@ -244,9 +244,10 @@ def _worker_zones(where, n: int) -> dict:
 
 
 def _pipeline(tmp: Path, zones: dict, regions: str = "auto", size=(1920, 1080)):
-    from safetyd import config as cfg
+    from safetyd.config import load as cfg
+    from safetyd.config.settings import CameraSettings
     from safetyd.pipeline import CameraPipeline
-    from safetyd.pose import MediaPipePoseEstimator
+    from safetyd.vision.pose import MediaPipePoseEstimator
 
     (tmp / "zones.geojson").write_text(json.dumps(zones))
     (tmp / "safetyd.toml").write_text(
@@ -255,11 +256,13 @@ def _pipeline(tmp: Path, zones: dict, regions: str = "auto", size=(1920, 1080)):
         f'[storage]\nstate_dir = "{tmp / "state"}"\n'
     )
     loaded = cfg.load(tmp / "safetyd.toml")
-    return CameraPipeline.from_config(loaded, "cam", MediaPipePoseEstimator, always_armed=True)
+    return CameraPipeline.from_settings(
+        CameraSettings.of(loaded, "cam"), MediaPipePoseEstimator, always_armed=True
+    )
 
 
 def _feed(pipe, images, fps: float, start: int = 0):
-    from safetyd.sources import Frame
+    from safetyd.vision.sources import Frame
 
     for i, image in enumerate(images, start):
         t = i / fps
@@ -268,10 +271,11 @@ def _feed(pipe, images, fps: float, start: int = 0):
 
 def cost(quick: bool = False) -> Result:
     """Model calls per frame and frames per second for 1, 2 and 4 regions, and the demo."""
-    from safetyd import config as cfg
+    from safetyd.config import load as cfg
+    from safetyd.config.settings import CameraSettings
     from safetyd.pipeline import CameraPipeline
-    from safetyd.pose import MediaPipePoseEstimator
-    from safetyd.sources import iter_file
+    from safetyd.vision.pose import MediaPipePoseEstimator
+    from safetyd.vision.sources import iter_file
 
     loaded = cfg.load(ROOT / "systemd" / "safetyd.toml")
     video = list(iter_file(FIXTURES / "walk-in.mp4", "press-line"))
@@ -284,7 +288,9 @@ def cost(quick: bool = False) -> Result:
                 t0 = time.perf_counter()
                 bare.estimate(f.image, f.video_t)
                 bare_s.append(time.perf_counter() - t0)
-        pipe = CameraPipeline.from_config(loaded, "press-line", MediaPipePoseEstimator)
+        pipe = CameraPipeline.from_settings(
+            CameraSettings.of(loaded, "press-line"), MediaPipePoseEstimator
+        )
         # Twice through, the second pass timed: models are loaded once in a daemon's life.
         shift = video[-1].video_t + 0.1
         for f in video:

@@ -15,12 +15,13 @@ import time
 import numpy as np
 import shapely
 from common import Result, log, median, percentile
+from reference import reference_assess
 from synth import person, track_from
 
 from safetyd import bodyparts
-from safetyd import schedule as schedules
-from safetyd.hazards import HazardEngine, reference_assess
-from safetyd.zones import Recipients, Zone
+from safetyd.hazards import HazardEngine
+from safetyd.zones import schedule as schedules
+from safetyd.zones.model import Recipients, Zone
 
 W, H = 1920, 1080
 GROUPS = (["feet"], ["hands"], ["any"], ["head"], ["torso"])

@@ -23,30 +23,35 @@ prepared geometries for inside/outside and outlines.Outlines for distances and
 nearest outline points, and last a grouped reduction to one deciding part per
 pair. At these sizes numpy's cost per call, not the arithmetic, is most of the
 time, which is why the code counts calls (``take`` rather than fancy indexing,
-contiguous x and y arrays rather than (n, 2) pairs). ``reference_assess`` is the
-slow, obvious version, one shapely Point at a time, that the tests compare it to.
+contiguous x and y arrays rather than (n, 2) pairs). The slow, obvious version,
+one shapely Point at a time, is the tests' oracle (tests/reference.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence, Set
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from functools import partial
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import shapely
-from shapely.geometry import Point
-from shapely.ops import nearest_points
 
 from .bodyparts import NUM_LANDMARKS, Fallback, label
-from .calibration import FloorMap
 from .outlines import Outlines
-from .tracking import Track
-from .zones import Zone
+from .vision.calibration import FloorMap
+from .vision.tracking import Track
+from .zones.model import Zone
 
-Level = Literal["clear", "warning", "danger"]
-LEVELS: tuple[Level, ...] = ("clear", "warning", "danger")
+
+class Level(StrEnum):
+    CLEAR = "clear"
+    WARNING = "warning"
+    DANGER = "danger"
+
+
+LEVELS: tuple[Level, ...] = tuple(Level)
 RANK = {lvl: i for i, lvl in enumerate(LEVELS)}
 _LEVEL_NAMES = np.array(LEVELS, dtype=object)
 _EPS_SPEED = 1e-6
@@ -75,17 +80,6 @@ class Assessment(NamedTuple):
 
 # Assessment._make without its length check (the fields above are Assessment's).
 _new_assessment = partial(tuple.__new__, Assessment)
-
-
-def _fallback_points(fallback: Fallback, box: np.ndarray) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    return {
-        Fallback.BBOX_BOTTOM_CENTRE: np.array([[cx, y1]]),
-        Fallback.BBOX_TOP_CENTRE: np.array([[cx, y0]]),
-        Fallback.BBOX_CENTRE: np.array([[cx, cy]]),
-        Fallback.BBOX_CORNERS: np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]),
-    }[fallback]
 
 
 # The box estimates are extra columns after the 33 landmarks, so that a frame's
@@ -255,6 +249,7 @@ class HazardEngine:
         # bottom centre, where the feet stand).
         pts = [pos, box[:, :2].T[:, :, None], box[:, 2:].T[:, :, None]]
         if units == "metres":
+            assert self.floor_map is not None  # zones in metres need it (config checks)
             pts.append(np.stack([(box[:, 0] + box[:, 2]) / 2, box[:, 3]])[:, :, None])
             pixels = np.concatenate(pts, axis=2)
             pos = self.floor_map.floor(pixels.reshape(2, -1).T).T.reshape(pixels.shape)
@@ -295,7 +290,8 @@ class HazardEngine:
                 near = hit
             else:
                 near[:, cols] = hit
-        return np.nonzero(near & armed)
+        t_idx, z_idx = np.nonzero(near & armed)
+        return t_idx, z_idx
 
     # -- points ---------------------------------------------------------------
 
@@ -314,6 +310,7 @@ class HazardEngine:
         vx, vy = vel[0].take(flat), vel[1].take(flat)
         metres = self._metres.take(zone) if "metres" in self._units else None
         if metres is not None and metres.any():
+            assert self.floor_map is not None  # zones in metres need it (config checks)
             pix = np.stack([x[metres], y[metres]], axis=1)
             floor = self.floor_map.floor(pix)
             v = _floor_velocity(self.floor_map, pix, np.stack([vx[metres], vy[metres]], axis=1))
@@ -458,70 +455,3 @@ class HazardEngine:
             [True] * len(deciding),
         )
         return list(map(_new_assessment, zip(*fields, strict=True)))
-
-
-def reference_assess(
-    tracks: Sequence[Track],
-    zones: Sequence[Zone],
-    visibility_threshold: float = 0.5,
-    clear_margin: float = 0.25,
-    floor_map: FloorMap | None = None,
-) -> list[Assessment]:
-    """The obvious, slow version: one shapely Point at a time. For tests and benchmarks."""
-    out = []
-    for tr in tracks:
-        if not tr.seen:
-            continue
-        for zone in zones:
-            if not zone.enabled:
-                continue
-            parts = [i for i in zone.landmarks if tr.visibility[i] >= visibility_threshold]
-            if parts:
-                pts = [(i, tr.keypoints[i], tr.velocity[i]) for i in parts]
-            else:
-                seen = tr.visibility >= visibility_threshold
-                body_v = np.mean(tr.velocity[seen] if seen.any() else tr.velocity, axis=0)
-                pts = [(-1, xy, body_v) for xy in _fallback_points(zone.fallback, tr.bbox)]
-            rows = []
-            for part, xy, v in pts:
-                if zone.units == "metres":
-                    assert floor_map is not None
-                    v = _floor_velocity(floor_map, xy[None], v[None])[0]
-                    xy = floor_map.floor(xy[None])[0]
-                point = Point(xy)
-                inside = zone.geometry.contains(point)
-                near, _ = nearest_points(zone.geometry.boundary, point)
-                d = point.distance(zone.geometry.boundary)
-                n = (np.array(xy) - np.array(near.coords[0])) / d if d > 0 else np.zeros(2)
-                closing = -float(np.dot(v, n))
-                ttc = 0.0 if inside else (d / closing if closing > _EPS_SPEED else np.inf)
-                signed = -d if inside else d
-                rank = (
-                    2
-                    if inside
-                    else (1 if signed <= zone.warn_distance or ttc <= zone.warn_ttc_s else 0)
-                )
-                held = (
-                    inside
-                    or signed <= zone.warn_distance * (1 + clear_margin)
-                    or (ttc <= zone.warn_ttc_s * (1 + clear_margin))
-                )
-                rows.append((rank, signed, part, closing, ttc, held))
-            relevant = [r for r in rows if r[0] > 0 or r[5]]
-            if not relevant:
-                continue
-            rank, signed, part, closing, ttc, _ = min(relevant, key=lambda r: (-r[0], r[1]))
-            out.append(
-                Assessment(
-                    zone_id=zone.id,
-                    track_id=tr.id,
-                    level=LEVELS[rank],
-                    body_part=label(part) if part >= 0 else _fallback_name(zone),
-                    distance=float(signed),
-                    closing_speed=float(closing),
-                    ttc_s=float(ttc) if np.isfinite(ttc) else None,
-                    estimated=part < 0,
-                    held=True,
-                )
-            )
-    return out

@@ -40,15 +40,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .hazards import RANK, Assessment, Level
-from .tracking import Track
-from .zones import Zone
+from .vision import boxes
+from .vision.tracking import Track
+from .zones.model import Zone
 
-Event = Literal["opened", "escalated", "cleared", "overdue"]
+if TYPE_CHECKING:
+    from .config.settings import LiveSettings
+
+
+class IncidentEvent(StrEnum):
+    OPENED = "opened"
+    ESCALATED = "escalated"
+    CLEARED = "cleared"
+    OVERDUE = "overdue"
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,7 @@ class FrameContext:
 
 @dataclass(frozen=True)
 class Transition:
-    event: Event
+    event: IncidentEvent
     incident_id: str
     camera: str
     zone_id: str
@@ -135,6 +145,13 @@ class IncidentManager:
     def open_incidents(self) -> list[_Incident]:
         return list(self._open.values())
 
+    def apply(self, live: LiveSettings, ctx: FrameContext) -> list[Transition]:
+        """Take reloaded live settings: the incident rules, and the zones (see set_zones)."""
+        self.clear_frames = live.hazards.clear_frames
+        self.handover_s = live.hazards.handover_s
+        self.escalate_after_s = live.escalate_after_s
+        return self.set_zones(live.zones, ctx)
+
     def set_zones(self, zones: Sequence[Zone], ctx: FrameContext) -> list[Transition]:
         """Swap in reloaded zones; incidents of removed zones clear, others keep going."""
         new = {z.id: z for z in zones}
@@ -198,9 +215,9 @@ class IncidentManager:
             if heir_of is not None:
                 out.extend(self._adopt(heir_of, key, a, ctx))
                 continue
-            t = self._open_if_due(key, a, ctx)
-            if t:
-                out.append(t)
+            opened = self._open_if_due(key, a, ctx)
+            if opened:
+                out.append(opened)
         # Debounce counts consecutive frames: a pair seen clear starts over, a
         # pair whose person was not detected this frame keeps its count.
         self._pending = {
@@ -216,22 +233,19 @@ class IncidentManager:
         for inc in self._open.values():
             limit = inc.zone.escalate_after_s or self.escalate_after_s
             if (
-                inc.level == "danger"
+                inc.level == Level.DANGER
                 and not inc.overdue_sent
                 and inc.danger_since is not None
                 and ctx.t - inc.danger_since >= limit
             ):
                 inc.overdue_sent = True
-                out.append(self._transition("overdue", inc, inc.last, ctx))
+                out.append(self._transition(IncidentEvent.OVERDUE, inc, inc.last, ctx))
         return out
-
-    def close_all(self, ctx: FrameContext, reason: str) -> list[Transition]:
-        return [self._close(key, ctx, reason) for key in list(self._open)]
 
     # -- internals --------------------------------------------------------------
 
     def _advance(self, key, inc: _Incident, a: Assessment | None, ctx) -> list[Transition]:
-        if a is None or (a.level == "clear" and not a.held):
+        if a is None or (a.level == Level.CLEAR and not a.held):
             inc.clear_frames += 1
             inc.danger_frames = 0
             if inc.clear_frames >= self.clear_frames:
@@ -239,12 +253,12 @@ class IncidentManager:
             return []
         inc.clear_frames = 0
         inc.last = a
-        if a.level == "danger":
+        if a.level == Level.DANGER:
             inc.danger_frames += 1
-            if inc.level == "warning" and inc.danger_frames >= inc.zone.min_frames:
-                inc.level = "danger"
+            if inc.level == Level.WARNING and inc.danger_frames >= inc.zone.min_frames:
+                inc.level = Level.DANGER
                 inc.danger_since = ctx.t
-                return [self._transition("escalated", inc, a, ctx)]
+                return [self._transition(IncidentEvent.ESCALATED, inc, a, ctx)]
         else:
             inc.danger_frames = 0
         return []
@@ -252,7 +266,7 @@ class IncidentManager:
     def _count(self, key, a: Assessment) -> _Pending:
         p = self._pending.setdefault(key, _Pending())
         p.frames += 1
-        p.danger_frames = p.danger_frames + 1 if a.level == "danger" else 0
+        p.danger_frames = p.danger_frames + 1 if a.level == Level.DANGER else 0
         return p
 
     def _open_if_due(self, key, a: Assessment, ctx: FrameContext) -> Transition | None:
@@ -262,8 +276,8 @@ class IncidentManager:
         p = self._count(key, a)
         if p.frames < zone.min_frames:
             return None
-        level: Level = "danger" if p.danger_frames >= zone.min_frames else "warning"
-        if level == "warning" and self._cooling(key, ctx):
+        level = Level.DANGER if p.danger_frames >= zone.min_frames else Level.WARNING
+        if level == Level.WARNING and self._cooling(key, ctx):
             return None
         del self._pending[key]
         inc = _Incident(
@@ -274,12 +288,12 @@ class IncidentManager:
             last=a,
             opened_t=ctx.t,
             opened_wall=ctx.wall,
-            danger_since=ctx.t if level == "danger" else None,
+            danger_since=ctx.t if level == Level.DANGER else None,
         )
         self._open[key] = inc
         until, _ = self._zone_cooldown.get(zone.id, (0.0, 0.0))
         self._zone_cooldown[zone.id] = (until, ctx.t)
-        return self._transition("opened", inc, a, ctx)
+        return self._transition(IncidentEvent.OPENED, inc, a, ctx)
 
     def _cooling(self, key, ctx: FrameContext) -> bool:
         if ctx.t < self._pair_cooldown.get(key, float("-inf")):
@@ -315,11 +329,16 @@ class IncidentManager:
         self._pair_cooldown[key] = ctx.t + inc.zone.cooldown_s
         _, last_opened = self._zone_cooldown.get(key[0], (0.0, inc.opened_t))
         self._zone_cooldown[key[0]] = (ctx.t + inc.zone.cooldown_s, last_opened)
-        inc.level = "clear"
-        return self._transition("cleared", inc, inc.last, ctx, reason)
+        inc.level = Level.CLEAR
+        return self._transition(IncidentEvent.CLEARED, inc, inc.last, ctx, reason)
 
     def _transition(
-        self, event: Event, inc: _Incident, a: Assessment, ctx: FrameContext, reason: str = ""
+        self,
+        event: IncidentEvent,
+        inc: _Incident,
+        a: Assessment,
+        ctx: FrameContext,
+        reason: str = "",
     ) -> Transition:
         z = inc.zone
         return Transition(
@@ -352,9 +371,6 @@ def _same_place(old: np.ndarray | None, new: np.ndarray | None) -> bool:
     """Two boxes of one person: centres within a body height, sizes within 2x."""
     if old is None or new is None:
         return True  # nothing to compare (no box recorded): the old rule
-    h_old, h_new = max(old[3] - old[1], 1.0), max(new[3] - new[1], 1.0)
-    if not 0.5 <= h_new / h_old <= 2.0:
+    if not 0.5 <= boxes.height(new) / boxes.height(old) <= 2.0:
         return False
-    centre = np.array([(old[0] + old[2]) / 2 - (new[0] + new[2]) / 2,
-                       (old[1] + old[3]) / 2 - (new[1] + new[3]) / 2])  # fmt: skip
-    return float(np.hypot(*centre)) <= h_old
+    return float(np.hypot(*(boxes.centre(old) - boxes.centre(new)))) <= boxes.height(old)

@@ -18,25 +18,35 @@ condemns phantoms.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 
-from .arming import AlwaysArmed, Arming
-from .calibration import FloorMap
-from .config import LoadedConfig
-from .gating import GateDecision, MotionGate
-from .hazards import Assessment, HazardEngine
+from .abc import PoseEstimator
+from .config.settings import CameraSettings, LiveSettings
+from .hazards import HazardEngine
 from .incidents import FrameContext, IncidentManager, Transition
-from .pose import PlausibilityFilter, Pose, PoseEstimator
 from .snapshots import SnapshotWriter
-from .sources import Frame
-from .tracking import Track, Tracker, box_iou
+from .vision import boxes
 from .vision import regions as regionplan
+from .vision.calibration import FloorMap
+from .vision.gating import GateDecision, MotionGate
 from .vision.phantoms import PhantomJudge
+from .vision.plausibility import PlausibilityFilter
+from .vision.pose import Pose
 from .vision.regional import Expected, RegionalEstimator
 from .vision.regions import RegionPlan
-from .vision.sizes import Heights, LearnedHeights, Sighting, feet_point, upright_height
-from .zones import Zone
+from .vision.sizes import (
+    FloorHeights,
+    Heights,
+    LearnedHeights,
+    Sighting,
+    feet_point,
+    upright_height,
+)
+from .vision.sources import Frame
+from .vision.tracking import Track, Tracker
+from .zones.arming import AlwaysArmed, Arming
+from .zones.model import Zone
 
 REPLAN_S = 5.0  # how often the regions are re-planned as the camera learns sizes
 LEARN_EVERY_S = 0.2  # one size sample per person this often, at most
@@ -46,54 +56,46 @@ FOLLOW_FOR_S = 0.5  # a person missed by the regions is looked for this long on 
 
 @dataclass(frozen=True)
 class ZoneSetup:
-    """Everything that depends on a camera's zone files; swapped whole on reload."""
+    """Everything built from a camera's live settings; swapped whole on reload."""
 
-    zones: tuple[Zone, ...]
-    floor_map: FloorMap | None
+    live: LiveSettings
     engine: HazardEngine
     arming: Arming | AlwaysArmed
 
+    @property
+    def zones(self) -> tuple[Zone, ...]:
+        return self.live.zones
+
+    @property
+    def floor_map(self) -> FloorMap | None:
+        return self.live.floor_map
+
     @classmethod
     def build(
-        cls,
-        zones: Sequence[Zone],
-        floor_map: FloorMap | None,
-        loaded: LoadedConfig,
-        always_armed: bool = False,
+        cls, live: LiveSettings, visibility_threshold: float, always_armed: bool = False
     ) -> ZoneSetup:
-        cfg = loaded.config
         engine = HazardEngine(
-            zones,
-            floor_map,
-            visibility_threshold=cfg.pose.visibility_threshold,
-            clear_margin=cfg.hazards.clear_margin,
-            max_ttc_speed=cfg.hazards.max_ttc_speed,
+            live.zones,
+            live.floor_map,
+            visibility_threshold=visibility_threshold,
+            clear_margin=live.hazards.clear_margin,
+            max_ttc_speed=live.hazards.max_ttc_speed,
         )
-        arming = AlwaysArmed(zones) if always_armed else Arming(zones, cfg.site.timezone)
-        return cls(tuple(zones), floor_map, engine, arming)
+        arming = AlwaysArmed(live.zones) if always_armed else Arming(live.zones, live.timezone)
+        return cls(live, engine, arming)
 
 
 @dataclass(frozen=True, eq=False)
 class FrameResult:
     frame: Frame
-    ctx: FrameContext
-    inferred: bool
-    gate_reason: str
+    inferred: bool  # the pose model ran on this frame (motion gating may skip it)
     poses: list[Pose]
     tracks: list[Track]
-    assessments: list[Assessment]
     transitions: list[Transition]
-    armed: frozenset[str]
     infer_s: float
-    total_s: float
     plan: RegionPlan | None = None
-    calls: int = 0  # pose model calls this frame (one per region, plus context)
+    calls: int = 0  # pose model calls this frame (one per region, plus follow-ups)
     phantoms: Mapping[int, str] = field(default_factory=dict)
-
-
-def floor_map_for(camera) -> FloorMap | None:
-    cal = camera.calibration
-    return FloorMap.from_points(cal.image_points, cal.floor_points) if cal else None
 
 
 class CameraPipeline:
@@ -124,6 +126,7 @@ class CameraPipeline:
         self.gate = gate
         self.snapshots = snapshots
         self._clock = clock
+        self._always_armed = isinstance(setup.arming, AlwaysArmed)
         self._plan: RegionPlan | None = None
         self._plan_key: tuple | None = None
         self._planned_at = float("-inf")
@@ -133,53 +136,52 @@ class CameraPipeline:
         self._gate_box: tuple | None = None
 
     @classmethod
-    def from_config(
+    def from_settings(
         cls,
-        loaded: LoadedConfig,
-        camera_id: str,
-        make_estimator: Callable[[], PoseEstimator],
+        settings: CameraSettings,
+        make_estimator: Callable[..., PoseEstimator],
         *,
-        zones: Sequence[Zone] | None = None,
         always_armed: bool = False,
         snapshots: SnapshotWriter | None = None,
         gate: bool | None = None,
         learned: LearnedHeights | None = None,
     ) -> CameraPipeline:
-        cfg = loaded.config
-        cam = cfg.camera(camera_id)
-        zones = loaded.zones.get(camera_id, ()) if zones is None else zones
-        floor_map = floor_map_for(cam)
-        setup = ZoneSetup.build(zones, floor_map, loaded, always_armed)
-        use_gate = cfg.motion.enabled if gate is None else gate
+        """The pipeline of one camera, from its settings (config/settings.py) and nothing
+        else: what a reload compares is exactly what the pipeline reads."""
+        run, live = settings.run, settings.live
+        vis = run.pose.visibility_threshold
+        setup = ZoneSetup.build(live, vis, always_armed)
+        use_gate = run.motion.enabled if gate is None else gate
         return cls(
-            camera=camera_id,
-            estimator=RegionalEstimator(make_estimator, cfg.pose.context_every_s),
-            tracker=Tracker.from_settings(cfg.tracking, cfg.pose.visibility_threshold),
-            plausibility=PlausibilityFilter.from_settings(
-                cfg.pose.plausibility, cfg.pose.visibility_threshold
-            ),
+            camera=settings.id,
+            estimator=RegionalEstimator(make_estimator, run.pose.context_every_s),
+            tracker=Tracker.from_settings(run.tracking, vis),
+            plausibility=PlausibilityFilter.from_settings(run.pose.plausibility, vis),
             incidents=IncidentManager(
-                camera=camera_id,
-                zones=setup.zones,
-                clear_frames=cfg.hazards.clear_frames,
-                handover_s=cfg.hazards.handover_s,
-                escalate_after_s=cfg.alerts.escalate_after_s,
+                camera=settings.id,
+                zones=live.zones,
+                clear_frames=live.hazards.clear_frames,
+                handover_s=live.hazards.handover_s,
+                escalate_after_s=live.escalate_after_s,
             ),
             setup=setup,
-            heights=Heights(floor_map, learned),
-            judge=PhantomJudge(cfg.pose.visibility_threshold),
-            regions=cam.regions,
-            gate=MotionGate(cfg.motion.min_changed_frac, cfg.motion.max_skip_s)
+            heights=Heights(live.floor_map, learned),
+            judge=PhantomJudge(vis),
+            regions=run.camera.regions,
+            gate=MotionGate(run.motion.min_changed_frac, run.motion.max_skip_s)
             if use_gate
             else None,
             snapshots=snapshots,
         )
 
-    def set_setup(self, setup: ZoneSetup, ctx: FrameContext) -> list[Transition]:
-        """Swap zones in between two frames (reload); the tracker keeps its people."""
+    def apply(self, live: LiveSettings, ctx: FrameContext) -> list[Transition]:
+        """Swap live settings in between two frames (reload): zones, calibration, the
+        hazard and incident rules, the time zone. The tracker keeps its people."""
+        setup = ZoneSetup.build(live, self.plausibility.visibility_threshold, self._always_armed)
         self.setup = setup
+        self.heights.floor = FloorHeights(live.floor_map) if live.floor_map else None
         self._plan_key = None  # the regions follow the zones
-        return self.incidents.set_zones(setup.zones, ctx)
+        return self.incidents.apply(live, ctx)
 
     # -- regions --------------------------------------------------------------------
 
@@ -209,7 +211,6 @@ class CameraPipeline:
 
     def process(self, frame: Frame, t: float) -> FrameResult:
         """Run one frame; ``t`` is the pipeline clock (video time in replay)."""
-        start = time.perf_counter()
         setup = self.setup
         armed = setup.arming.armed(frame.wall)
         h, w = frame.image.shape[:2]
@@ -248,11 +249,8 @@ class CameraPipeline:
             latency = self._clock() - frame.mono
             transitions = [self._finish(tr, latency, frame, tracks, setup) for tr in transitions]
         return FrameResult(
-            frame=frame, ctx=ctx, inferred=inferred,
-            gate_reason=decision.reason if decision else "ungated",
-            poses=poses, tracks=tracks, assessments=assessments, transitions=transitions,
-            armed=armed, infer_s=infer_s, total_s=time.perf_counter() - start,
-            plan=plan, calls=calls, phantoms=phantoms,
+            frame=frame, inferred=inferred, poses=poses, tracks=tracks, transitions=transitions,
+            infer_s=infer_s, plan=plan, calls=calls, phantoms=phantoms,
         )  # fmt: skip
 
     def _gate(self, frame: Frame, t: float, plan: RegionPlan | None) -> GateDecision | None:
@@ -315,6 +313,6 @@ def _same_plan(old: RegionPlan | None, new: RegionPlan) -> bool:
     if old is None or len(old.regions) != len(new.regions):
         return False
     return all(
-        box_iou(a.box, b.box) >= SAME_BOX and a.kind == b.kind
+        boxes.iou(a.box, b.box) >= SAME_BOX and a.kind == b.kind
         for a, b in zip(old.regions, new.regions, strict=True)
     )

@@ -38,6 +38,10 @@ class InvalidConfig(Exception):
         self.source = source  # the file the user named (a zone file may hold the errors)
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    @property
+    def errors(self) -> list[Problem]:
+        return errors(self.problems)
+
 
 def errors(problems: Iterable[Problem]) -> list[Problem]:
     return [p for p in problems if p.severity == "error"]

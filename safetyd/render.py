@@ -16,7 +16,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from .bodyparts import GROUPS, SKELETON
-from .calibration import FloorMap
+from .vision.calibration import FloorMap
 
 BGR = tuple[int, int, int]
 LEVEL_COLOURS: dict[str, BGR] = {

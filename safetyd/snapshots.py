@@ -10,7 +10,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .calibration import FloorMap
 from .incidents import Transition
 from .ratelog import RateLimitedLog
 from .render import (
@@ -22,8 +21,9 @@ from .render import (
     draw_zones,
     put_label,
 )
-from .tracking import Track
-from .zones import Zone
+from .vision.calibration import FloorMap
+from .vision.tracking import Track
+from .zones.model import Zone
 
 log = logging.getLogger(__name__)
 _ratelog = RateLimitedLog(log)

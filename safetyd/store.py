@@ -27,82 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from .incidents import Transition
+from .records import EVENTS_SCHEMA, INSERT_EVENT, event_row
 
 SCHEMA_VERSION = 1
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id             INTEGER PRIMARY KEY,
-    incident       TEXT    NOT NULL,
-    event          TEXT    NOT NULL,
-    level          TEXT    NOT NULL,
-    camera         TEXT    NOT NULL,
-    zone           TEXT    NOT NULL,
-    zone_name      TEXT    NOT NULL,
-    zone_file      TEXT    NOT NULL,
-    zone_file_hash TEXT    NOT NULL,
-    severity       TEXT    NOT NULL,
-    units          TEXT    NOT NULL,
-    track          INTEGER NOT NULL,
-    body_part      TEXT    NOT NULL,
-    distance       REAL,
-    closing_speed  REAL,
-    ttc_s          REAL,
-    estimated      INTEGER NOT NULL,
-    frame          INTEGER NOT NULL,
-    video_t        REAL    NOT NULL,
-    wall           REAL    NOT NULL,
-    latency_s      REAL,
-    snapshot       TEXT,
-    reason         TEXT,
-    UNIQUE (incident, event)
-);
-CREATE INDEX IF NOT EXISTS events_wall ON events (wall);
-CREATE INDEX IF NOT EXISTS events_zone ON events (zone, wall);
-
-CREATE TABLE IF NOT EXISTS outbox (
-    id           INTEGER PRIMARY KEY,
-    dedup_key    TEXT    NOT NULL UNIQUE,
-    kind         TEXT    NOT NULL,
-    sink         TEXT    NOT NULL,
-    recipient    TEXT    NOT NULL,
-    level        TEXT    NOT NULL,
-    camera       TEXT,
-    zone         TEXT,
-    incident     TEXT,
-    body         TEXT    NOT NULL,
-    payload      TEXT    NOT NULL,
-    created      REAL    NOT NULL,
-    capture_mono REAL,
-    next_attempt REAL    NOT NULL,
-    attempts     INTEGER NOT NULL DEFAULT 0,
-    status       TEXT    NOT NULL DEFAULT 'pending',
-    provider_id  TEXT,
-    last_error   TEXT,
-    sent         REAL,
-    folded_into  INTEGER
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt);
-
+# Each table's DDL lives with the code that owns its rows: the events table is
+# made from records.FIELDS, the outbox's is in alerts/outbox.py (Outbox.SCHEMA).
+HEARTBEAT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS heartbeat (
     id   INTEGER PRIMARY KEY CHECK (id = 1),
     wall REAL NOT NULL
 );
 """
-
-EVENT_COLUMNS = (
-    "incident", "event", "level", "camera", "zone", "zone_name", "zone_file", "zone_file_hash",
-    "severity", "units", "track", "body_part", "distance", "closing_speed", "ttc_s",
-    "estimated", "frame", "video_t", "wall", "latency_s", "snapshot", "reason",
-)  # fmt: skip
-
-
-def _event_row(tr: Transition) -> tuple:
-    return (
-        tr.incident_id, tr.event, tr.level, tr.camera, tr.zone_id, tr.zone_name, tr.zone_file,
-        tr.zone_file_hash, tr.severity, tr.units, tr.track_id, tr.body_part, tr.distance,
-        tr.closing_speed, tr.ttc_s, int(tr.estimated), tr.frame, tr.video_t, tr.wall,
-        tr.latency_s, tr.snapshot, tr.reason or None,
-    )  # fmt: skip
 
 
 def is_storage_failure(exc: BaseException) -> bool:
@@ -145,10 +80,13 @@ class Store:
                 f"{self.path} was written by a newer safetyd (schema {version}); "
                 "upgrade safetyd or move the database aside"
             )
+        self.ensure(EVENTS_SCHEMA + HEARTBEAT_SCHEMA)
+        self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def ensure(self, schema: str) -> None:
+        """Create tables and indexes that do not exist yet (their owners' DDL)."""
         # executescript commits by itself, so the schema is its own transaction.
-        self.db.executescript(
-            f"BEGIN IMMEDIATE;\n{SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
-        )
+        self.db.executescript(f"BEGIN IMMEDIATE;\n{schema}\nCOMMIT;")
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -266,11 +204,7 @@ class Store:
     # -- events -----------------------------------------------------------------
 
     def add_events(self, db: sqlite3.Connection, transitions: Iterable[Transition]) -> None:
-        db.executemany(
-            f"INSERT OR IGNORE INTO events ({', '.join(EVENT_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",
-            [_event_row(t) for t in transitions],
-        )
+        db.executemany(INSERT_EVENT, [event_row(t) for t in transitions])
 
     def events(
         self,
@@ -316,5 +250,4 @@ class Store:
                 )
             ]
             db.execute("DELETE FROM events WHERE wall < ?", (wall,))
-            db.execute("DELETE FROM outbox WHERE created < ? AND status != 'pending'", (wall,))
         return snaps

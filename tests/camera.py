@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from safetyd.calibration import FloorMap
+from safetyd.vision.calibration import FloorMap
 
 SIZE = (1280, 720)
 F, CX, CY = 800.0, 640.0, 360.0

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from safetyd.bodyparts import GROUPS, INDEX
-from safetyd.pose import Pose
-from safetyd.tracking import Track
+from safetyd.vision.pose import Pose
+from safetyd.vision.tracking import Track
 
 _L, _R = -1, 1
 _TEMPLATE = {

@@ -15,11 +15,11 @@ from conftest import EXAMPLE_CONFIG, FIXTURES, SAFETYD, wait_for
 from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from test_hazards import make_zone
 
-from safetyd import config as cfg
 from safetyd.alerts.service import AlertService
+from safetyd.config import load as cfg
 from safetyd.incidents import Transition
 from safetyd.store import Store
-from safetyd.zones import Recipients
+from safetyd.zones.model import Recipients
 
 OPERATORS = ["+15555550101", "+15555550102"]
 SUPERVISORS = ["+15555550111"]

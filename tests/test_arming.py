@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from test_hazards import make_zone
 
-from safetyd import schedule
-from safetyd.arming import AlwaysArmed, Arming, arming_changes
+from safetyd.zones import schedule
+from safetyd.zones.arming import AlwaysArmed, Arming, arming_changes
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SHIFT = replace(make_zone("day"), schedule=schedule.parse("mon-fri 06:00-22:00"))

@@ -8,8 +8,8 @@ import pytest
 import shapely
 from camera import HORIZON_ROW, MARKS, SIZE, floor_map, pixel_of
 
-from safetyd.calibration import degenerate_reason
 from safetyd.render import draw_zone
+from safetyd.vision.calibration import degenerate_reason
 
 FLOOR = floor_map()
 

@@ -112,6 +112,25 @@ def test_valid_reload_swaps_zones_without_restarting(tmp_path: Path) -> None:
         assert d.stop() == 0
 
 
+def test_a_reloaded_escalate_after_s_is_used_by_the_running_camera(tmp_path: Path) -> None:
+    """Reload once kept the old [alerts] escalate_after_s in a running camera. The demo's
+    danger lasts about 2 s: with 300 s nothing is overdue, after a reload to 1 s it is."""
+    d = DaemonProcess(tmp_path, press_camera()).start()
+    try:
+        d.wait_ready()
+        assert d.wait_log("incident event=escalated", 40)
+        assert "incident event=overdue" not in d.log()
+        text = d.config.read_text()
+        assert "escalate_after_s = 300" in text
+        d.config.write_text(text.replace("escalate_after_s = 300", "escalate_after_s = 1"))
+        mark = len(d.log())
+        d.signal(signal.SIGHUP)
+        assert d.wait_log("camera press-line: 1 zone(s) swapped in, camera kept running", 15, mark)
+        assert d.wait_log("incident event=overdue", 40, mark)
+    finally:
+        assert d.stop() == 0
+
+
 def test_blind_camera_raises_an_alarm_and_healthz_follows(tmp_path: Path, fake) -> None:
     server = MjpegServer(fps=15).start()
     d = DaemonProcess(

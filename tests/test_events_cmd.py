@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import EXAMPLE_CONFIG, FIXTURES, SAFETYD
 
-from safetyd.events_cmd import parse_since
+from safetyd.cli.events import parse_since
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +128,8 @@ def test_blurred_snapshots_hide_the_face(tmp_path: Path) -> None:
 
 
 def test_blur_faces_smooths_the_detected_head() -> None:
-    from safetyd.pose import MediaPipePoseEstimator
     from safetyd.render import blur_faces
+    from safetyd.vision.pose import MediaPipePoseEstimator
 
     image = cv2.imread(str(FIXTURES / "frame.png"))
     with MediaPipePoseEstimator() as est:

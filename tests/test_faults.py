@@ -35,8 +35,8 @@ from daemon_harness import (
 from fake_twilio import FakeTwilio
 from test_alerts import ZONE, alert_config, transition
 
-from safetyd import config as cfg
 from safetyd.alerts.service import AlertService
+from safetyd.config import load as cfg
 from safetyd.store import Store
 
 MAINTENANCE = "+15555550131"
@@ -77,7 +77,7 @@ def test_store_closes_the_connections_of_threads_that_ended(tmp_path: Path) -> N
     try:
 
         def read() -> None:
-            store.db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+            store.db.execute("SELECT COUNT(*) FROM events").fetchone()
 
         for _ in range(50):  # a thread per HTTP request, as the old server had
             t = threading.Thread(target=read)
@@ -217,7 +217,9 @@ def test_slow_sockets_hold_no_threads_and_are_closed(tmp_path: Path) -> None:
         threads = _threads(pid)
         socks = silent_sockets(d.http_port, 300)
         time.sleep(1.0)
-        assert _threads(pid) <= threads + 2, (threads, _threads(pid))
+        # Not a thread per socket (300 before); the few that come and go belong to the
+        # scheduler's pool and the looped video's decoder.
+        assert _threads(pid) <= threads + 6, (threads, _threads(pid))
         # Idle connections are closed by the server (10 s idle timeout), and then the
         # endpoint answers again.
         assert wait_for(lambda: d.get("/healthz")[0] in (200, 503), 30)

@@ -23,10 +23,10 @@ from conftest import (
     zone_feature,
 )
 
-from safetyd import config as cfg
-from safetyd import syslibs
-from safetyd.cli import build_parser
-from safetyd.zones import MAX_ZONE_FILE_BYTES, ZoneContext, parse_zone_file, zone_schema
+from safetyd.cli import build_parser, syslibs
+from safetyd.config import load as cfg
+from safetyd.zones.geojson import MAX_ZONE_FILE_BYTES, parse_zone_file
+from safetyd.zones.model import ZoneContext, zone_schema
 
 OPS = {"danger": ["operators"]}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from conftest import FIXTURES
 
-from safetyd.gating import MotionGate
-from safetyd.sources import iter_file
+from safetyd.vision.gating import MotionGate
+from safetyd.vision.sources import iter_file
 
 
 def frames(name: str):

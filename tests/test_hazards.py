@@ -8,15 +8,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import shapely
+from reference import reference_assess
 from synth import person, track_from
 
 from safetyd import bodyparts
-from safetyd import schedule as schedules
-from safetyd.calibration import FloorMap
-from safetyd.hazards import HazardEngine, reference_assess
+from safetyd.hazards import HazardEngine
 from safetyd.incidents import FrameContext, IncidentManager
-from safetyd.tracking import Tracker
-from safetyd.zones import Recipients, Zone
+from safetyd.vision.calibration import FloorMap
+from safetyd.vision.tracking import Tracker
+from safetyd.zones import schedule as schedules
+from safetyd.zones.model import Recipients, Zone
 
 FPS = 10.0
 # 100 image pixels per floor metre, axes aligned: easy numbers to reason about.

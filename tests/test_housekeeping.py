@@ -10,10 +10,10 @@ from conftest import wait_for
 from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from test_alerts import alert_config, transition
 
-from safetyd import config as cfg
-from safetyd import housekeeping
 from safetyd.alerts.service import AlertService
-from safetyd.scheduler import JOB_DEFAULTS, Scheduler
+from safetyd.config import load as cfg
+from safetyd.service import jobs as housekeeping
+from safetyd.service.scheduler import JOB_DEFAULTS, Scheduler
 from safetyd.store import Store
 
 DAY = 86400.0
@@ -93,7 +93,7 @@ def test_scheduler_jobs_coalesce_and_failures_are_logged(caplog) -> None:
             assert wait_for(lambda: calls, 5)
             time.sleep(0.3)
         finally:
-            scheduler.shutdown()
+            scheduler.stop()
     assert any(
         "scheduled job boom failed: RuntimeError('disk on fire')" in r.getMessage()
         for r in caplog.records

@@ -58,7 +58,7 @@ def test_incident_texts(kw, text) -> None:
 
 
 def test_fold_summary() -> None:
-    from safetyd.events import event_record
+    from safetyd.records import event_record
 
     payloads = [json.dumps(event_record(transition(wall=AT + k * 20))) for k in range(4)]
     assert messages.fold_text(payloads, TZ) == (

@@ -14,13 +14,15 @@ import pytest
 from conftest import FIXTURES, SHARED_FOOTAGE
 from scenes import astronaut, noise_floor, paste, read_frames, shrink_into
 
-from safetyd import config as cfg
+from safetyd.config import load as cfg
+from safetyd.config.settings import CameraSettings
 from safetyd.pipeline import CameraPipeline
-from safetyd.pose import MediaPipePoseEstimator, PlausibilityFilter
 from safetyd.snapshots import annotate
-from safetyd.sources import Frame
 from safetyd.vision import regions
+from safetyd.vision.plausibility import PlausibilityFilter
+from safetyd.vision.pose import MediaPipePoseEstimator
 from safetyd.vision.regional import RegionalEstimator
+from safetyd.vision.sources import Frame
 
 pytestmark = pytest.mark.slow
 WORKER = SHARED_FOOTAGE / "worker-zone-detection.gif"
@@ -101,7 +103,8 @@ def _pipeline(tmp: Path, zones: dict, size=(1280, 720), **camera) -> CameraPipel
         f'[[cameras]]\nid = "cam"\nsource = "x.mp4"\nwidth = {size[0]}\nheight = {size[1]}\n'
         f'zones = ["zones.geojson"]\n{extra}[storage]\nstate_dir = "{tmp / "state"}"\n'
     )
-    return CameraPipeline.from_config(cfg.load(tmp / "safetyd.toml"), "cam", MediaPipePoseEstimator)
+    settings = CameraSettings.of(cfg.load(tmp / "safetyd.toml"), "cam")
+    return CameraPipeline.from_settings(settings, MediaPipePoseEstimator)
 
 
 def _feature(zone_id: str, ring, **props) -> dict:

@@ -14,15 +14,15 @@ import pytest
 from conftest import FIXTURES
 from synth import person
 
-from safetyd.pose import (
+from safetyd.vision.plausibility import PlausibilityFilter
+from safetyd.vision.pose import (
     BUNDLED_MODEL,
     MediaPipePoseEstimator,
     ModelError,
-    PlausibilityFilter,
     Pose,
     verify_model,
 )
-from safetyd.sources import iter_file
+from safetyd.vision.sources import iter_file
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_bundled_model_is_verified(tmp_path: Path) -> None:
 
 def test_closing_explicitly_leaves_a_clean_exit() -> None:
     code = (
-        "from safetyd.pose import MediaPipePoseEstimator\n"
+        "from safetyd.vision.pose import MediaPipePoseEstimator\n"
         "import numpy as np\n"
         "e = MediaPipePoseEstimator(num_poses=2)\n"
         "e.estimate(np.zeros((64, 64, 3), np.uint8), 0.0)\n"

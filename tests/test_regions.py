@@ -8,8 +8,8 @@ import pytest
 import shapely
 from test_hazards import make_zone
 
-from safetyd.calibration import FloorMap
 from safetyd.vision import regions
+from safetyd.vision.calibration import FloorMap
 from safetyd.vision.sizes import FloorHeights, Heights, LearnedHeights, Sighting, Unknown
 
 FRAME = (1920, 1080)

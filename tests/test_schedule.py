@@ -2,7 +2,7 @@ from datetime import datetime
 
 import pytest
 
-from safetyd import schedule
+from safetyd.zones import schedule
 
 # 2026-11-23 is a Monday.
 MON, TUE, FRI, SAT, SUN = 23, 24, 27, 28, 29

@@ -11,7 +11,7 @@ import pytest
 from conftest import FIXTURES, wait_for
 from streams import MjpegServer, RtspServer, rtsp_unavailable
 
-from safetyd.sources import CameraSource, iter_file
+from safetyd.vision.sources import CameraSource, iter_file
 
 
 def collect(source: CameraSource, seconds: float, delay: float = 0.0, last: int = -1) -> list:
@@ -222,7 +222,7 @@ def test_backoff_is_capped_and_jittered() -> None:
 
 
 def test_credentials_are_redacted_from_logged_sources() -> None:
-    from safetyd.sources import redact
+    from safetyd.vision.sources import redact
 
     assert redact("rtsp://admin:secret@10.0.0.5:554/s1") == "rtsp://***@10.0.0.5:554/s1"
     assert redact("rtsp://10.0.0.5/s1") == "rtsp://10.0.0.5/s1"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from synth import person
 
-from safetyd.tracking import Tracker
+from safetyd.vision.tracking import Tracker
 
 FPS = 10.0
 

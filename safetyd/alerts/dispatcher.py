@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import random
 import threading
 import time
 from collections import Counter
@@ -37,9 +36,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
+from ..abc import Sink
 from ..ratelog import RateLimitedLog
 from ..store import is_storage_failure
-from .base import Alert, DeliveryError, Sink
+from ..timing import backoff
+from .base import Alert, AlertKind, DeliveryError, OutboxStatus
 from .messages import fold_text, mask_number
 from .outbox import NewAlert, Outbox
 
@@ -260,9 +261,7 @@ class Dispatcher:
         return recorded
 
     def _backoff(self, attempts: int) -> float:
-        d = self.delivery
-        base = min(d.backoff_max_s, d.backoff_initial_s * 2 ** min(attempts, 20))
-        return base * random.uniform(0.5, 1.0)
+        return backoff(attempts, self.delivery.backoff_initial_s, self.delivery.backoff_max_s)
 
     def _hold_until(self, alert: Alert, now: float) -> float | None:
         last = self.outbox.last_warning_sent(alert.recipient, alert.zone)
@@ -277,10 +276,10 @@ class Dispatcher:
     def process(self, alert: Alert, now: float) -> None:
         sink = self.sinks.get(alert.sink)
         if sink is None:
-            self._fail(alert, f"sink {alert.sink!r} is not configured", "failed")
+            self._fail(alert, f"sink {alert.sink!r} is not configured", OutboxStatus.FAILED)
             return
         folded: list[int] = []
-        if alert.sink == "sms" and alert.level == "warning" and alert.kind == "incident":
+        if alert.sink == "sms" and alert.level == "warning" and alert.kind == AlertKind.INCIDENT:
             hold = self._hold_until(alert, now)
             if hold is not None and hold > now and not self.flush:
                 self.outbox.hold(alert.id, hold)
@@ -332,7 +331,7 @@ class Dispatcher:
         alert = held.alert
         sink = self.sinks.get(alert.sink)
         key = (alert.recipient, alert.zone)
-        if alert.sink == "sms" and alert.level == "warning" and alert.kind == "incident":
+        if alert.sink == "sms" and alert.level == "warning" and alert.kind == AlertKind.INCIDENT:
             # No outbox to fold from: a recipient just warned about this zone is not
             # warned again within the fold window (danger is never held back).
             last = self._memory_warned.get(key)
@@ -396,11 +395,13 @@ class Dispatcher:
 
     def _failed_attempt(self, alert: Alert, exc: DeliveryError, now: float) -> None:
         if exc.permanent:
-            self._fail(alert, str(exc), "failed")
+            self._fail(alert, str(exc), OutboxStatus.FAILED)
             return
         delay = self._backoff(alert.attempts)
         if now + delay - alert.created > self.delivery.max_age_s:
-            self._fail(alert, f"gave up after {alert.attempts + 1} attempts: {exc}", "expired")
+            self._fail(
+                alert, f"gave up after {alert.attempts + 1} attempts: {exc}", OutboxStatus.EXPIRED
+            )
             return
         self.outbox.mark_retry(alert.id, str(exc), now + delay)
         log.warning(
@@ -412,7 +413,7 @@ class Dispatcher:
             delay,
         )
 
-    def _fail(self, alert: Alert, error: str, status: str) -> None:
+    def _fail(self, alert: Alert, error: str, status: OutboxStatus) -> None:
         self.outbox.mark_failed(alert.id, error, status)
         with self._lock:
             self.failed[alert.sink] += 1
@@ -423,5 +424,5 @@ class Dispatcher:
             mask_number(alert.recipient),
             error,
         )
-        if self.on_failure and alert.kind != "delivery_failed":
+        if self.on_failure and alert.kind != AlertKind.DELIVERY_FAILED:
             self.on_failure(alert, error)

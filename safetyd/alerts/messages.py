@@ -14,6 +14,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from ..incidents import Transition
+from .base import AlertKind, SystemAlert
 
 SMS_SEGMENT = 160
 
@@ -76,6 +77,28 @@ def fold_text(payloads: Sequence[str], tz: ZoneInfo) -> str:
         elif last.get("ttc_s"):
             tail = f"; last {part} {last['ttc_s']:.1f}s to contact"
     return f"WARNING x{len(events)} {last['zone_name']} (cam {last['camera']}) {span}{tail}"
+
+
+def system_text(alert: SystemAlert, site: str, tz: ZoneInfo) -> str:
+    """The text of a system alarm (service/blind.py)."""
+    f = alert.facts
+    if alert.kind == AlertKind.CAMERA_OFFLINE:
+        zones = f.get("armed_zones") or ()
+        return camera_offline_text(
+            str(alert.camera),
+            alert.wall,
+            float(f["stale_s"]),
+            len(zones),
+            str(f["reason"]),
+            tz,
+        )
+    if alert.kind == AlertKind.CAMERA_RESTORED:
+        return camera_restored_text(str(alert.camera), alert.wall, float(f["offline_s"]), tz)
+    if alert.kind == AlertKind.STORAGE_FAILED:
+        return storage_failed_text(site, str(f["path"]), str(f.get("error") or "?"), alert.wall, tz)
+    if alert.kind == AlertKind.STORAGE_RESTORED:
+        return storage_restored_text(site, alert.wall, float(f["failed_s"]), tz)
+    raise ValueError(f"no text for system alert {alert.kind}")
 
 
 def camera_offline_text(

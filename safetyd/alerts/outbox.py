@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from ..store import Store
-from .base import Alert
+from .base import Alert, AlertKind, OutboxStatus
 
 LEVEL_ORDER = "CASE level WHEN 'danger' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END"
 
@@ -23,7 +23,7 @@ LEVEL_ORDER = "CASE level WHEN 'danger' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END"
 @dataclass(frozen=True)
 class NewAlert:
     dedup_key: str
-    kind: str
+    kind: AlertKind
     sink: str
     recipient: str
     level: str
@@ -46,11 +46,49 @@ def _alert(row: sqlite3.Row) -> Alert:
 
 
 class Outbox:
+    SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id           INTEGER PRIMARY KEY,
+    dedup_key    TEXT    NOT NULL UNIQUE,
+    kind         TEXT    NOT NULL,
+    sink         TEXT    NOT NULL,
+    recipient    TEXT    NOT NULL,
+    level        TEXT    NOT NULL,
+    camera       TEXT,
+    zone         TEXT,
+    incident     TEXT,
+    body         TEXT    NOT NULL,
+    payload      TEXT    NOT NULL,
+    created      REAL    NOT NULL,
+    capture_mono REAL,
+    next_attempt REAL    NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    status       TEXT    NOT NULL DEFAULT 'pending',
+    provider_id  TEXT,
+    last_error   TEXT,
+    sent         REAL,
+    folded_into  INTEGER
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt);
+"""
+
     def __init__(self, store: Store) -> None:
         self.store = store
+        store.ensure(self.SCHEMA)
+
+    def delete_before(self, wall: float) -> int:
+        """Retention: delivered, failed and folded rows older than ``wall``."""
+        with self.store.transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM outbox WHERE created < ? AND status != ?", (wall, OutboxStatus.PENDING)
+            )
+        return cursor.rowcount
 
     def add(
-        self, db: sqlite3.Connection, alerts: Iterable[NewAlert], status: str = "pending"
+        self,
+        db: sqlite3.Connection,
+        alerts: Iterable[NewAlert],
+        status: OutboxStatus = OutboxStatus.PENDING,
     ) -> int:
         """Insert inside the caller's transaction; duplicates (same key) are ignored.
 
@@ -106,7 +144,7 @@ class Outbox:
     def still_pending(self, alert_id: int) -> bool:
         row = self.store.db.execute("SELECT status FROM outbox WHERE id = ?", (alert_id,))
         found = row.fetchone()
-        return bool(found and found[0] == "pending")
+        return bool(found and found[0] == OutboxStatus.PENDING)
 
     def mark_sent(
         self,
@@ -140,7 +178,9 @@ class Outbox:
         with self.store.transaction() as db:
             db.execute("UPDATE outbox SET next_attempt = ? WHERE id = ?", (until, alert_id))
 
-    def mark_failed(self, alert_id: int, error: str, status: str = "failed") -> None:
+    def mark_failed(
+        self, alert_id: int, error: str, status: OutboxStatus = OutboxStatus.FAILED
+    ) -> None:
         with self.store.transaction() as db:
             db.execute(
                 "UPDATE outbox SET status = ?, last_error = ?, attempts = attempts + 1"

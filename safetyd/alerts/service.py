@@ -1,34 +1,32 @@
-"""Alert routing and wiring: transitions → outbox rows → dispatcher → sinks.
+"""Alert delivery, wired: routing (routing.py) → outbox rows → dispatcher → sinks.
 
-Routing: an ``opened`` incident goes to the zone's groups for its level, an
-``escalated`` one to the danger groups, ``overdue`` danger to the escalation
-groups; every SMS recipient gets one row per transition. The webhook and the
-log get every transition (``cleared`` included) and every system alert.
-Blind cameras and failed deliveries go to ``alerts.system_recipients``.
+The service owns the outbox and the delivery worker, takes reloaded settings,
+and reports delivery health. Rows are added inside the caller's transaction
+(the incident's), or from memory when the outbox cannot be written.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from ..config import LoadedConfig
-from ..events import event_record
+from ..abc import Sink
+from ..config.load import LoadedConfig
 from ..incidents import Transition
 from ..store import Store, is_storage_failure
-from ..zones import Zone
+from ..zones.model import Zone
 from . import messages
-from .base import Alert, Sink
+from .base import Alert, AlertKind, OutboxStatus, SystemAlert
 from .dispatcher import Dispatcher
 from .log import LogSink
-from .outbox import NewAlert, Outbox
+from .outbox import Outbox
+from .routing import Routes
 
 log = logging.getLogger(__name__)
-ALERTING_EVENTS = {"opened": None, "escalated": "danger", "overdue": "escalation"}
+STALL_GRACE_S = 15.0  # beyond the longest send a sink may take
 
 
 @dataclass(frozen=True)
@@ -56,17 +54,34 @@ def build_sinks(loaded: LoadedConfig) -> dict[str, Sink]:
     return sinks
 
 
+def _routes(loaded: LoadedConfig, sinks: Mapping[str, Sink]) -> Routes:
+    c = loaded.config
+    return Routes(
+        groups=c.alerts.groups,
+        system_recipients=tuple(c.alerts.system_recipients),
+        sinks=tuple(sinks),
+        tz=ZoneInfo(c.site.timezone),
+        site=c.site.name,
+    )
+
+
+def _send_timeout(loaded: LoadedConfig) -> float:
+    """The longest a single send may take (the sinks' own timeouts)."""
+    a = loaded.config.alerts
+    return max(a.twilio.timeout_s if a.twilio else 0.0, a.webhook.timeout_s if a.webhook else 0.0)
+
+
 class AlertService:
     def __init__(
         self, loaded: LoadedConfig, store: Store, sinks: Mapping[str, Sink], clock=time.time
     ) -> None:
-        self.config = loaded.config
         self.alerts = loaded.config.alerts
-        self.tz = ZoneInfo(loaded.config.site.timezone)
         self.store = store
         self.outbox = Outbox(store)
         self.clock = clock
         self.sinks = dict(sinks)
+        self.routes = _routes(loaded, self.sinks)
+        self.send_timeout_s = _send_timeout(loaded)
         self.dispatcher = Dispatcher(
             self.outbox,
             self.sinks,
@@ -77,16 +92,20 @@ class AlertService:
             clock,
         )
 
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.routes.tz
+
     @classmethod
     def from_config(cls, loaded: LoadedConfig, store: Store) -> AlertService:
         return cls(loaded, store, build_sinks(loaded))
 
     def reconfigure(self, loaded: LoadedConfig) -> None:
         """Take a reloaded configuration: recipients, sinks, limits. Queued rows stay."""
-        self.config = loaded.config
         self.alerts = loaded.config.alerts
-        self.tz = ZoneInfo(loaded.config.site.timezone)
         self.sinks = build_sinks(loaded)
+        self.routes = _routes(loaded, self.sinks)
+        self.send_timeout_s = _send_timeout(loaded)
         d = self.dispatcher
         d.sinks, d.delivery, d.storm, d.tz = (
             dict(self.sinks),
@@ -104,81 +123,21 @@ class AlertService:
     def stop(self, timeout: float = 5.0) -> None:
         self.dispatcher.stop(timeout)
 
+    def stalled(self, now: float) -> list[str]:
+        """The delivery worker ended, or has not come round for longer than a send may
+        take (monotonic ``now``)."""
+        d = self.dispatcher
+        if not d.alive or now - d.heartbeat > self.send_timeout_s + STALL_GRACE_S:
+            return ["alert delivery worker stalled"]
+        return []
+
     def drain(self, timeout: float) -> bool:
         done = self.dispatcher.drain(timeout)
         if not done:
             log.warning("%d alert(s) still pending after %.0fs", self.outbox.depth(), timeout)
         return done
 
-    # -- routing -------------------------------------------------------------------------
-
-    def numbers(self, groups: Iterable[str]) -> list[str]:
-        seen: dict[str, None] = {}
-        for g in groups:
-            group = self.alerts.groups.get(g)
-            for number in group.numbers if group else ():
-                seen.setdefault(number, None)
-        return list(seen)
-
-    def _rows(
-        self,
-        key: str,
-        kind: str,
-        level: str,
-        body: str,
-        payload: dict,
-        groups,
-        created: float,
-        **extra,
-    ) -> list[NewAlert]:
-        text = json.dumps(payload, separators=(",", ":"))
-        rows = []
-        if "sms" in self.sinks:
-            rows += [
-                NewAlert(f"{key}:sms:{n}", kind, "sms", n, level, body, text, created, **extra)
-                for n in self.numbers(groups)
-            ]
-        for sink in ("webhook", "log"):
-            if sink in self.sinks:
-                rows.append(
-                    NewAlert(f"{key}:{sink}", kind, sink, sink, level, body, text, created, **extra)
-                )
-        return rows
-
-    def rows_for(
-        self,
-        transitions: Sequence[Transition],
-        zones: Sequence[Zone],
-        capture_mono: float | None = None,
-    ) -> list[NewAlert]:
-        """The alerts these transitions cause: one row per sink and recipient."""
-        by_id = {z.id: z for z in zones}
-        rows: list[NewAlert] = []
-        for tr in transitions:
-            zone = by_id.get(tr.zone_id)
-            if tr.event in ALERTING_EVENTS and zone is not None:
-                groups = zone.recipients_for(ALERTING_EVENTS[tr.event] or tr.level)
-            else:
-                groups = ()
-            level = (
-                "danger"
-                if tr.event in ("escalated", "overdue")
-                else (tr.level if tr.event == "opened" else "info")
-            )
-            rows += self._rows(
-                f"{tr.incident_id}:{tr.event}",
-                "incident",
-                level,
-                messages.incident_text(tr, self.tz),
-                event_record(tr),
-                groups,
-                self.clock(),
-                camera=tr.camera,
-                zone=tr.zone_id,
-                incident=tr.incident_id,
-                capture_mono=capture_mono,
-            )
-        return rows
+    # -- adding alerts -------------------------------------------------------------------
 
     def enqueue(
         self,
@@ -186,14 +145,15 @@ class AlertService:
         transitions: Sequence[Transition],
         zones: Sequence[Zone],
         capture_mono: float | None = None,
-        status: str = "pending",
+        status: OutboxStatus = OutboxStatus.PENDING,
     ) -> int:
         """Add the alerts for these transitions inside the caller's transaction.
 
-        ``status="memory"``: they were already sent from memory (see
+        ``status=MEMORY``: they were already sent from memory (see
         ``send_from_memory``); the rows are the record, not a second delivery."""
-        added = self.outbox.add(db, self.rows_for(transitions, zones, capture_mono), status)
-        if added and status == "pending":
+        rows = self.routes.incident_rows(transitions, zones, self.clock(), capture_mono)
+        added = self.outbox.add(db, rows, status)
+        if added and status == OutboxStatus.PENDING:
             # Waking the worker before the commit would let it look, find nothing
             # yet, and sleep: the rows must be visible first.
             self.store.after_commit(self.dispatcher.wake)
@@ -206,24 +166,40 @@ class AlertService:
         capture_mono: float | None = None,
     ) -> None:
         """Deliver these transitions' alerts without the outbox (it cannot be written)."""
-        self.dispatcher.send_from_memory(self.rows_for(transitions, zones, capture_mono))
+        self.dispatcher.send_from_memory(
+            self.routes.incident_rows(transitions, zones, self.clock(), capture_mono)
+        )
 
     def enqueue_system(
         self,
         key: str,
-        kind: str,
+        kind: AlertKind,
         level: str,
         body: str,
         payload: dict,
         groups: Sequence[str] | None = None,
         camera: str | None = None,
     ) -> int:
-        """Queue a system alert; when the outbox cannot be written, send it from memory
-        (a storage alarm must get out precisely when storage fails)."""
-        groups = self.alerts.system_recipients if groups is None else groups
-        rows = self._rows(
-            key, kind, level, body, {"kind": kind, **payload}, groups, self.clock(), camera=camera
+        """Queue a message of the system's own (``groups`` None: the system recipients);
+        when the outbox cannot be written, send it from memory (a storage alarm must
+        get out precisely when storage fails)."""
+        rows = self.routes.system_rows(
+            key, kind, level, body, payload, groups, self.clock(), camera
         )
+        return self._add_now(rows, kind)
+
+    def raise_alarm(self, alert: SystemAlert) -> int:
+        """A system alarm (service/blind.py) to its recipients, as text."""
+        log.log(
+            logging.ERROR if alert.level == "danger" else logging.WARNING,
+            "%s camera=%s %s",
+            alert.kind,
+            alert.camera,
+            " ".join(f"{k}={v!r}" for k, v in alert.facts.items()),
+        )
+        return self._add_now(self.routes.alarm_rows(alert, self.clock()), alert.kind)
+
+    def _add_now(self, rows, kind: AlertKind) -> int:
         try:
             with self.store.transaction() as db:
                 added = self.outbox.add(db, rows)
@@ -239,11 +215,13 @@ class AlertService:
     def _delivery_failed(self, alert: Alert, error: str) -> None:
         body = messages.delivery_failed_text(alert.recipient, error, alert.body)
         groups = [
-            g for g in self.alerts.system_recipients if alert.recipient not in self.numbers([g])
+            g
+            for g in self.routes.system_recipients
+            if alert.recipient not in self.routes.numbers([g])
         ]
         self.enqueue_system(
             f"delivery_failed:{alert.id}",
-            "delivery_failed",
+            AlertKind.DELIVERY_FAILED,
             "warning",
             body,
             {"alert_id": alert.id, "recipient": alert.recipient, "error": error},

@@ -36,8 +36,9 @@ import cv2
 import numpy as np
 
 from ..bodyparts import INDEX
-from ..tracking import Track
+from . import boxes
 from .sizes import Heights, feet_point, upright_height
+from .tracking import Track
 
 SIZE_FACTOR = 2.0  # a person is within half to twice the expected height
 TRAVEL_FRAC = 0.2  # of the body's height, from where it was first seen: it moved
@@ -76,7 +77,7 @@ def _ring(box: np.ndarray) -> np.ndarray:
 
 
 def _centre(track: Track) -> np.ndarray:
-    return np.array([(track.bbox[0] + track.bbox[2]) / 2, (track.bbox[1] + track.bbox[3]) / 2])
+    return boxes.centre(track.bbox)
 
 
 def _length(kp: np.ndarray, a: str, b: str) -> float:
@@ -120,7 +121,7 @@ class PhantomJudge:
     ) -> dict[int, str]:
         """Phantom track ids with the reason, among the tracks seen in this frame
         (a track not seen now keeps its last verdict with the caller)."""
-        grey = _grey(image)
+        grey: np.ndarray | None = None  # only if some track still has to show life
         alive = {t.id for t in tracks}
         self._evidence = {k: v for k, v in self._evidence.items() if k in alive}
         verdicts: dict[int, str] = {}
@@ -128,6 +129,10 @@ class PhantomJudge:
             if not track.seen:
                 continue
             ev = self._evidence.get(track.id)
+            if ev is not None and ev.live:
+                continue
+            if grey is None:
+                grey = _grey(image)
             if ev is None:
                 ev = self._evidence[track.id] = _Evidence(
                     origin=_centre(track),

@@ -14,7 +14,7 @@ Four kinds of looks, each a call of the pose model on part of the frame:
   lost for a frame, people outside the regions (found by a look around) and the
   second and third person of a group, whom the model's detector tends to
   suppress next to the first.
-* **look-around** (every ``context_every_s``): the whole frame, and each region
+* **look-around** (every ``context_every_s``, 2 s): the whole frame, and each region
   with people in it, with the people already tracked blanked out. It finds
   whoever is not yet tracked: outside the regions, or hidden behind the person
   the model already follows (MediaPipe returns one pose per picture for people
@@ -32,8 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..pose import Pose, PoseEstimator, is_figure_within
-from ..tracking import box_iou
+from ..abc import PoseEstimator
+from . import boxes
+from .plausibility import is_figure_within
+from .pose import Pose
 from .regions import SIDE_PER_HEIGHT, Box, RegionPlan
 
 FOLLOW_SIDE = 2.0  # a follow-up crop's side, in the person's heights (1.3-3 all work)
@@ -106,15 +108,12 @@ def _covers(pose_box: np.ndarray, box: np.ndarray) -> bool:
     """A pose found here accounts for the person expected in ``box``: they overlap,
     or the centre of one lies in the other."""
     return (
-        box_iou(pose_box, box) >= COVERED_IOU
-        or _inside(box, tuple(pose_box))  # type: ignore[arg-type]
-        or _inside(pose_box, tuple(box))  # type: ignore[arg-type]
+        boxes.iou(pose_box, box) >= COVERED_IOU or _inside(box, pose_box) or _inside(pose_box, box)
     )
 
 
-def _inside(inner: np.ndarray, box: Box) -> bool:
-    cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
-    return box[0] <= cx < box[2] and box[1] <= cy < box[3]
+def _inside(inner: np.ndarray, box: Sequence[float] | np.ndarray) -> bool:
+    return boxes.centre_inside(inner, box)
 
 
 def blank(image: np.ndarray, boxes: Sequence[np.ndarray]) -> np.ndarray:
@@ -138,20 +137,15 @@ def grown(box: np.ndarray) -> np.ndarray:
 
 
 def _remains(pose_box: np.ndarray, blanked: Sequence[np.ndarray]) -> bool:
-    area = max((pose_box[2] - pose_box[0]) * (pose_box[3] - pose_box[1]), 1.0)
-    inside = 0.0
-    for b in map(grown, blanked):
-        ix = max(0.0, min(pose_box[2], b[2]) - max(pose_box[0], b[0]))
-        iy = max(0.0, min(pose_box[3], b[3]) - max(pose_box[1], b[1]))
-        inside += ix * iy
-    return inside >= REMAINS * area
+    inside = sum(boxes.intersection(pose_box, b) for b in map(grown, blanked))
+    return inside >= REMAINS * max(boxes.area(pose_box), 1.0)
 
 
 class RegionalEstimator:
     """``make()`` builds a pose model (MediaPipe in VIDEO mode); ``make(num_poses=1)``
     one that follows a single person."""
 
-    def __init__(self, make: Callable[..., PoseEstimator], context_every_s: float = 1.0) -> None:
+    def __init__(self, make: Callable[..., PoseEstimator], context_every_s: float = 2.0) -> None:
         self._make = make
         self.context_every_s = context_every_s
         self._models: dict[Hashable, PoseEstimator] = {}
@@ -229,7 +223,7 @@ class RegionalEstimator:
             crop = _crop(image, box)
             if others:
                 crop = blank(crop, [b for b in others if _overlaps_crop(b, box)])
-            look(key, box, crop, "follow", single=key[1] != "frame")
+            look(key, box, crop, "follow", single=key != ("follow", "frame"))
             # What the crop found near someone a region already sees is him again.
             last = found[-1]
             keep = tuple(p for p in last.poses if not any(_covers(b, p.bbox) for b in seen))
@@ -287,8 +281,20 @@ def _shift(box: np.ndarray, origin: Box) -> np.ndarray:
 
 
 def _ghost_of_another(e: Expected, expected: Sequence[Expected]) -> bool:
-    """A small figure inside another tracked person: following it would find him."""
-    return any(o.id != e.id and is_figure_within(e.box, o.box) for o in expected)
+    """A small unconfirmed figure on another tracked person (its centre in his box, less
+    than half his height): following it would find him, not somebody else."""
+    if e.confirmed:
+        return False
+    return any(
+        o.id != e.id
+        and o.confirmed
+        and (is_figure_within(e.box, o.box) or (_inside(e.box, o.box) and _half(e.box, o.box)))
+        for o in expected
+    )
+
+
+def _half(small: np.ndarray, big: np.ndarray) -> bool:
+    return (small[3] - small[1]) < 0.5 * (big[3] - big[1])
 
 
 def _is_planned_region(key: Hashable, plan: RegionPlan) -> bool:

@@ -37,9 +37,9 @@ from typing import Literal
 
 import numpy as np
 
-from ..calibration import FloorMap
 from ..render import image_rings
-from ..zones import Zone
+from ..zones.model import Zone
+from .calibration import FloorMap
 from .sizes import PersonHeights
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1; x1 and y1 exclusive

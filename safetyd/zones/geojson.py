@@ -5,8 +5,7 @@ first), and each problem names the file, the feature (index and id), the
 member or coordinate, the bad value and what is expected. Geometry is checked
 structurally first, so a typo in one coordinate is reported as such rather
 than as an obscure shapely error, then for validity with
-``shapely.is_valid_reason`` (which says *where* an outline crosses itself).
-"""
+``shapely.is_valid_reason`` (which says *where* an outline crosses itself)."""
 
 from __future__ import annotations
 
@@ -14,169 +13,21 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import shapely
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 from shapely.geometry.base import BaseGeometry
 
-from . import bodyparts
+from .. import bodyparts
+from ..config.pydantic_problems import problems_from
+from ..problems import Problem, errors, fmt_value, suggest
 from . import schedule as schedules
-from .config import ID_RE, Config
-from .problems import Problem, fmt_value, suggest
-from .pydantic_problems import problems_from
+from .model import CameraInfo, FileOptions, Zone, ZoneContext, ZoneProperties
 
 MAX_ZONE_FILE_BYTES = 5_000_000
-Units = Literal["pixels", "metres"]
-Level = Literal["warning", "danger"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Recipients(_Strict):
-    """Recipient group names per alert level."""
-
-    warning: list[str] = Field(default_factory=list, description="groups told about warnings")
-    danger: list[str] = Field(default_factory=list, description="groups told about danger")
-    escalation: list[str] = Field(
-        default_factory=list,
-        description="groups told when danger stays open longer than escalate_after_s",
-    )
-
-    def all_groups(self) -> set[str]:
-        return set(self.warning) | set(self.danger) | set(self.escalation)
-
-
-class ZoneProperties(_Strict):
-    """The ``properties`` of one zone Feature (documented in zones/README.md)."""
-
-    id: str | None = Field(
-        None,
-        pattern=ID_RE,
-        description="unique zone id (letters, digits, '_', '-', '.'); may be the Feature's id",
-    )
-    name: str | None = Field(None, min_length=1, max_length=60, description="name used in alerts")
-    camera: str | None = Field(
-        None, description="camera id; default: every camera that lists this file"
-    )
-    severity: Literal["low", "medium", "high", "critical"] = Field(
-        "high", description="how bad contact would be (reported, not used for levels)"
-    )
-    body_parts: list[str] = Field(
-        default_factory=lambda: ["any"],
-        min_length=1,
-        description="feet, hands, head, torso, any, or MediaPipe landmark names",
-    )
-    warn_distance: float = Field(
-        ge=0, description="distance from the zone that warns, in the file's units"
-    )
-    warn_ttc_s: float = Field(
-        1.5, ge=0, le=30, description="warn when contact is predicted within this many seconds"
-    )
-    min_frames: int = Field(
-        3, ge=1, le=100, description="consecutive frames a level must hold before it alerts"
-    )
-    cooldown_s: float = Field(
-        60.0, ge=0, le=86400, description="quiet time for warnings after an incident clears"
-    )
-    escalate_after_s: float | None = Field(
-        None, gt=0, description="override of alerts.escalate_after_s for this zone"
-    )
-    schedule: str | list[str] = Field(
-        "always", description="when the zone is armed: 'always' or windows 'mon-fri 06:00-22:00'"
-    )
-    recipients: Recipients = Field(
-        default_factory=Recipients, description="recipient group names per level"
-    )
-    enabled: bool = Field(True, description="false keeps the zone in the file but never arms it")
-
-    @field_validator("body_parts")
-    @classmethod
-    def _parts(cls, parts: list[str]) -> list[str]:
-        bad = [p for p in parts if p not in bodyparts.VALID_NAMES]
-        if bad:
-            hint = suggest(bad[0], bodyparts.VALID_NAMES)
-            raise ValueError(
-                f"unknown body part {bad[0]!r}{hint}; use a group (feet, hands, head, torso, "
-                "any) or a MediaPipe landmark name such as 'left_wrist'"
-            )
-        return parts
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str | list[str]) -> str | list[str]:
-        try:
-            schedules.parse(value)
-        except schedules.ScheduleError as exc:
-            raise ValueError(str(exc)) from None
-        return value
-
-
-class FileOptions(_Strict):
-    """The file-level ``"safetyd"`` member."""
-
-    units: Units = Field("pixels", description="coordinate units: image pixels or floor metres")
-
-
-@dataclass(frozen=True, eq=False)
-class Zone:
-    id: str
-    name: str
-    camera: str | None
-    severity: str
-    body_parts: tuple[str, ...]
-    landmarks: tuple[int, ...]
-    fallback: bodyparts.Fallback
-    warn_distance: float
-    warn_ttc_s: float
-    min_frames: int
-    cooldown_s: float
-    escalate_after_s: float | None
-    schedule: schedules.Schedule
-    recipients: Recipients
-    enabled: bool
-    geometry: BaseGeometry
-    units: Units
-    file: str
-    file_hash: str
-    index: int
-
-    def __post_init__(self) -> None:
-        # A prepared geometry makes the per-frame contains_xy calls fast.
-        shapely.prepare(self.geometry)
-
-    def recipients_for(self, level: str) -> tuple[str, ...]:
-        return tuple(getattr(self.recipients, level, ()))
-
-
-@dataclass(frozen=True)
-class CameraInfo:
-    width: int | None
-    height: int | None
-    calibrated: bool
-
-
-@dataclass(frozen=True)
-class ZoneContext:
-    """What zone files are checked against; None fields are not checked."""
-
-    cameras: Mapping[str, CameraInfo] | None = None
-    groups: frozenset[str] | None = None
-
-    @classmethod
-    def from_config(cls, config: Config) -> ZoneContext:
-        return cls(
-            cameras={
-                c.id: CameraInfo(c.width, c.height, c.calibration is not None)
-                for c in config.cameras
-            },
-            groups=frozenset(config.alerts.groups),
-        )
 
 
 @dataclass(frozen=True)
@@ -184,10 +35,6 @@ class ParsedFile:
     path: str
     zones: tuple[Zone, ...]
     problems: tuple[Problem, ...]
-
-
-# ---------------------------------------------------------------------------
-# Reading
 
 
 def _json_error_position(text: str, exc: json.JSONDecodeError) -> str:
@@ -237,10 +84,6 @@ def read_file(path: Path) -> tuple[Any, str, list[Problem]]:
         where = _json_error_position(text, exc)
         return None, digest, [Problem(name, where, f"not valid JSON: {exc.msg}")]
     return data, digest, []
-
-
-# ---------------------------------------------------------------------------
-# Geometry checks
 
 
 def _is_number(value: Any) -> bool:
@@ -335,7 +178,7 @@ def build_geometry(geom: Any, where: str) -> tuple[BaseGeometry | None, list[tup
     coords = geom.get("coordinates")
     cwhere = f"{where}.coordinates"
     if kind == "Polygon":
-        if not _check_polygon(coords, cwhere, out):
+        if not _check_polygon(coords, cwhere, out) or coords is None:
             return None, out
         shape = shapely.Polygon(coords[0], coords[1:])
     else:
@@ -354,10 +197,6 @@ def build_geometry(geom: Any, where: str) -> tuple[BaseGeometry | None, list[tup
     return shape, []
 
 
-# ---------------------------------------------------------------------------
-# Features
-
-
 def _raw_id(feature: Any) -> str | None:
     if not isinstance(feature, dict):
         return None
@@ -367,11 +206,11 @@ def _raw_id(feature: Any) -> str | None:
     return str(raw) if raw is not None else None
 
 
-def _feature_label(index: int, zone_id: Any) -> str:
+def feature_label(index: int, zone_id: Any) -> str:
     return f"features[{index}]" + (f" (id {zone_id!r})" if isinstance(zone_id, str) else "")
 
 
-def _check_image_bounds(shape: BaseGeometry, info: CameraInfo, camera: str) -> str | None:
+def check_image_bounds(shape: BaseGeometry, info: CameraInfo, camera: str) -> str | None:
     if not info.width or not info.height:
         return None
     minx, miny, maxx, maxy = shape.bounds
@@ -429,7 +268,7 @@ def parse_zone_file(path: Path, context: ZoneContext | None = None) -> ParsedFil
         if raw_id is not None:
             if raw_id in seen_ids:
                 add(
-                    _feature_label(index, raw_id),
+                    feature_label(index, raw_id),
                     f"id {raw_id!r} is already used by features[{seen_ids[raw_id]}]; "
                     "zone ids must be unique",
                 )
@@ -437,7 +276,7 @@ def parse_zone_file(path: Path, context: ZoneContext | None = None) -> ParsedFil
             seen_ids[raw_id] = index
         if zone is not None:
             zones.append(zone)
-    if any(p.severity == "error" for p in problems):
+    if errors(problems):
         return ParsedFile(name, (), tuple(problems))
     return ParsedFile(name, tuple(zones), tuple(problems))
 
@@ -467,7 +306,7 @@ def _parse_feature(
     if "id" not in raw_props and feature_id is not None:
         raw_props["id"] = str(feature_id)
     zone_id = raw_props.get("id")
-    label = _feature_label(index, zone_id)
+    label = feature_label(index, zone_id)
     failed = False
     if (
         feature_id is not None
@@ -567,89 +406,3 @@ def _check_context(
             "warning",
         )
     return ok
-
-
-def load_zone_files(
-    files_by_camera: Mapping[str, Sequence[Path]], context: ZoneContext
-) -> tuple[dict[str, tuple[Zone, ...]], list[Problem]]:
-    """Load every camera's zone files; a file listed twice is parsed once."""
-    parsed: dict[Path, ParsedFile] = {}
-    problems: list[Problem] = []
-    listed_by: dict[Path, list[str]] = {}
-    for camera, files in files_by_camera.items():
-        for f in files:
-            listed_by.setdefault(f, []).append(camera)
-    for f in listed_by:
-        parsed[f] = parse_zone_file(f, context)
-        problems.extend(parsed[f].problems)
-
-    out: dict[str, tuple[Zone, ...]] = {}
-    for camera, files in files_by_camera.items():
-        ids: dict[str, str] = {}
-        zones: list[Zone] = []
-        for f in files:
-            for zone in parsed[f].zones:
-                if zone.camera is not None and zone.camera not in listed_by[f]:
-                    problems.append(
-                        Problem(
-                            str(f),
-                            f"{_feature_label(zone.index, zone.id)}.properties.camera",
-                            f"zone is for camera {zone.camera!r} but this file is listed only "
-                            f"under camera(s) {', '.join(listed_by[f])}; it would never be "
-                            f"checked: list the file under camera {zone.camera!r}",
-                        )
-                    )
-                    continue
-                if zone.camera not in (None, camera):
-                    continue
-                if zone.id in ids:
-                    problems.append(
-                        Problem(
-                            str(f),
-                            _feature_label(zone.index, zone.id),
-                            f"zone id {zone.id!r} is also defined in {ids[zone.id]} for camera "
-                            f"{camera!r}; zone ids must be unique per camera",
-                        )
-                    )
-                    continue
-                ids[zone.id] = str(f)
-                if context.cameras is not None and camera in context.cameras:
-                    info = context.cameras[camera]
-                    if zone.units == "metres" and not info.calibrated:
-                        problems.append(
-                            Problem(
-                                str(f),
-                                _feature_label(zone.index, zone.id),
-                                f"zone is in metres but camera {camera!r} has no [calibration]; "
-                                "add image_points/floor_points to the camera or draw in pixels",
-                            )
-                        )
-                        continue
-                    if zone.units == "pixels":
-                        bounds = _check_image_bounds(zone.geometry, info, camera)
-                        if bounds:
-                            problems.append(
-                                Problem(
-                                    str(f),
-                                    f"{_feature_label(zone.index, zone.id)}.geometry",
-                                    bounds,
-                                    "warning",
-                                )
-                            )
-                zones.append(zone)
-        out[camera] = tuple(zones)
-    return out, problems
-
-
-def zone_schema() -> dict[str, Any]:
-    """JSON Schema of zone Feature properties (zones/zone-properties.schema.json)."""
-    schema = ZoneProperties.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "safetyd zone properties"
-    return schema
-
-
-def iter_zones(zones: Mapping[str, Iterable[Zone]]) -> Iterable[tuple[str, Zone]]:
-    for camera, items in zones.items():
-        for zone in items:
-            yield camera, zone

@@ -2,9 +2,13 @@
 
 The inference thread takes the newest frame, runs the camera's pipeline at
 most ``fps`` times a second, and commits any incident transitions together
-with their alerts in one SQLite transaction before anything is sent. Zones
-are swapped between two frames on reload (``set_setup``), so an unchanged
-camera never stops watching.
+with their alerts in one SQLite transaction before anything is sent. Live
+settings (zones, rules) are swapped between two frames on reload (``apply``),
+so a camera whose own settings did not change never stops watching.
+
+What other threads may read is published by the inference thread as
+immutable values after each frame (the last result, the open incidents); the
+list of held transitions is guarded by a lock.
 
 When that commit fails (a full disk), the alerts do not wait for the disk:
 they are handed to the delivery worker's in-memory queue at once, and the
@@ -19,26 +23,34 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from .alerts.service import AlertService
-from .config import Camera, LoadedConfig
-from .incidents import FrameContext, Transition
+from ..alerts import messages
+from ..alerts.base import OutboxStatus
+from ..alerts.service import AlertService
+from ..config.settings import CameraSettings
+from ..incidents import FrameContext, Transition
+from ..pipeline import CameraPipeline, FrameResult
+from ..ratelog import RateLimitedLog
+from ..snapshots import SnapshotWriter, annotate
+from ..store import Store, is_storage_failure
+from ..timing import Rate
+from ..vision.pose import create_estimator
+from ..vision.sizes import load_heights, save_heights
+from ..vision.sources import CameraSource
+from ..zones.model import Zone
+from .blind import CameraState
 from .metrics import Metrics
-from .pipeline import CameraPipeline, FrameResult, ZoneSetup, floor_map_for
-from .pose import create_estimator
-from .ratelog import RateLimitedLog
-from .snapshots import SnapshotWriter, annotate
-from .sources import CameraSource, SourceStatus
-from .store import Store, is_storage_failure
-from .vision.sizes import load_heights, save_heights
-from .zones import Zone
+from .status import CameraStatus, IncidentStatus, ZoneStatus
 
-log = logging.getLogger(__name__)
+# The journal has named these lines "safetyd.runner" since v1; operators filter on it.
+log = logging.getLogger("safetyd.runner")
 UNRECORDED_LIMIT = 10_000  # batches of incident events held while the database fails
 SIZES_SAVE_S = 300.0  # what the camera learned about people's sizes is saved this often
+STALL_S = 10.0  # an inference thread silent this long is wedged
 
 
 @dataclass
@@ -51,67 +63,35 @@ class _Unrecorded:
     from_memory: bool = False  # their alerts were already handed to the memory queue
 
 
-@dataclass(frozen=True)
-class CameraState:
-    id: str
-    source: SourceStatus
-    processed_age_s: float | None  # since the last frame went through the pipeline
-    processed_fps: float
-    armed: frozenset[str]
-    zones: tuple[str, ...]
-    open_incidents: dict[str, int]
-    stale_after_s: float
-
-    @property
-    def fresh_age_s(self) -> float | None:
-        """How old the newest fresh frame that was also processed is."""
-        ages = [self.source.last_fresh_age_s, self.processed_age_s]
-        return None if any(a is None for a in ages) else max(a for a in ages if a is not None)
-
-    @property
-    def up(self) -> bool:
-        age = self.fresh_age_s
-        return age is not None and age <= self.stale_after_s
-
-
 class CameraRunner:
     def __init__(
         self,
-        loaded: LoadedConfig,
-        camera: Camera,
+        settings: CameraSettings,
         store: Store,
         alerts: AlertService,
         metrics: Metrics,
     ) -> None:
-        cfg = loaded.config
-        self.camera = camera
-        self.id = camera.id
+        run = settings.run
+        self.settings = settings
+        self.id = settings.id
         self.store = store
         self.alerts = alerts
         self.metrics = metrics
-        self.privacy_blur = cfg.privacy.blur_faces
         self.source = CameraSource(
-            camera.id,
-            str(loaded.resolve(camera.source)) if _is_path(camera.source) else camera.source,
+            self.id,
+            run.source,
             pace=True,
-            loop=camera.loop,
-            width=camera.width,
-            height=camera.height,
-            stall_timeout_s=max(2.0, min(camera.stale_after_s, 10.0)),
+            loop=run.camera.loop,
+            width=run.camera.width,
+            height=run.camera.height,
+            stall_timeout_s=max(2.0, min(run.camera.stale_after_s, 10.0)),
         )
-        model = loaded.resolve(cfg.pose.model) if cfg.pose.model else None
-        snapshots = (
-            SnapshotWriter(loaded.state_dir / "snapshots", cfg.privacy.blur_faces)
-            if cfg.storage.snapshots
-            else None
-        )
-        self.sizes_path = loaded.state_dir / "sizes" / f"{camera.id}.json"
-        self.pipeline = CameraPipeline.from_config(
-            loaded,
-            camera.id,
-            lambda num_poses=None: create_estimator(cfg.pose, model, num_poses),
+        snapshots = SnapshotWriter(run.snapshots_dir, run.blur_faces) if run.snapshots_dir else None
+        self.pipeline = CameraPipeline.from_settings(
+            settings,
+            lambda num_poses=None: create_estimator(run.pose, run.model_path, num_poses),
             snapshots=snapshots,
-            learned=load_heights(self.sizes_path),
+            learned=load_heights(run.sizes_path),
         )
         self._sizes_saved = time.monotonic()
         self._lock = threading.Lock()  # held while a frame is processed, or zones swapped
@@ -120,8 +100,9 @@ class CameraRunner:
         self.heartbeat = time.monotonic()
         self.started = time.monotonic()
         self._processed_at: float | None = None
-        self._fps = 0.0
+        self._rate = Rate()
         self.last: FrameResult | None = None
+        self._incidents: tuple[IncidentStatus, ...] = ()  # published after each frame
         # Appended by the inference thread and, on reload, the main thread.
         self._unrecorded: deque[_Unrecorded] = deque()
         self._unrecorded_lock = threading.Lock()
@@ -148,14 +129,15 @@ class CameraRunner:
             self.pipeline.close()
             self._flush()
             self._report_unrecorded()
-            save_heights(self.sizes_path, self.pipeline.heights.learned)
+            save_heights(self.settings.run.sizes_path, self.pipeline.heights.learned)
 
     @property
     def alive(self) -> bool:
         return bool(self._thread and self._thread.is_alive() and self.source.alive)
 
-    def set_setup(self, setup: ZoneSetup) -> None:
-        """Swap in reloaded zones between two frames; the camera keeps running."""
+    def apply(self, settings: CameraSettings) -> None:
+        """Swap in reloaded live settings between two frames; the camera keeps running.
+        (Only valid when ``settings.run`` equals the running ones: see reload.py.)"""
         with self._lock:
             last = self.last
             ctx = FrameContext(
@@ -165,16 +147,28 @@ class CameraRunner:
                 last.frame.video_t if last else 0.0,
                 time.time(),
             )
-            transitions = self.pipeline.set_setup(setup, ctx)
+            transitions = self.pipeline.apply(settings.live, ctx)
+            self.settings = settings
+            self._publish()
         if transitions:
-            self._hold(transitions, None, setup.zones)
+            self._hold(transitions, None, settings.live.zones)
+
+    def stalled(self, now: float) -> list[str]:
+        problems = []
+        if now - self.heartbeat > STALL_S:
+            problems.append(
+                f"camera {self.id} inference thread silent for {now - self.heartbeat:.0f}s"
+            )
+        if not self.alive:
+            problems.append(f"camera {self.id} threads ended")
+        return problems
 
     # -- inference ------------------------------------------------------------------
 
     def _run(self) -> None:
         # The fps cap drops frames that come sooner than the cap allows; it never
         # makes a frame wait: a frame is processed the moment it is taken.
-        min_gap = 0.8 / self.camera.fps
+        min_gap = 0.8 / self.settings.run.camera.fps
         last_index, last_capture = -1, float("-inf")
         while not self._stop.is_set():
             self.heartbeat = time.monotonic()
@@ -198,10 +192,9 @@ class CameraRunner:
                 continue
             self.last = result
             now = time.monotonic()
-            if self._processed_at is not None:
-                dt = now - self._processed_at
-                self._fps = 1 / dt if self._fps == 0 else 0.9 * self._fps + 0.1 / max(dt, 1e-6)
+            self._rate.tick(now)
             self._processed_at = now
+            self._publish()
             self.metrics.frames_processed.labels(self.id).inc()
             if result.inferred:
                 self.metrics.frames_inferred.labels(self.id).inc()
@@ -211,7 +204,7 @@ class CameraRunner:
             self._flush()
             if now - self._sizes_saved >= SIZES_SAVE_S:
                 self._sizes_saved = now
-                save_heights(self.sizes_path, self.pipeline.heights.learned)
+                save_heights(self.settings.run.sizes_path, self.pipeline.heights.learned)
 
     def _hold(
         self, transitions: list[Transition], capture_mono: float | None, zones: tuple[Zone, ...]
@@ -247,7 +240,7 @@ class CameraRunner:
                 entry.transitions,
                 entry.zones,
                 capture_mono=entry.capture_mono,
-                status="memory" if entry.from_memory else "pending",
+                status=OutboxStatus.MEMORY if entry.from_memory else OutboxStatus.PENDING,
             )
         if entry.capture_mono is not None and not entry.from_memory:
             self.metrics.frame_to_alert_seconds.labels("outbox").observe(
@@ -331,21 +324,58 @@ class CameraRunner:
 
     # -- status ---------------------------------------------------------------------
 
+    def _publish(self) -> None:
+        """The open incidents as values, for other threads (inference thread or under
+        the lock: the incident manager is not safe to read while a frame runs)."""
+        tz = self.alerts.tz
+        self._incidents = tuple(
+            IncidentStatus(
+                camera=self.id,
+                zone=inc.zone.id,
+                level=str(inc.level),
+                track=inc.track_id,
+                body_part=inc.last.body_part,
+                since=messages.clock(inc.opened_wall, tz),
+            )
+            for inc in self.pipeline.incidents.open_incidents()
+        )
+
     def state(self) -> CameraState:
         now = time.monotonic()
         setup = self.pipeline.setup
-        opened: dict[str, int] = {}
-        for inc in self.pipeline.incidents.open_incidents():
-            opened[inc.level] = opened.get(inc.level, 0) + 1
+        armed = setup.arming.armed(time.time())
+        groups: list[str] = []
+        for zone in setup.zones:
+            if zone.id in armed:
+                groups += [g for g in zone.recipients.danger if g not in groups]
         return CameraState(
             id=self.id,
             source=self.source.status(),
             processed_age_s=None if self._processed_at is None else now - self._processed_at,
-            processed_fps=self._fps,
-            armed=setup.arming.armed(time.time()),
+            processed_fps=self._rate.value,
+            armed=armed,
             zones=tuple(z.id for z in setup.zones),
-            open_incidents=opened,
-            stale_after_s=self.camera.stale_after_s,
+            stale_after_s=self.settings.run.camera.stale_after_s,
+            running_s=now - self.started,
+            danger_groups=tuple(groups),
+        )
+
+    def status(self) -> CameraStatus:
+        st = self.state()
+        src = st.source
+        return CameraStatus(
+            id=self.id,
+            up=st.up,
+            connected=src.connected,
+            fps=st.processed_fps,
+            frame_age_s=st.fresh_age_s,
+            frames_read=src.frames_read,
+            frames_dropped=src.frames_dropped,
+            reconnects=src.reconnects,
+            error=src.error,
+            zones=tuple(ZoneStatus(z, z in st.armed) for z in st.zones),
+            incidents=self._incidents,
+            unrecorded_events=self.unrecorded(),
         )
 
     def picture(self) -> np.ndarray | None:
@@ -359,17 +389,53 @@ class CameraRunner:
             setup.zones,
             last.tracks,
             setup.floor_map,
-            self.pipeline.zone_states(),
-            self.privacy_blur,
+            {i.zone: i.level for i in sorted(self._incidents, key=lambda i: i.level == "danger")},
+            self.settings.run.blur_faces,
             regions=[r.box for r in last.plan.regions] if last.plan else (),
         )
 
 
-def _is_path(source: str) -> bool:
-    from .sources import kind_of
+class Cameras:
+    """The running cameras, as one component: started, reloaded, stopped together."""
 
-    return kind_of(source) == "file" and not source.startswith("file://")
+    def __init__(self, store: Store, alerts: AlertService, metrics: Metrics) -> None:
+        self.store = store
+        self.alerts = alerts
+        self.metrics = metrics
+        self.runners: dict[str, CameraRunner] = {}
 
+    def start(self, settings: Mapping[str, CameraSettings]) -> None:
+        for camera_id, s in settings.items():
+            self.runners[camera_id] = CameraRunner(s, self.store, self.alerts, self.metrics).start()
 
-def setup_for(loaded: LoadedConfig, camera: Camera) -> ZoneSetup:
-    return ZoneSetup.build(loaded.zones.get(camera.id, ()), floor_map_for(camera), loaded)
+    def running(self) -> dict[str, CameraSettings]:
+        return {i: r.settings for i, r in self.runners.items()}
+
+    def stop_one(self, camera_id: str, budget_s: float) -> None:
+        runner = self.runners.pop(camera_id)
+        runner.request_stop()
+        runner.join(time.monotonic() + budget_s)
+
+    def stop(self, budget_s: float = 7.0) -> None:
+        """Every camera asked to stop first, then each joined within the one budget."""
+        deadline = time.monotonic() + budget_s
+        for r in self.runners.values():
+            r.request_stop()
+        for r in self.runners.values():
+            r.join(deadline)
+
+    def stalled(self, now: float) -> list[str]:
+        return [p for r in self.runners.values() for p in r.stalled(now)]
+
+    def states(self) -> list[CameraState]:
+        return [r.state() for r in list(self.runners.values())]
+
+    def statuses(self) -> tuple[CameraStatus, ...]:
+        return tuple(r.status() for r in list(self.runners.values()))
+
+    def picture(self, camera_id: str) -> np.ndarray | None:
+        runner = self.runners.get(camera_id)
+        return runner.picture() if runner else None
+
+    def unrecorded(self) -> int:
+        return sum(r.unrecorded() for r in self.runners.values())

@@ -17,17 +17,21 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
-from . import config as cfg
-from .events import CONTRACT_EVENTS, to_json_line
-from .pipeline import CameraPipeline, FrameResult
-from .pose import create_estimator, native_chatter_hidden
-from .snapshots import SnapshotWriter, annotate
-from .sources import CameraSource, Frame, SourceError, iter_file
-from .store import Store
-from .zones import ZoneContext, load_zone_files
+from ..config import load as cfg
+from ..config.settings import CameraSettings
+from ..pipeline import CameraPipeline, FrameResult
+from ..problems import errors
+from ..records import CONTRACT_EVENTS, to_json_line
+from ..snapshots import SnapshotWriter, annotate
+from ..store import Store
+from ..vision.pose import create_estimator, native_chatter_hidden
+from ..vision.sources import CameraSource, Frame, SourceError, iter_file
+from ..zones.load import load_zone_files
+from ..zones.model import ZoneContext
 
 
 def _frames(video: Path, camera: str, realtime: bool) -> Iterator[Frame]:
@@ -150,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         by_cam, problems = load_zone_files({camera_id: [Path(z) for z in args.zones]}, context)
         for p in problems:
             print(str(p), file=sys.stderr)
-        if any(p.severity == "error" for p in problems):
+        if errors(problems):
             return 1
         zones = by_cam[camera_id]
     video = Path(args.video)
@@ -165,29 +169,30 @@ def run(args: argparse.Namespace) -> int:
             state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="safetyd-")))
         store = Store(state_dir / "safetyd.db")
         stack.callback(store.close)
+        settings = CameraSettings.of(loaded, camera_id)
+        if zones is not None:
+            settings = replace(settings, live=replace(settings.live, zones=tuple(zones)))
+        run_settings = settings.run
         snapshots = None
-        if args.state_dir and config.storage.snapshots:
-            snapshots = SnapshotWriter(state_dir / "snapshots", config.privacy.blur_faces)
-        model = loaded.resolve(config.pose.model) if config.pose.model else None
+        if args.state_dir and run_settings.snapshots_dir:
+            snapshots = SnapshotWriter(state_dir / "snapshots", run_settings.blur_faces)
 
         def make_estimator(num_poses: int | None = None):
             # Models are made as regions appear; in --realtime mode the reader thread
             # runs meanwhile, so its stderr is left alone then.
             with native_chatter_hidden(not args.realtime):
-                return create_estimator(config.pose, model, num_poses)
+                return create_estimator(run_settings.pose, run_settings.model_path, num_poses)
 
-        pipeline = CameraPipeline.from_config(
-            loaded,
-            camera_id,
+        pipeline = CameraPipeline.from_settings(
+            settings,
             make_estimator,
-            zones=zones,
             always_armed=not args.honour_schedule,
             snapshots=snapshots,
         )
         stack.callback(_close_quietly, pipeline)
         alerts = None
         if args.send:
-            from .alerts.service import AlertService
+            from ..alerts.service import AlertService
 
             alerts = AlertService.from_config(loaded, store)
             stack.callback(alerts.stop)
@@ -261,7 +266,7 @@ def _video_writer(path: str, frame: Frame, fps: float):
 
     h, w = frame.image.shape[:2]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
     if not writer.isOpened():
         raise SourceError(f"cannot write the annotated video {path}")
     return writer

@@ -1,23 +1,14 @@
 """The daemon configuration, ``safetyd.toml``, as pydantic models.
 
 Every model forbids unknown keys and every field says what it is and what
-range is allowed, so a typo is reported instead of silently ignored. Loading
-is pure: it reads the TOML and the zone files it names, never opens a camera
-and never mutates running state; a reload validates the new file completely
-before anything is swapped in.
-
-Relative paths (zone files, model, state dir) are resolved against the
-directory that holds the configuration file.
-"""
+range is allowed, so a typo is reported instead of silently ignored. Relative
+paths (zone files, model, state dir) are resolved against the directory that
+holds the configuration file (``load.py``)."""
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
-import tomllib
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,13 +18,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from .problems import InvalidConfig, Problem, errors
-from .pydantic_problems import problems_from
+from ..vision.calibration import FloorMap, degenerate_reason
 
 E164_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
@@ -48,11 +37,17 @@ def _e164(value: str) -> str:
 
 
 E164 = Annotated[str, AfterValidator(_e164), Field(description="a phone number in E.164 form")]
+
+
 ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
 Ident = Annotated[
     str,
     Field(pattern=ID_RE, description="letters, digits, '_', '-' or '.', at most 64 characters"),
 ]
+
+
 CredentialName = Annotated[
     str,
     Field(
@@ -117,12 +112,13 @@ class Calibration(Base):
                 f"{len(self.image_points)} image_points but {len(self.floor_points)} "
                 "floor_points; they are pairs and must have the same length"
             )
-        from .calibration import degenerate_reason
-
         reason = degenerate_reason(self.image_points, self.floor_points)
         if reason:
             raise ValueError(reason)
         return self
+
+    def floor_map(self) -> FloorMap:
+        return FloorMap.from_points(self.image_points, self.floor_points)
 
 
 class Camera(Base):
@@ -204,7 +200,7 @@ class PoseSettings(Base):
         0.5, ge=0, le=1, description="landmark visibility at which a body part counts as seen"
     )
     context_every_s: float = Field(
-        1.0,
+        2.0,
         ge=0,
         le=60,
         description="when the model looks at regions, also look at the whole frame this "
@@ -314,9 +310,13 @@ class StormSettings(Base):
     )
 
 
+SinkName = Literal["sms", "webhook", "log"]
+
+
 class AlertSettings(Base):
-    sinks: list[Literal["sms", "webhook", "log"]] = Field(
-        default_factory=lambda: ["log"], description="where alerts go: sms, webhook, log"
+    sinks: list[SinkName] = Field(
+        default_factory=lambda: list[SinkName](["log"]),
+        description="where alerts go: sms, webhook, log",
     )
     groups: dict[Ident, Group] = Field(default_factory=dict, description="recipient groups")
     system_recipients: list[str] = Field(
@@ -422,81 +422,6 @@ class Config(Base):
             if cam.id == camera_id:
                 return cam
         raise KeyError(camera_id)
-
-
-@dataclass(frozen=True)
-class LoadedConfig:
-    """A validated configuration with its zones, ready to run."""
-
-    path: Path
-    config: Config
-    zones: dict[str, tuple]  # camera id -> tuple[Zone, ...]
-    warnings: tuple[Problem, ...] = field(default=())
-
-    def resolve(self, value: str) -> Path:
-        return resolve_path(self.path, value)
-
-    @property
-    def state_dir(self) -> Path:
-        return self.resolve(self.config.storage.state_dir)
-
-
-def resolve_path(config_path: Path, value: str) -> Path:
-    path = Path(value).expanduser()
-    # normpath, not resolve(): "systemd/../zones/x" reads better as "zones/x" in
-    # messages, and symlinks (e.g. /etc/safetyd) stay as the operator wrote them.
-    return Path(os.path.normpath(path if path.is_absolute() else config_path.parent / path))
-
-
-MAX_CONFIG_BYTES = 1_000_000
-
-
-def parse_config(path: Path) -> tuple[Config | None, list[Problem]]:
-    """Parse and validate the TOML file alone (no zone files)."""
-    name = str(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        return None, [Problem(name, "", f"cannot read the file: {exc.strerror}")]
-    if size > MAX_CONFIG_BYTES:
-        return None, [Problem(name, "", f"file is {size} bytes; a configuration is under 1 MB")]
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        return None, [Problem(name, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
-    except tomllib.TOMLDecodeError as exc:
-        return None, [Problem(name, "", f"not valid TOML: {exc}")]
-    try:
-        return Config.model_validate(data), []
-    except ValidationError as exc:
-        return None, problems_from(exc, Config, name)
-
-
-def load(path: str | Path) -> LoadedConfig:
-    """Load the configuration and every zone file it names, or raise InvalidConfig."""
-    from .zones import ZoneContext, load_zone_files
-
-    path = Path(path)
-    config, problems = parse_config(path)
-    if config is None:
-        raise InvalidConfig(problems, str(path))
-    context = ZoneContext.from_config(config)
-    zones: dict[str, tuple] = {}
-    files_by_camera: dict[str, list[Path]] = {
-        cam.id: [resolve_path(path, z) for z in cam.zones] for cam in config.cameras
-    }
-    loaded, zone_problems = load_zone_files(files_by_camera, context)
-    problems.extend(zone_problems)
-    zones.update(loaded)
-    if config.pose.model:
-        model = resolve_path(path, config.pose.model)
-        if not model.is_file():
-            problems.append(
-                Problem(str(path), "pose.model", f"{str(model)!r} does not exist or is not a file")
-            )
-    if errors(problems):
-        raise InvalidConfig(problems, str(path))
-    return LoadedConfig(path=path, config=config, zones=zones, warnings=tuple(problems))
 
 
 def is_device(source: str) -> bool:

@@ -14,6 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .status import Status
+
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
 
 
@@ -41,8 +43,7 @@ class Metrics:
         )
         self.frame_to_alert_seconds = Histogram(
             "safetyd_frame_to_alert_seconds",
-            "From frame capture to the alert committed in the outbox (stage=outbox) or "
-            "accepted by the provider (stage=sent)",
+            "From frame capture to the alert committed in the outbox (stage=outbox)",
             ["stage"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
@@ -68,114 +69,100 @@ class Metrics:
 
 
 class StateCollector(Collector):
-    """Reads live state at scrape time through a snapshot function."""
+    """Reads the daemon's typed status at scrape time."""
 
-    def __init__(self, snapshot: Callable[[], dict]) -> None:
-        self.snapshot = snapshot
+    def __init__(self, status: Callable[[], Status]) -> None:
+        self.status = status
 
     def describe(self) -> Iterable:
         return []
 
     def collect(self) -> Iterable:
-        s = self.snapshot()
-        read = CounterMetricFamily(
-            "safetyd_frames_read", "Frames read from the camera", labels=["camera"]
-        )
-        dropped = CounterMetricFamily(
-            "safetyd_frames_dropped",
-            "Frames replaced in the one-slot buffer before use",
-            labels=["camera"],
-        )
-        reconnects = CounterMetricFamily(
-            "safetyd_camera_reconnects", "Camera stream reopen attempts", labels=["camera"]
-        )
-        up = GaugeMetricFamily(
-            "safetyd_camera_up", "1 when the camera delivers fresh frames", labels=["camera"]
-        )
-        age = GaugeMetricFamily(
-            "safetyd_camera_frame_age_seconds", "Age of the newest fresh frame", labels=["camera"]
-        )
-        fps = GaugeMetricFamily("safetyd_camera_fps", "Frames per second read", labels=["camera"])
-        for cam in s["cameras"]:
-            read.add_metric([cam["id"]], cam["frames_read"])
-            dropped.add_metric([cam["id"]], cam["frames_dropped"])
-            reconnects.add_metric([cam["id"]], cam["reconnects"])
-            up.add_metric([cam["id"]], 1.0 if cam["up"] else 0.0)
-            if cam["frame_age_s"] is not None:
-                age.add_metric([cam["id"]], cam["frame_age_s"])
-            fps.add_metric([cam["id"]], cam["fps"])
-        yield from (read, dropped, reconnects, up, age, fps)
-
+        s = self.status()
+        per_camera = (
+            (CounterMetricFamily, "safetyd_frames_read", "Frames read from the camera",
+             lambda c: c.frames_read),
+            (CounterMetricFamily, "safetyd_frames_dropped",
+             "Frames replaced in the one-slot buffer before use", lambda c: c.frames_dropped),
+            (CounterMetricFamily, "safetyd_camera_reconnects", "Camera stream reopen attempts",
+             lambda c: c.reconnects),
+            (GaugeMetricFamily, "safetyd_camera_up", "1 when the camera delivers fresh frames",
+             lambda c: float(c.up)),
+            (GaugeMetricFamily, "safetyd_camera_frame_age_seconds",
+             "Age of the newest fresh frame", lambda c: c.frame_age_s),
+            (GaugeMetricFamily, "safetyd_camera_fps", "Frames per second processed",
+             lambda c: c.fps),
+        )  # fmt: skip
+        for family, name, help_text, value in per_camera:
+            metric = family(name, help_text, labels=["camera"])
+            for cam in s.cameras:
+                v = value(cam)
+                if v is not None:
+                    metric.add_metric([cam.id], v)
+            yield metric
         armed = GaugeMetricFamily(
             "safetyd_zone_armed", "1 when the zone is armed", labels=["camera", "zone"]
         )
-        for cam in s["cameras"]:
-            for zone, is_armed in cam["zones"].items():
-                armed.add_metric([cam["id"], zone], 1.0 if is_armed else 0.0)
+        for cam in s.cameras:
+            for zone in cam.zones:
+                armed.add_metric([cam.id, zone.id], 1.0 if zone.armed else 0.0)
         yield armed
         open_incidents = GaugeMetricFamily(
             "safetyd_open_incidents", "Incidents open now", labels=["camera", "level"]
         )
-        for cam in s["cameras"]:
-            for level, n in cam["open_incidents"].items():
-                open_incidents.add_metric([cam["id"], level], n)
+        for cam in s.cameras:
+            for level, n in cam.open_by_level.items():
+                open_incidents.add_metric([cam.id, level], n)
         yield open_incidents
 
-        d = s["delivery"]
+        d = s.delivery
         sent = CounterMetricFamily(
             "safetyd_alerts_sent", "Alerts accepted by a sink", labels=["sink"]
         )
         failed = CounterMetricFamily(
             "safetyd_alerts_failed", "Alerts that failed permanently or expired", labels=["sink"]
         )
-        for sink in d["sinks"]:
-            sent.add_metric([sink], d["sent"].get(sink, 0))
-            failed.add_metric([sink], d["failed"].get(sink, 0))
+        for sink in d.sinks:
+            sent.add_metric([sink], d.sent.get(sink, 0))
+            failed.add_metric([sink], d.failed.get(sink, 0))
         yield sent
         yield failed
         yield _single(
-            CounterMetricFamily,
-            "safetyd_sms_sent",
-            "SMS accepted by Twilio",
-            d["sent"].get("sms", 0),
+            CounterMetricFamily, "safetyd_sms_sent", "SMS accepted by Twilio", d.sent.get("sms", 0)
         )
         yield _single(
             CounterMetricFamily,
             "safetyd_sms_failed",
             "SMS that failed permanently or expired",
-            d["failed"].get("sms", 0),
+            d.failed.get("sms", 0),
         )
         yield _single(
-            GaugeMetricFamily, "safetyd_outbox_depth", "Alerts waiting for delivery", d["pending"]
+            GaugeMetricFamily, "safetyd_outbox_depth", "Alerts waiting for delivery", d.pending
         )
         yield _single(
-            GaugeMetricFamily,
-            "safetyd_delivery_healthy",
-            "1 when alert delivery is healthy",
-            d["ok"],
+            GaugeMetricFamily, "safetyd_delivery_healthy", "1 when alert delivery is healthy", d.ok
         )
         yield _single(
             GaugeMetricFamily,
             "safetyd_alerts_in_memory",
             "Alerts waiting in memory because the outbox could not be written",
-            d["in_memory"],
+            d.in_memory,
         )
-        st = s["storage"]
         yield _single(
             GaugeMetricFamily,
             "safetyd_storage_healthy",
             "1 when the database takes writes, 0 while they fail",
-            st["ok"],
+            s.storage.ok,
         )
         yield _single(
             CounterMetricFamily,
             "safetyd_storage_errors",
             "Database writes that failed (full disk, I/O error, ...)",
-            st["failures"],
+            s.storage.failures,
         )
         yield _single(GaugeMetricFamily, "safetyd_events_unrecorded",
                       "Incident events held in memory until the database takes writes again",
-                      st["unrecorded_events"])  # fmt: skip
+                      s.unrecorded_events)  # fmt: skip
 
 
 def _single(family: type, name: str, help_text: str, value: float | bool):

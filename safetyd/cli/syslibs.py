@@ -37,7 +37,7 @@ def explain(exc: BaseException) -> str | None:
     missing = _MISSING.search(text)
     if not known and not missing:
         return None
-    lib = known[0] if known else missing[1]
+    lib = known[0] if known else missing[1] if missing else ""
     package = PACKAGES.get(lib)
     which = f"the package {package}" if package else "the package that provides it"
     return (

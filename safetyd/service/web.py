@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from .status import Status
+
 log = logging.getLogger(__name__)
 # "Task queue depth is 2" on every short burst of requests is noise, not news.
 logging.getLogger("waitress.queue").setLevel(logging.ERROR)
@@ -33,6 +35,7 @@ class Endpoints:
     metrics: Callable[[], bytes]
     health: Callable[[], tuple[bool, dict[str, Any]]]
     status: Callable[[], dict[str, Any]]
+    page: Callable[[], Status]
     picture: Callable[[str], bytes | None]
 
 
@@ -74,37 +77,38 @@ imgs.forEach(img => {{
 """
 
 
-def render_page(status: dict[str, Any], healthy: bool, reasons: list[str]) -> str:
+def render_page(status: Status) -> str:
     esc = html.escape
+    reasons = status.reasons()
     rows, figures = [], []
-    for cam in status["cameras"]:
-        state = '<span class="up">up</span>' if cam["up"] else '<span class="down">OFFLINE</span>'
-        age = "-" if cam["frame_age_s"] is None else f"{cam['frame_age_s']:.1f}s"
-        armed = ", ".join(z for z, a in cam["zones"].items() if a) or "none"
+    for cam in status.cameras:
+        state = '<span class="up">up</span>' if cam.up else '<span class="down">OFFLINE</span>'
+        age = "-" if cam.frame_age_s is None else f"{cam.frame_age_s:.1f}s"
+        armed = ", ".join(cam.armed) or "none"
         rows.append(
-            f'<tr data-camera="{esc(cam["id"])}"><td>{esc(cam["id"])}</td><td>{state}</td>'
-            f"<td>{cam['fps']:.1f}</td><td>{age}</td><td>{esc(armed)}</td>"
-            f"<td>{cam['reconnects']}</td><td>{cam['frames_dropped']}</td></tr>"
+            f'<tr data-camera="{esc(cam.id)}"><td>{esc(cam.id)}</td><td>{state}</td>'
+            f"<td>{cam.fps:.1f}</td><td>{age}</td><td>{esc(armed)}</td>"
+            f"<td>{cam.reconnects}</td><td>{cam.frames_dropped}</td></tr>"
         )
         figures.append(
-            f'<figure><img class="frame" alt="{esc(cam["id"])}" '
-            f'src="/camera/{esc(cam["id"])}.jpg"><figcaption>{esc(cam["id"])}</figcaption>'
+            f'<figure><img class="frame" alt="{esc(cam.id)}" '
+            f'src="/camera/{esc(cam.id)}.jpg"><figcaption>{esc(cam.id)}</figcaption>'
             "</figure>"
         )
     incidents = [
-        f'<tr class="{esc(i["level"])}"><td>{esc(i["camera"])}</td><td>{esc(i["zone"])}</td>'
-        f"<td>{esc(i['level'])}</td><td>{i['track']}</td><td>{esc(i['body_part'])}</td>"
-        f"<td>{esc(i['since'])}</td></tr>"
-        for i in status["incidents"]
+        f'<tr class="{esc(i.level)}"><td>{esc(i.camera)}</td><td>{esc(i.zone)}</td>'
+        f"<td>{esc(i.level)}</td><td>{i.track}</td><td>{esc(i.body_part)}</td>"
+        f"<td>{esc(i.since)}</td></tr>"
+        for i in status.incidents
     ]
     return PAGE.format(
-        site=esc(status["site"]),
-        health_class="up" if healthy else "down",
-        health_text="healthy" if healthy else "UNHEALTHY: " + esc("; ".join(reasons)),
+        site=esc(status.site),
+        health_class="up" if not reasons else "down",
+        health_text="healthy" if not reasons else "UNHEALTHY: " + esc("; ".join(reasons)),
         camera_rows="".join(rows),
         figures="".join(figures),
         incident_rows="".join(incidents) or '<tr><td colspan="6">none</td></tr>',
-        outbox=status["delivery"]["pending"],
+        outbox=status.delivery.pending,
     )
 
 
@@ -172,9 +176,7 @@ class WebServer:
         if path == "/api/status":
             return 200, json.dumps(e.status(), indent=1).encode(), "application/json"
         if path == "/":
-            ok, body = e.health()
-            page = render_page(e.status(), ok, body.get("reasons", []))
-            return 200, page.encode(), "text/html; charset=utf-8"
+            return 200, render_page(e.page()).encode(), "text/html; charset=utf-8"
         if path.startswith("/camera/") and path.endswith(".jpg"):
             jpeg = e.picture(path[len("/camera/") : -len(".jpg")])
             if jpeg is None:

@@ -13,41 +13,50 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from .config import is_device
-
-# FFmpeg input options, process-wide (OpenCV reads this variable whenever a
-# capture opens): TCP for RTSP (no smeared frames from UDP loss), a bounded
-# demuxer delay, and a short probe so that a stream opens quickly. Latency is
-# kept low by the reader thread consuming continuously (latest frame wins), not
-# by "fflags;nobuffer|flags;low_delay": those drop the first frame of a video
-# file and make FFmpeg warn, and the same options apply to files and streams.
-# An operator can override them in the unit's Environment=.
-os.environ.setdefault(
-    "OPENCV_FFMPEG_CAPTURE_OPTIONS",
-    "rtsp_transport;tcp|max_delay;500000|probesize;500000|analyzeduration;1000000",
-)
-# FFmpeg's own log lines ("Connection refused" per retry) would flood the
-# journal; safetyd logs each failure once, in its own words. Read at each open.
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL
-
-import cv2  # noqa: E402  (after the environment above)
-
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-# OpenCV's own thread pool: the images it sees here are small and every camera
-# already has its own threads, so waking pool threads costs more CPU than it saves
-# (measured: +60 % CPU for the motion gate's small-image work).
-cv2.setNumThreads(1)
+from ..config.model import is_device
+from ..timing import Rate, backoff
 
 log = logging.getLogger(__name__)
+_configured = False
+
+
+def configure() -> None:
+    """OpenCV's process-wide settings for camera capture; done once, at the first open
+    (never at import: importing a module must not change the process).
+
+    * FFmpeg input options (OpenCV reads the variable whenever a capture opens):
+      TCP for RTSP (no smeared frames from UDP loss), a bounded demuxer delay and
+      a short probe so that a stream opens quickly. Latency is kept low by the
+      reader consuming continuously (latest frame wins), not by
+      "fflags;nobuffer|flags;low_delay": those drop the first frame of a video
+      file and make FFmpeg warn. An operator can override them in the unit's
+      Environment=.
+    * FFmpeg's own log lines ("Connection refused" per retry) would flood the
+      journal; safetyd logs each failure once, in its own words.
+    * OpenCV's thread pool: the images it sees here are small and every camera
+      already has its own threads, so waking pool threads costs more CPU than it
+      saves (measured: +60 % CPU for the motion gate's small-image work).
+    """
+    global _configured
+    if _configured:
+        return
+    os.environ.setdefault(
+        "OPENCV_FFMPEG_CAPTURE_OPTIONS",
+        "rtsp_transport;tcp|max_delay;500000|probesize;500000|analyzeduration;1000000",
+    )
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    cv2.setNumThreads(1)
+    _configured = True
 
 
 class SourceError(RuntimeError):
@@ -94,6 +103,7 @@ def open_capture(
     width: int | None = None,
     height: int | None = None,
 ) -> cv2.VideoCapture:
+    configure()
     kind = kind_of(source)
     if kind == "device":
         index = int(source) if source.isdigit() else int(source.removeprefix("/dev/video"))
@@ -232,11 +242,11 @@ class CameraSource:
         # status, guarded by _lock
         self._connected = False
         self._reader_started = 0.0
-        self._last_frame = None  # monotonic time of the last frame of the current reader
-        self._last_any = None
-        self._last_fresh = None
+        self._last_frame: float | None = None  # monotonic, the current reader's last frame
+        self._last_any: float | None = None
+        self._last_fresh: float | None = None
         self._signature = b""
-        self._fps = 0.0
+        self._rate = Rate()
         self._reconnects = 0
         self._read = 0
         self._abandoned = 0
@@ -278,7 +288,7 @@ class CameraSource:
             return SourceStatus(
                 camera=self.camera,
                 connected=self._connected,
-                fps=self._fps,
+                fps=self._rate.value,
                 last_frame_age_s=None if self._last_any is None else now - self._last_any,
                 last_fresh_age_s=None if self._last_fresh is None else now - self._last_fresh,
                 reconnects=self._reconnects,
@@ -296,8 +306,7 @@ class CameraSource:
     # -- supervisor -----------------------------------------------------------
 
     def _backoff(self, attempt: int) -> float:
-        base = min(self.backoff_max_s, self.backoff_initial_s * (2 ** min(attempt, 16)))
-        return base * (0.5 + random.random() / 2)  # jitter: cameras do not reconnect in lockstep
+        return backoff(attempt, self.backoff_initial_s, self.backoff_max_s)
 
     def _supervise(self) -> None:
         attempt = 0
@@ -413,10 +422,7 @@ class CameraSource:
         now = self._clock()
         sig = _signature(image)
         with self._lock:
-            if self._last_any is not None:
-                dt = now - self._last_any
-                if dt > 0:
-                    self._fps = 1.0 / dt if self._fps == 0 else 0.9 * self._fps + 0.1 / dt
+            self._rate.tick(now)
             self._last_frame = self._last_any = now
             if sig != self._signature:
                 self._last_fresh = now

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from .zones import Zone
+from .model import Zone
 
 
 class Arming:

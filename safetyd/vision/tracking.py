@@ -43,7 +43,9 @@ from typing import Literal
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .pose import Pose, is_figure_within
+from . import boxes
+from .plausibility import is_figure_within
+from .pose import Pose
 
 TrackState = Literal["tentative", "confirmed", "lost"]
 _BIG = 1e6
@@ -72,22 +74,6 @@ class Track:
         return self.state != "tentative"
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def _height(box: np.ndarray) -> float:
-    return max(float(box[3] - box[1]), 1.0)
-
-
-def _centre(box: np.ndarray) -> np.ndarray:
-    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
-
-
 @dataclass
 class _Live:
     id: int
@@ -105,7 +91,7 @@ class _Live:
         """The median velocity of the seen landmarks, capped at a human speed."""
         seen = self.visibility >= threshold
         v = np.median(self.velocity[seen] if seen.any() else self.velocity, axis=0)
-        limit = MAX_SPEED_HEIGHTS * _height(self.bbox)
+        limit = MAX_SPEED_HEIGHTS * boxes.height(self.bbox)
         speed = float(np.hypot(*v))
         return v * (limit / speed) if speed > limit else v
 
@@ -180,7 +166,7 @@ class Tracker:
         h_track, h_pose = box[3] - box[1], pose.bbox[3] - pose.bbox[1]
         if h_track > 0 and h_pose > 0 and not 0.5 <= h_pose / h_track <= 2.0:
             return 1.0  # a person does not halve or double in size between frames
-        iou = box_iou(box, pose.bbox)
+        iou = boxes.iou(box, pose.bbox)
         both = (track.visibility >= self.visibility_threshold) & (
             pose.visibility >= self.visibility_threshold
         )
@@ -194,10 +180,10 @@ class Tracker:
         """Distance from where a lost track is predicted to be, in its heights; 1 and
         more: not him. Sizes must agree within a factor of 1.6."""
         _, box = track.predict(t, self.visibility_threshold)
-        h_track, h_pose = _height(box), _height(pose.bbox)
+        h_track, h_pose = boxes.height(box), boxes.height(pose.bbox)
         if not 1 / 1.6 <= h_pose / h_track <= 1.6:
             return 1.0
-        d = float(np.linalg.norm(_centre(box) - _centre(pose.bbox))) / h_track
+        d = float(np.linalg.norm(boxes.centre(box) - boxes.centre(pose.bbox))) / h_track
         return min(d / REID_DISTANCE, 1.0)
 
     def _match(

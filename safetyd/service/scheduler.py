@@ -14,13 +14,19 @@ import time
 from collections.abc import Callable
 from datetime import UTC
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-log = logging.getLogger(__name__)
+# The journal has named these lines "safetyd.scheduler" since v1; operators filter on it.
+log = logging.getLogger("safetyd.scheduler")
 # APScheduler logs every run at INFO ("Running job ..."): once a second is noise.
 logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
@@ -38,11 +44,16 @@ class Scheduler:
             executors={"default": ThreadPoolExecutor(JOB_THREADS)},
         )
         self._scheduler.add_listener(
-            self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
+            self._on_event,
+            EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES,
         )
         self.heartbeat = time.monotonic()
 
     def _on_event(self, event) -> None:
+        if event.code in (EVENT_JOB_EXECUTED, EVENT_JOB_ERROR):
+            self.heartbeat = time.monotonic()  # jobs run: the scheduler is alive
+        if event.code == EVENT_JOB_EXECUTED:
+            return
         if event.code == EVENT_JOB_ERROR:
             # event.traceback is APScheduler's formatted text, not a traceback object;
             # the exception carries the real one.
@@ -81,10 +92,16 @@ class Scheduler:
     def start(self) -> None:
         self._scheduler.start()
 
-    def shutdown(self) -> None:
+    def stop(self) -> None:
         # wait=False: a job stuck in I/O must not hold up SIGTERM; jobs are idempotent.
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+
+    def stalled(self, now: float, limit_s: float = 10.0) -> list[str]:
+        """Not running, or no job has finished for ``limit_s`` (one runs every second)."""
+        if not self.running or now - self.heartbeat > limit_s:
+            return ["scheduler stalled"]
+        return []
 
     @property
     def running(self) -> bool:

@@ -14,10 +14,11 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from .. import config as cfg
+from ..alerts import messages
+from ..alerts.base import AlertKind, OutboxStatus
+from ..alerts.service import AlertService
+from ..config import load as cfg
 from ..store import Store
-from . import messages
-from .service import AlertService
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,13 +37,13 @@ def run(args: argparse.Namespace) -> int:
         now = time.time()
         body = messages.test_text(loaded.config.site.name, args.group, now, tz)
         service.enqueue_system(
-            f"test:{now}", "test", "info", body, {"group": args.group}, groups=[args.group]
+            f"test:{now}", AlertKind.TEST, "info", body, {"group": args.group}, groups=[args.group]
         )
         service.start()
         try:
             service.dispatcher.flush = True
             deadline = time.monotonic() + args.timeout
-            while time.monotonic() < deadline and service.outbox.rows(status="pending"):
+            while time.monotonic() < deadline and service.outbox.rows(status=OutboxStatus.PENDING):
                 time.sleep(0.1)
         finally:
             service.stop()
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     ok = True
     for row in rows:
         where = f"{row['sink']} {row['recipient']}"
-        if row["status"] == "sent":
+        if row["status"] == OutboxStatus.SENT:
             print(f"sent     {where}" + (f"  {row['provider_id']}" if row["provider_id"] else ""))
         else:
             ok = False

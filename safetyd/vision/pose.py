@@ -3,8 +3,7 @@
 MediaPipe results are converted to our own ``Pose`` right here; nothing past
 this module sees a MediaPipe type. The model ships inside the package
 (``models/pose_landmarker_full.task``, built by ``models/build_pose_model.py``)
-and is verified against its SHA-256 before use; nothing is ever downloaded.
-"""
+and is verified against its SHA-256 before use; nothing is ever downloaded."""
 
 from __future__ import annotations
 
@@ -13,20 +12,18 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
-from .bodyparts import NUM_LANDMARKS
+from ..bodyparts import NUM_LANDMARKS
 
-MODELS = Path(__file__).parent / "models"
-# Landmarks 0-24: face, shoulders, arms, hands, hips. The legs are often hidden by a
-# machine or a bench in front of a worker, so visibility is judged on these.
-UPPER_BODY = 25
+MODELS = Path(__file__).parent.parent / "models"
+
+
 BUNDLED_MODEL = MODELS / "pose_landmarker_full.task"
 
 
@@ -52,12 +49,6 @@ class Pose:
         x0, y0 = np.clip(kp.min(axis=0), 0, [w, h])
         x1, y1 = np.clip(kp.max(axis=0), 0, [w, h])
         return cls(kp, vis, np.array([x0, y0, x1, y1]))
-
-
-class PoseEstimator(Protocol):
-    def estimate(self, image_bgr: np.ndarray, timestamp_s: float) -> list[Pose]: ...
-
-    def close(self) -> None: ...
 
 
 class ModelError(RuntimeError):
@@ -190,109 +181,3 @@ def create_estimator(
         min_presence_confidence=settings.min_presence_confidence,
         min_tracking_confidence=settings.min_tracking_confidence,
     )
-
-
-def visible_extent(pose: Pose, threshold: float) -> np.ndarray | None:
-    seen = pose.keypoints[pose.visibility >= threshold]
-    if len(seen) < 2:
-        return None
-    return np.concatenate([seen.min(axis=0), seen.max(axis=0)])
-
-
-def contained_fraction(inner: np.ndarray, outer: np.ndarray) -> float:
-    """Fraction of inner's box that lies inside outer's box."""
-    ix = max(0.0, min(inner[2], outer[2]) - max(inner[0], outer[0]))
-    iy = max(0.0, min(inner[3], outer[3]) - max(inner[1], outer[1]))
-    area = (inner[2] - inner[0]) * (inner[3] - inner[1])
-    return ix * iy / area if area > 0 else 1.0
-
-
-def is_duplicate(pose: Pose, kept: Pose, threshold: float) -> bool:
-    """Whether ``pose`` is a second detection of the already kept person.
-
-    Either the same landmarks (median distance under a tenth of the person's
-    height), or a much smaller "person" found wholly inside the kept one's box
-    (the model sometimes sees a figure in the folds of a coat or in a tool held
-    in front of the body). Two real people side by side or one behind another
-    have different landmarks and boxes that stick out of each other.
-    """
-    height = max(kept.bbox[3] - kept.bbox[1], 1.0)
-    both = (pose.visibility >= threshold) & (kept.visibility >= threshold)
-    if both.sum() >= 4:
-        dist = np.linalg.norm(pose.keypoints[both] - kept.keypoints[both], axis=1)
-        if float(np.median(dist)) < 0.1 * height:
-            return True
-    return is_figure_within(pose.bbox, kept.bbox)
-
-
-def is_figure_within(inner: np.ndarray, outer: np.ndarray) -> bool:
-    """A box less than half as tall as a person's and wholly inside it: the model's
-    "person" in the folds of a coat or in a tool held in front of the body."""
-    small = (inner[3] - inner[1]) < 0.5 * max(outer[3] - outer[1], 1.0)
-    return bool(small and contained_fraction(inner, outer) >= 0.9)
-
-
-@dataclass(frozen=True)
-class PlausibilityFilter:
-    """Rejects detections that cannot be a person, and duplicates of one person.
-
-    The pose model sometimes reports small "people" on machinery, or the same
-    worker twice (a tracked box and a fresh detection). Over time, tracks must
-    also be confirmed by several detections (see tracking.Tracker), which drops
-    one-frame flickers. A worker standing still is never rejected for it: a
-    person frozen inside a press cell must alarm.
-    """
-
-    min_height_frac: float = 0.08
-    max_aspect: float = 2.5
-    min_visible_landmarks: int = 8
-    min_mean_visibility: float = 0.5
-    visibility_threshold: float = 0.5
-
-    @classmethod
-    def from_settings(cls, plaus, visibility_threshold: float) -> PlausibilityFilter:
-        return cls(
-            min_height_frac=plaus.min_height_frac,
-            max_aspect=plaus.max_aspect,
-            min_visible_landmarks=plaus.min_visible_landmarks,
-            min_mean_visibility=plaus.min_mean_visibility,
-            visibility_threshold=visibility_threshold,
-        )
-
-    def why_rejected(self, pose: Pose, frame_height: int) -> str | None:
-        """Why this pose is not a person, or None; ``frame_height`` is the height of
-        the picture the model was given."""
-        visible = int((pose.visibility >= self.visibility_threshold).sum())
-        if visible < self.min_visible_landmarks:
-            return f"{visible} visible landmarks < {self.min_visible_landmarks}"
-        upper = float(pose.visibility[:UPPER_BODY].mean())
-        if upper < self.min_mean_visibility:
-            return f"upper-body visibility {upper:.2f} < {self.min_mean_visibility}"
-        extent = visible_extent(pose, self.visibility_threshold)
-        if extent is None:
-            return "fewer than 2 visible landmarks"
-        width, height = extent[2] - extent[0], extent[3] - extent[1]
-        if height < self.min_height_frac * frame_height:
-            return f"height {height:.0f}px < {self.min_height_frac:.0%} of the picture"
-        if height <= 0 or width / height > self.max_aspect:
-            return f"aspect {width:.0f}x{height:.0f} wider than {self.max_aspect}:1"
-        return None
-
-    def filter(self, poses: Sequence[Pose], frame_height: int) -> list[Pose]:
-        return self.filter_groups([(poses, frame_height)])
-
-    def filter_groups(self, groups: Iterable[tuple[Sequence[Pose], int]]) -> list[Pose]:
-        """Poses found in several pictures (regions, tiles, the whole frame), each
-        judged against the height of its own picture, then one pose per person:
-        a person seen by two overlapping regions is kept once."""
-        plausible = [
-            p for poses, height in groups for p in poses if self.why_rejected(p, height) is None
-        ]
-        # Largest first, so that a person's full-size detection is the one kept (a
-        # tile that cuts him sees less of him than the tile that holds him whole).
-        plausible.sort(key=lambda p: -(p.bbox[3] - p.bbox[1]))
-        out: list[Pose] = []
-        for pose in plausible:
-            if not any(is_duplicate(pose, o, self.visibility_threshold) for o in out):
-                out.append(pose)
-        return out

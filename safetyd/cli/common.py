@@ -1,0 +1,21 @@
+"""What every command shares: exit codes, and how problems are printed."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from ..problems import Problem, errors
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_SYSTEM = 0, 1, 2, 3
+
+
+def print_problems(problems: Sequence[Problem], stream=None) -> None:
+    stream = stream or sys.stderr
+    for p in problems:
+        print(str(p), file=stream)
+
+
+def summary(problems: Sequence[Problem]) -> str:
+    n_err = len(errors(problems))
+    return f"{n_err} error(s), {len(problems) - n_err} warning(s)"

@@ -1,0 +1,160 @@
+"""``safetyd zones check|render|schema``: work with GeoJSON hazard-zone files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..problems import InvalidConfig, errors
+from ..zones.model import Zone
+from .common import EXIT_INVALID, EXIT_OK, print_problems, summary
+
+
+def _zone_context(config_path: Path | None):
+    from ..config import load as cfg
+    from ..zones.model import ZoneContext
+
+    if config_path is None:
+        return ZoneContext(), None
+    parsed, problems = cfg.parse_config(config_path)
+    if parsed is None:
+        raise InvalidConfig(problems, str(config_path))
+    return ZoneContext.from_config(parsed), parsed
+
+
+def cmd_zones_check(args: argparse.Namespace) -> int:
+    from ..zones.geojson import parse_zone_file
+
+    context, _ = _zone_context(args.config)
+    status = EXIT_OK
+    for path in args.files:
+        parsed = parse_zone_file(Path(path), context)
+        print_problems(parsed.problems)
+        if errors(parsed.problems):
+            print(f"{path}: invalid: {summary(parsed.problems)}", file=sys.stderr)
+            status = EXIT_INVALID
+        else:
+            print(f"{path}: OK: {len(parsed.zones)} zone(s)")
+    if args.config is None:
+        print("(camera and recipient names not checked: pass --config to check them)")
+    return status
+
+
+def cmd_zones_render(args: argparse.Namespace) -> int:
+    import cv2
+
+    from ..render import draw_regions, draw_zones
+    from ..zones.geojson import parse_zone_file
+
+    context, parsed_config = _zone_context(args.config)
+    image = cv2.imread(str(args.image), cv2.IMREAD_COLOR) if args.image.is_file() else None
+    if image is None:
+        print(f"{args.image}: cannot read it as an image (PNG or JPEG expected)", file=sys.stderr)
+        return EXIT_INVALID
+    floor_map = None
+    if parsed_config is not None and args.camera:
+        try:
+            cam = parsed_config.camera(args.camera)
+        except KeyError:
+            print(f"--camera {args.camera!r} is not in {args.config}", file=sys.stderr)
+            return EXIT_INVALID
+        if cam.calibration:
+            floor_map = cam.calibration.floor_map()
+    zones: list[Zone] = []
+    for path in args.zones:
+        parsed = parse_zone_file(Path(path), context)
+        print_problems(parsed.problems)
+        if errors(parsed.problems):
+            print(f"{path}: invalid: {summary(parsed.problems)}", file=sys.stderr)
+            return EXIT_INVALID
+        zones.extend(parsed.zones)
+    if any(z.units == "metres" for z in zones) and floor_map is None:
+        print(
+            "zones in metres need the camera's calibration: pass --config PATH --camera ID",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    # The regions the model would look at with every zone armed, before the camera has
+    # learned how big people are (or with its calibration's sizes).
+    from ..vision import regions as regionplan
+    from ..vision.sizes import Heights
+
+    h, w = image.shape[:2]
+    plan = regionplan.plan(zones, {z.id for z in zones}, (w, h), Heights(floor_map), floor_map)
+    boxes = [r.box for r in plan.regions]
+    draw_regions(image, boxes, "region")
+    draw_zones(image, zones, floor_map)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(args.out), image):
+        print(f"{args.out}: cannot write the image", file=sys.stderr)
+        return EXIT_INVALID
+    where = "the whole frame" if plan.full_frame else f"{len(boxes)} region(s)"
+    print(f"{args.out}: drew {len(zones)} zone(s); the pose model looks at {where}")
+    return EXIT_OK
+
+
+def cmd_zones_schema(args: argparse.Namespace) -> int:
+    from ..zones.model import zone_schema
+
+    print(json.dumps(zone_schema(), indent=2))
+    return EXIT_OK
+
+
+def add_parser(sub) -> None:
+    zones = sub.add_parser(
+        "zones",
+        help="check, preview or describe GeoJSON hazard-zone files",
+        description="Work with GeoJSON hazard-zone files (see zones/README.md).",
+    )
+    zsub = zones.add_subparsers(dest="zones_command", required=True, metavar="ACTION")
+    zc = zsub.add_parser(
+        "check",
+        help="validate zone files",
+        description=(
+            "Validate zone files and report every problem (file, feature, property, value, "
+            "what is expected). With --config, camera ids, recipient groups and image "
+            "bounds are checked too. Exit 0 valid, 1 invalid."
+        ),
+    )
+    zc.add_argument("files", nargs="+", metavar="FILE", help="GeoJSON zone file(s)")
+    zc.add_argument("--config", type=Path, help="safetyd.toml to check names against")
+    zc.set_defaults(func=cmd_zones_check)
+
+    zr = zsub.add_parser(
+        "render",
+        help="draw zones on a frame to see what you drew",
+        description=(
+            "Draw each zone (filled), its warn_distance buffer (thin yellow outline) and its "
+            "label on an image, e.g. a frame grabbed from the camera."
+        ),
+    )
+    zr.add_argument(
+        "--zones",
+        type=Path,
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="zone file (repeat for several)",
+    )
+    zr.add_argument(
+        "--image",
+        type=Path,
+        required=True,
+        metavar="FRAME.png",
+        help="background image (a camera frame)",
+    )
+    zr.add_argument(
+        "--out", type=Path, required=True, metavar="PREVIEW.png", help="output image path"
+    )
+    zr.add_argument("--config", type=Path, help="safetyd.toml (for names and calibration)")
+    zr.add_argument("--camera", help="camera id whose calibration maps zones in metres")
+    zr.set_defaults(func=cmd_zones_render)
+
+    zs = zsub.add_parser(
+        "schema",
+        help="print the JSON Schema of zone properties",
+        description="Print the JSON Schema of a zone Feature's properties.",
+    )
+    zs.set_defaults(func=cmd_zones_schema)

@@ -1,0 +1,96 @@
+"""Loading ``safetyd.toml``: parse and validate it, then every zone file it names.
+
+Pure: reads files, never opens a camera or touches running state; a reload
+validates the new configuration completely before anything changes.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import (
+    ValidationError,
+)
+
+from ..problems import InvalidConfig, Problem, errors
+from ..zones.load import load_zone_files
+from ..zones.model import Zone, ZoneContext
+from .model import Config
+from .pydantic_problems import problems_from
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated configuration with its zones, ready to run."""
+
+    path: Path
+    config: Config
+    zones: dict[str, tuple[Zone, ...]]  # camera id -> its zones
+    warnings: tuple[Problem, ...] = field(default=())
+
+    def resolve(self, value: str) -> Path:
+        return resolve_path(self.path, value)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.resolve(self.config.storage.state_dir)
+
+
+def resolve_path(config_path: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    # normpath, not resolve(): "systemd/../zones/x" reads better as "zones/x" in
+    # messages, and symlinks (e.g. /etc/safetyd) stay as the operator wrote them.
+    return Path(os.path.normpath(path if path.is_absolute() else config_path.parent / path))
+
+
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def parse_config(path: Path) -> tuple[Config | None, list[Problem]]:
+    """Parse and validate the TOML file alone (no zone files)."""
+    name = str(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return None, [Problem(name, "", f"cannot read the file: {exc.strerror}")]
+    if size > MAX_CONFIG_BYTES:
+        return None, [Problem(name, "", f"file is {size} bytes; a configuration is under 1 MB")]
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        return None, [Problem(name, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+    except tomllib.TOMLDecodeError as exc:
+        return None, [Problem(name, "", f"not valid TOML: {exc}")]
+    try:
+        return Config.model_validate(data), []
+    except ValidationError as exc:
+        return None, problems_from(exc, Config, name)
+
+
+def load(path: str | Path) -> LoadedConfig:
+    """Load the configuration and every zone file it names, or raise InvalidConfig."""
+
+    path = Path(path)
+    config, problems = parse_config(path)
+    if config is None:
+        raise InvalidConfig(problems, str(path))
+    context = ZoneContext.from_config(config)
+    zones: dict[str, tuple[Zone, ...]] = {}
+    files_by_camera: dict[str, list[Path]] = {
+        cam.id: [resolve_path(path, z) for z in cam.zones] for cam in config.cameras
+    }
+    loaded, zone_problems = load_zone_files(files_by_camera, context)
+    problems.extend(zone_problems)
+    zones.update(loaded)
+    if config.pose.model:
+        model = resolve_path(path, config.pose.model)
+        if not model.is_file():
+            problems.append(
+                Problem(str(path), "pose.model", f"{str(model)!r} does not exist or is not a file")
+            )
+    if errors(problems):
+        raise InvalidConfig(problems, str(path))
+    return LoadedConfig(path=path, config=config, zones=zones, warnings=tuple(problems))

@@ -1,0 +1,139 @@
+"""What each camera runs with: THE mapping from the configuration to the runtime.
+
+``CameraSettings.of(loaded, camera_id)`` is built here and nowhere else. It is
+the camera pipeline's and runner's only input, and it is the reload key:
+
+* ``run`` — what a running camera cannot change without restarting (its
+  source, the pose model and its settings, tracking, motion gating,
+  snapshots, face blurring, where it keeps what it learned);
+* ``live`` — what is swapped in between two frames (zones, calibration, the
+  hazard and incident rules, the site's time zone for schedules).
+
+A reload restarts a camera when its ``run`` part differs and swaps its
+``live`` part otherwise, so what the pipeline reads and what a reload
+compares cannot drift apart (``escalate_after_s`` once was read by the
+pipeline and missing from the reload's hand-written list of keys).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..vision.calibration import FloorMap
+from ..vision.sources import kind_of
+from ..zones.model import Zone
+from .load import LoadedConfig
+from .model import Camera, HazardSettings, MotionGating, PoseSettings, TrackingSettings
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Changing any of these restarts the camera (a new reader and new models)."""
+
+    camera: Camera  # with its zone files and calibration left out (they are live)
+    source: str  # a file path resolved against the configuration's directory
+    pose: PoseSettings
+    model_path: Path | None
+    motion: MotionGating
+    tracking: TrackingSettings
+    blur_faces: bool
+    snapshots_dir: Path | None
+    sizes_path: Path
+
+
+@dataclass(frozen=True, eq=False)
+class LiveSettings:
+    """Swapped into a running camera between two frames."""
+
+    zones: tuple[Zone, ...]
+    floor_map: FloorMap | None
+    hazards: HazardSettings
+    escalate_after_s: float
+    timezone: str
+
+
+@dataclass(frozen=True, eq=False)
+class CameraSettings:
+    run: RunSettings
+    live: LiveSettings
+
+    @property
+    def id(self) -> str:
+        return self.run.camera.id
+
+    @classmethod
+    def of(cls, loaded: LoadedConfig, camera_id: str) -> CameraSettings:
+        c = loaded.config
+        cam = c.camera(camera_id)
+        state = loaded.state_dir
+        cal = cam.calibration
+        return cls(
+            run=RunSettings(
+                camera=cam.model_copy(update={"zones": [], "calibration": None}),
+                source=str(loaded.resolve(cam.source)) if _is_path(cam.source) else cam.source,
+                pose=c.pose,
+                model_path=loaded.resolve(c.pose.model) if c.pose.model else None,
+                motion=c.motion,
+                tracking=c.tracking,
+                blur_faces=c.privacy.blur_faces,
+                snapshots_dir=state / "snapshots" if c.storage.snapshots else None,
+                sizes_path=state / "sizes" / f"{cam.id}.json",
+            ),
+            live=LiveSettings(
+                zones=tuple(loaded.zones.get(camera_id, ())),
+                floor_map=cal.floor_map() if cal else None,
+                hazards=c.hazards,
+                escalate_after_s=c.alerts.escalate_after_s,
+                timezone=c.site.timezone,
+            ),
+        )
+
+
+def _is_path(source: str) -> bool:
+    return kind_of(source) == "file" and not source.startswith("file://")
+
+
+# Where every configuration key takes effect: "run" (a camera restarts), "live"
+# (swapped into running cameras), "alerts" (the alert service is reconfigured),
+# "jobs" (timed jobs are rescheduled or read it when they run), "restart" (the
+# daemon must be restarted; a reload says so). tests/test_settings.py walks the
+# configuration model and fails on any key missing here.
+CONSUMERS: dict[str, str] = {
+    "site.name": "alerts",
+    "site.timezone": "live",
+    "cameras.id": "run",
+    "cameras.source": "run",
+    "cameras.fps": "run",
+    "cameras.width": "run",
+    "cameras.height": "run",
+    "cameras.stale_after_s": "run",
+    "cameras.loop": "run",
+    "cameras.enabled": "run",
+    "cameras.regions": "run",
+    "cameras.zones": "live",
+    "cameras.calibration": "live",
+    "pose": "run",
+    "motion": "run",
+    "tracking": "run",
+    "hazards": "live",
+    "alerts.escalate_after_s": "live",
+    "alerts": "alerts",
+    "storage.state_dir": "restart",
+    "storage.retention_days": "jobs",
+    "storage.snapshots": "run",
+    "http": "restart",
+    "privacy.blur_faces": "run",
+    "digest": "jobs",
+}
+
+
+def consumer(key: str) -> str | None:
+    """The consumer of a dotted key (list indices dropped): the longest entry that is
+    the key or a prefix of it."""
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):
+        found = CONSUMERS.get(".".join(parts[:n]))
+        if found:
+            return found
+    return None

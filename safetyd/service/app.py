@@ -1,0 +1,313 @@
+"""The daemon (``safetyd run``): wiring, signals, the main loop, the watchdog.
+
+One lifecycle: the parts start in order into an ``ExitStack`` — the store, the
+HTTP endpoint (bound first, so a taken port is reported before any camera
+opens), alert delivery, the cameras, the scheduler — and stop in reverse. A
+start that fails half-way unwinds what it had started. Each part answers
+``stalled(now)``; the main thread feeds systemd's watchdog only while none is.
+
+Threads: per camera a reader and an inference thread, the alert delivery
+worker, APScheduler's workers, the HTTP server; the main thread supervises.
+Reload (SIGHUP) validates the whole new configuration first; an invalid one is
+refused with the check-config explanation while the old one keeps running
+(service/reload.py says what a valid one changes).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import cv2
+
+from ..alerts import messages
+from ..alerts.service import AlertService
+from ..config.load import LoadedConfig
+from ..config.load import load as load_config
+from ..problems import InvalidConfig
+from ..store import Store
+from .camera import Cameras
+from .jobs import Jobs
+from .metrics import Metrics, StateCollector
+from .reload import enabled_settings, plan_reload
+from .scheduler import Scheduler
+from .sdnotify import Notifier, watchdog_interval
+from .status import DeliveryStatus, Status
+from .web import Endpoints, WebServer
+
+# The journal has named these lines "safetyd.daemon" since v1; operators filter on it.
+log = logging.getLogger("safetyd.daemon")
+STOP_BUDGET_S = 7.0  # SIGTERM must end within systemd's default 10 s
+READY_WAIT_S = 10.0  # how long start waits for every camera's first processed frame
+
+
+class StartupError(RuntimeError):
+    """Something outside the configuration file stops the start (explained, no traceback)."""
+
+
+class App:
+    def __init__(
+        self, config_path: Path, notifier: Notifier | None = None, state_dir: Path | None = None
+    ) -> None:
+        self.path = Path(config_path)
+        self.state_override = state_dir
+        self.notifier = notifier or Notifier()
+        self.stop_event = threading.Event()
+        self._wake = threading.Event()
+        self._reload = threading.Event()
+        self._stack = ExitStack()
+        self._last_stall_log = 0.0
+        self.web: WebServer | None = None
+
+    # -- start ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start every part, or none: on any failure what was started is stopped."""
+        # Handlers first: a reload or stop that arrives while we start (or right after
+        # READY=1) must be queued, not kill the process with SIGHUP's default action.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._signal)
+        with ExitStack() as stack:
+            self._start_parts(stack)
+            self._stack = stack.pop_all()
+        self.cameras_ready(READY_WAIT_S)
+        self.jobs.log_arming(initial=True)
+        self.notifier.ready(self.status_line())
+        log.info("ready: %s", self.status_line())
+
+    def _start_parts(self, stack: ExitStack) -> None:
+        self.loaded = self._load()  # raises InvalidConfig with every problem
+        for p in self.loaded.warnings:
+            log.warning("%s", p)
+        c = self.loaded.config
+        state = self.loaded.state_dir
+        try:
+            state.mkdir(parents=True, exist_ok=True)
+            self.store = Store(state / "safetyd.db")
+        except OSError as exc:
+            raise StartupError(
+                f"cannot use the state directory {state}: {exc.strerror or exc}; set "
+                "[storage] state_dir, or run as the service (StateDirectory=)"
+            ) from None
+        stack.callback(self.store.close)
+        self.metrics = Metrics()
+        if c.http.enabled:
+            try:
+                self.web = WebServer(
+                    c.http.bind,
+                    c.http.port,
+                    Endpoints(
+                        metrics=self.metrics.render,
+                        health=lambda: self.status().health(),
+                        status=lambda: self.status().as_json(),
+                        page=self.status,
+                        picture=self.picture,
+                    ),
+                )
+            except OSError as exc:
+                raise StartupError(
+                    f"cannot listen on {c.http.bind}:{c.http.port}: {exc.strerror or exc}; "
+                    "change [http] port or stop what uses it"
+                ) from None
+            stack.callback(self.web.stop)
+        self.alerts = AlertService.from_config(self.loaded, self.store)
+        self.alerts.start()
+        stack.callback(self._stop_alerts)
+        self.cameras = Cameras(self.store, self.alerts, self.metrics)
+        for cam in c.cameras:
+            if not cam.enabled:
+                log.info("camera %s is disabled in the configuration", cam.id)
+        stack.callback(self.cameras.stop, STOP_BUDGET_S)
+        self.cameras.start(enabled_settings(self.loaded))
+        self.metrics.add_collector(StateCollector(self.status))
+        self.scheduler = Scheduler()
+        self.jobs = Jobs(lambda: self.loaded, self.store, self.alerts, self.cameras, self.scheduler)
+        self.jobs.schedule()
+        self.scheduler.start()
+        stack.callback(self.scheduler.stop)
+        if self.web:
+            self.web.start()
+            log.info("http on %s:%d", c.http.bind, self.web.port)
+
+    def _load(self) -> LoadedConfig:
+        loaded = load_config(self.path)
+        if self.state_override is None:
+            return loaded
+        c = loaded.config
+        storage = c.storage.model_copy(update={"state_dir": str(self.state_override.resolve())})
+        return LoadedConfig(
+            loaded.path, c.model_copy(update={"storage": storage}), loaded.zones, loaded.warnings
+        )
+
+    def cameras_ready(self, timeout: float) -> None:
+        """Ready means watching: every camera opened and its first frame went through
+        the model. A camera that is down does not hold up the others (it alarms)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stop_event.is_set():
+            if all(s.processed_age_s is not None for s in self.cameras.states()):
+                return
+            time.sleep(0.1)
+        for st in self.cameras.states():
+            if st.processed_age_s is None:
+                log.error(
+                    "camera %s delivered no frame within %.0fs: %s",
+                    st.id,
+                    timeout,
+                    st.source.error or "no frames",
+                )
+
+    # -- main loop --------------------------------------------------------------------
+
+    def _signal(self, signum: int, _frame) -> None:
+        if signum == signal.SIGHUP:
+            self._reload.set()
+        else:
+            self.stop_event.set()
+        self._wake.set()
+
+    def run(self) -> int:
+        interval = watchdog_interval()
+        tick = min(interval, 2.0) if interval else 2.0
+        last_status = 0.0
+        while not self.stop_event.is_set():
+            self._wake.wait(tick)
+            self._wake.clear()
+            if self.stop_event.is_set():
+                break
+            if self._reload.is_set():
+                self._reload.clear()
+                self.reload()
+            stalled = self.stalled()
+            if stalled:
+                if time.monotonic() - self._last_stall_log > 10:
+                    self._last_stall_log = time.monotonic()
+                    log.error("not feeding the watchdog: %s", "; ".join(stalled))
+            elif self.notifier.enabled:
+                self.notifier.watchdog()
+            if time.monotonic() - last_status >= 5:
+                last_status = time.monotonic()
+                self.notifier.status(self.status_line())
+        self.shutdown()
+        return 0
+
+    def stalled(self) -> list[str]:
+        now = time.monotonic()
+        problems = self.cameras.stalled(now) + self.alerts.stalled(now)
+        problems += self.scheduler.stalled(now)
+        if self.web and not self.web.alive:
+            problems.append("http server ended")
+        return problems
+
+    # -- reload ---------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        self.notifier.reloading(time.monotonic_ns() // 1000)
+        log.info("reloading %s", self.path)
+        try:
+            new = self._load()
+        except InvalidConfig as exc:
+            for p in exc.problems:
+                log.error("reload refused: %s", p)
+            n = len(exc.errors)
+            log.error("reload refused: %d problem(s); the previous configuration keeps running", n)
+            self.notifier.ready(f"reload refused ({n} problem(s)); " + self.status_line())
+            return False
+        plan, wanted = plan_reload(self.cameras.running(), self.loaded, new)
+        if plan.restart_daemon:
+            log.warning("%s changes take effect after a restart", " and ".join(plan.restart_daemon))
+        self.alerts.reconfigure(new)
+        for camera_id in plan.stop:
+            log.info("camera %s removed", camera_id)
+            self.cameras.stop_one(camera_id, STOP_BUDGET_S)
+            self.jobs.blind.forget(camera_id)
+        for camera_id in plan.apply:
+            self.cameras.runners[camera_id].apply(wanted[camera_id])
+            log.info(
+                "camera %s: %d zone(s) swapped in, camera kept running",
+                camera_id,
+                len(wanted[camera_id].live.zones),
+            )
+        for camera_id in plan.restart:
+            self.cameras.stop_one(camera_id, STOP_BUDGET_S)
+            self.jobs.blind.forget(camera_id)
+        self.cameras.start({i: wanted[i] for i in (*plan.restart, *plan.start)})
+        for camera_id in (*plan.restart, *plan.start):
+            log.info("camera %s (re)started with its new settings", camera_id)
+        self.loaded = new
+        self.jobs.schedule()
+        self.jobs.log_arming()
+        self.notifier.ready(self.status_line())
+        log.info("reloaded: %s", self.status_line())
+        return True
+
+    # -- status -------------------------------------------------------------------------
+
+    def status(self) -> Status:
+        d = self.alerts.dispatcher
+        health = self.alerts.health()
+        return Status(
+            site=self.loaded.config.site.name,
+            cameras=self.cameras.statuses(),
+            delivery=DeliveryStatus(
+                pending=health.pending,
+                ok=health.ok,
+                reasons=health.reasons,
+                sinks=tuple(sorted(self.alerts.sinks)),
+                sent=dict(d.sent),
+                failed=dict(d.failed),
+                in_memory=len(d.in_memory()),
+            ),
+            storage=self.store.status(),
+        )
+
+    def picture(self, camera: str) -> bytes | None:
+        image = self.cameras.picture(camera)
+        if image is None:
+            return None
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        return data.tobytes() if ok else None
+
+    def status_line(self) -> str:
+        states = self.cameras.statuses()
+        up = sum(s.up for s in states)
+        fps = sum(s.fps for s in states)
+        opened = sum(len(s.incidents) for s in states)
+        return (
+            f"{up}/{len(states)} cameras up, {fps:.1f} fps, {opened} open incident(s), "
+            f"outbox {self.alerts.outbox.depth()}"
+        )
+
+    # -- stop ---------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        self.notifier.stopping()
+        log.info("stopping")
+        self._stack.close()  # the parts, in reverse order of their start
+        self.notifier.close()
+        log.info("stopped")
+
+    def _stop_alerts(self) -> None:
+        """Stop delivery, then say what happens to what is not delivered yet, and
+        promise nothing more."""
+        self.alerts.stop(timeout=2.0)
+        for alert in self.alerts.dispatcher.in_memory():
+            log.error(
+                "alert LOST: held in memory (the database would not take it) and not "
+                "delivered before stopping: via %s to %s: %s",
+                alert.sink,
+                messages.mask_number(alert.recipient),
+                alert.body,
+            )
+        try:
+            pending = self.alerts.outbox.depth()
+        except Exception as exc:
+            log.error("cannot read the outbox at stop (%s): pending alerts are unknown", exc)
+            return
+        if pending:
+            log.warning(
+                "%d alert(s) still pending; they are delivered after the next start", pending
+            )

@@ -1,0 +1,153 @@
+"""The timed work around the per-frame loop, run by the scheduler (APScheduler):
+the blind-camera check every second, the storage check (with a test write)
+every few seconds, the outbox sweep, arming changes logged at minute edges,
+the daily digest and retention.
+
+``Jobs`` reads the running parts through the app; each duty is a method, and
+the daily ones are plain functions of their inputs, tested alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..alerts import messages
+from ..alerts.base import AlertKind
+from ..alerts.outbox import Outbox
+from ..alerts.service import AlertService
+from ..config.load import LoadedConfig
+from ..store import Store
+from ..zones.arming import arming_changes
+from .blind import BlindCameras, StorageWatch
+from .camera import Cameras
+from .scheduler import Scheduler
+
+# The journal has named these lines "safetyd.daemon" since v1; operators filter on it.
+log = logging.getLogger("safetyd.daemon")
+STORAGE_PROBE_S = 5.0  # a test write this often finds a full disk while nothing happens
+
+
+def send_digest(
+    store: Store, alerts: AlertService, site: str, groups: Sequence[str], now: float | None = None
+) -> int:
+    """Per-zone incident counts of the last 24 hours to the digest groups."""
+    now = time.time() if now is None else now
+    rows = store.zone_counts(now - 86400, now)
+    day = time.strftime("%Y-%m-%d", time.localtime(now - 3600))
+    body = messages.digest_text(site, rows, day)
+    return alerts.enqueue_system(
+        f"digest:{day}", AlertKind.DIGEST, "info", body, {"zones": rows}, groups=groups
+    )
+
+
+def retention(
+    store: Store,
+    state_dir: Path,
+    days: int,
+    now: float | None = None,
+    outbox: Outbox | None = None,
+) -> int:
+    """Delete events, delivered alerts and snapshots older than ``days``.
+
+    Only files under the state directory's snapshots folder are ever removed.
+    Returns the number of snapshot files deleted.
+    """
+    now = time.time() if now is None else now
+    cutoff = now - days * 86400
+    snaps = store.delete_events_before(cutoff)
+    if outbox is not None:
+        outbox.delete_before(cutoff)
+    root = (state_dir / "snapshots").resolve()
+    removed = 0
+    for snap in snaps:
+        path = Path(snap).resolve()
+        if root in path.parents and path.exists():
+            path.unlink()
+            removed += 1
+    if root.exists():
+        oldest_kept = time.strftime("%Y-%m-%d", time.gmtime(cutoff))
+        for folder in root.iterdir():
+            if folder.is_dir() and folder.name < oldest_kept:
+                shutil.rmtree(folder, ignore_errors=True)
+    return removed
+
+
+class Jobs:
+    def __init__(
+        self,
+        config: Callable[[], LoadedConfig],
+        store: Store,
+        alerts: AlertService,
+        cameras: Cameras,
+        scheduler: Scheduler,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.alerts = alerts
+        self.cameras = cameras
+        self.scheduler = scheduler
+        self.blind = BlindCameras()
+        self.storage = StorageWatch()
+        self._armed: dict[tuple[str, str], bool] = {}
+
+    def schedule(self) -> None:
+        """(Re)schedule every duty from the current configuration (also on reload)."""
+        c = self.config().config
+        s = self.scheduler
+        s.every("camera-health", 1.0, self.check_cameras)
+        s.every("storage-health", STORAGE_PROBE_S, self.check_storage)
+        s.every("outbox-sweep", 30.0, self.sweep_outbox)
+        s.cron("zone-arming", self.log_arming, c.site.timezone, second=0)
+        s.cron("retention", self.retention, c.site.timezone, hour=3, minute=17)
+        if c.digest.enabled and c.digest.recipients:
+            hour, minute = (int(x) for x in c.digest.time.split(":"))
+            s.cron("digest", self.digest, c.site.timezone, hour=hour, minute=minute)
+        else:
+            s.remove("digest")
+
+    def check_cameras(self) -> None:
+        for alarm in self.blind.check(self.cameras.states(), time.time()):
+            self.alerts.raise_alarm(alarm)
+
+    def check_storage(self) -> None:
+        with contextlib.suppress(Exception):  # a failure is recorded in store.status()
+            self.store.probe()
+        for alarm in self.storage.check(self.store.status(), time.time()):
+            self.alerts.raise_alarm(alarm)
+
+    def sweep_outbox(self) -> None:
+        self.alerts.dispatcher.wake()
+        health = self.alerts.health()
+        if not health.ok:
+            log.warning("alert delivery unhealthy: %s", "; ".join(health.reasons))
+
+    def log_arming(self, initial: bool = False) -> None:
+        now = time.time()
+        for runner in list(self.cameras.runners.values()):
+            setup = runner.pipeline.setup
+            for zone, is_armed in arming_changes(
+                runner.id, setup.zones, setup.arming, now, self._armed
+            ):
+                if not initial or not is_armed:  # at start, only the disarmed are news
+                    log.info(
+                        "zone %s camera=%s zone=%s schedule=%r",
+                        "armed" if is_armed else "disarmed",
+                        runner.id,
+                        zone.id,
+                        "; ".join(zone.schedule.text),
+                    )
+
+    def digest(self) -> None:
+        c = self.config().config
+        send_digest(self.store, self.alerts, c.site.name, c.digest.recipients)
+
+    def retention(self) -> None:
+        loaded = self.config()
+        days = loaded.config.storage.retention_days
+        removed = retention(self.store, loaded.state_dir, days, outbox=self.alerts.outbox)
+        log.info("retention: removed events and %d snapshot(s) older than %d days", removed, days)

@@ -1,0 +1,176 @@
+"""The zone model: a validated hazard zone with its rules, the properties a zone
+file may give it (pydantic, unknown keys rejected), and what files are checked
+against (cameras, recipient groups, image sizes)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import shapely
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from shapely.geometry.base import BaseGeometry
+
+from .. import bodyparts
+from ..config.model import ID_RE, Config
+from ..problems import suggest
+from . import schedule as schedules
+
+Units = Literal["pixels", "metres"]
+
+
+Level = Literal["warning", "danger"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Recipients(_Strict):
+    """Recipient group names per alert level."""
+
+    warning: list[str] = Field(default_factory=list, description="groups told about warnings")
+    danger: list[str] = Field(default_factory=list, description="groups told about danger")
+    escalation: list[str] = Field(
+        default_factory=list,
+        description="groups told when danger stays open longer than escalate_after_s",
+    )
+
+    def all_groups(self) -> set[str]:
+        return set(self.warning) | set(self.danger) | set(self.escalation)
+
+
+class ZoneProperties(_Strict):
+    """The ``properties`` of one zone Feature (documented in zones/README.md)."""
+
+    id: str | None = Field(
+        None,
+        pattern=ID_RE,
+        description="unique zone id (letters, digits, '_', '-', '.'); may be the Feature's id",
+    )
+    name: str | None = Field(None, min_length=1, max_length=60, description="name used in alerts")
+    camera: str | None = Field(
+        None, description="camera id; default: every camera that lists this file"
+    )
+    severity: Literal["low", "medium", "high", "critical"] = Field(
+        "high", description="how bad contact would be (reported, not used for levels)"
+    )
+    body_parts: list[str] = Field(
+        default_factory=lambda: ["any"],
+        min_length=1,
+        description="feet, hands, head, torso, any, or MediaPipe landmark names",
+    )
+    warn_distance: float = Field(
+        ge=0, description="distance from the zone that warns, in the file's units"
+    )
+    warn_ttc_s: float = Field(
+        1.5, ge=0, le=30, description="warn when contact is predicted within this many seconds"
+    )
+    min_frames: int = Field(
+        3, ge=1, le=100, description="consecutive frames a level must hold before it alerts"
+    )
+    cooldown_s: float = Field(
+        60.0, ge=0, le=86400, description="quiet time for warnings after an incident clears"
+    )
+    escalate_after_s: float | None = Field(
+        None, gt=0, description="override of alerts.escalate_after_s for this zone"
+    )
+    schedule: str | list[str] = Field(
+        "always", description="when the zone is armed: 'always' or windows 'mon-fri 06:00-22:00'"
+    )
+    recipients: Recipients = Field(
+        default_factory=Recipients, description="recipient group names per level"
+    )
+    enabled: bool = Field(True, description="false keeps the zone in the file but never arms it")
+
+    @field_validator("body_parts")
+    @classmethod
+    def _parts(cls, parts: list[str]) -> list[str]:
+        bad = [p for p in parts if p not in bodyparts.VALID_NAMES]
+        if bad:
+            hint = suggest(bad[0], bodyparts.VALID_NAMES)
+            raise ValueError(
+                f"unknown body part {bad[0]!r}{hint}; use a group (feet, hands, head, torso, "
+                "any) or a MediaPipe landmark name such as 'left_wrist'"
+            )
+        return parts
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | list[str]) -> str | list[str]:
+        try:
+            schedules.parse(value)
+        except schedules.ScheduleError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class FileOptions(_Strict):
+    """The file-level ``"safetyd"`` member."""
+
+    units: Units = Field("pixels", description="coordinate units: image pixels or floor metres")
+
+
+@dataclass(frozen=True, eq=False)
+class Zone:
+    id: str
+    name: str
+    camera: str | None
+    severity: str
+    body_parts: tuple[str, ...]
+    landmarks: tuple[int, ...]
+    fallback: bodyparts.Fallback
+    warn_distance: float
+    warn_ttc_s: float
+    min_frames: int
+    cooldown_s: float
+    escalate_after_s: float | None
+    schedule: schedules.Schedule
+    recipients: Recipients
+    enabled: bool
+    geometry: BaseGeometry
+    units: Units
+    file: str
+    file_hash: str
+    index: int
+
+    def __post_init__(self) -> None:
+        # A prepared geometry makes the per-frame contains_xy calls fast.
+        shapely.prepare(self.geometry)
+
+    def recipients_for(self, level: str) -> tuple[str, ...]:
+        return tuple(getattr(self.recipients, level, ()))
+
+
+@dataclass(frozen=True)
+class CameraInfo:
+    width: int | None
+    height: int | None
+    calibrated: bool
+
+
+@dataclass(frozen=True)
+class ZoneContext:
+    """What zone files are checked against; None fields are not checked."""
+
+    cameras: Mapping[str, CameraInfo] | None = None
+    groups: frozenset[str] | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> ZoneContext:
+        return cls(
+            cameras={
+                c.id: CameraInfo(c.width, c.height, c.calibration is not None)
+                for c in config.cameras
+            },
+            groups=frozenset(config.alerts.groups),
+        )
+
+
+def zone_schema() -> dict[str, Any]:
+    """JSON Schema of zone Feature properties (zones/zone-properties.schema.json)."""
+    schema = ZoneProperties.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "safetyd zone properties"
+    return schema
