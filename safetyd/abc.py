@@ -1,8 +1,12 @@
 """The extension points: what a new alert channel or a new pose model implements.
 
 * ``Sink``: one alert channel (SMS, webhook, the log; safetyd/alerts/ has one
-  module per backend). The delivery worker calls ``send`` from its own thread
-  and turns a ``DeliveryError`` into a retry or a failure.
+  module per backend). The delivery worker calls ``send`` on threads of its
+  own, several at once (so it must be thread-safe), and turns a
+  ``DeliveryError`` into a retry, a failure or a fault of the whole channel.
+  A sink with credentials may also offer ``credential_state()`` (an opaque
+  value that changes when they do: a faulted sink is tried again then) and
+  ``reset()`` (forget cached clients).
 * ``PoseEstimator``: a pose model on one picture stream (MediaPipe in
   safetyd/vision/pose.py). It keeps per-stream state (VIDEO mode), so each
   region or followed person gets an instance of its own.

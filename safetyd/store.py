@@ -12,11 +12,21 @@ a thread per request cannot pile up connections. Every write goes through
 ``transaction()``, which also keeps the storage health: a failing write (disk
 full, I/O error, read-only or vanished file) marks storage unhealthy until the
 next write succeeds, and the daemon turns that into an alarm.
+
+The file is the one opened at start, for good: later connections open it
+without creating it, and every write first checks that the path still names
+the same file. If the state directory is deleted (or the file replaced) while
+running, writes would otherwise go on "succeeding" into a deleted file and be
+lost at the next start, and new connections would create an empty database
+beside it. Instead the store is *lost*: every write fails as a storage fault
+(the daemon alarms and delivers from memory), reads of the open file still
+work (so what is pending can still be sent), and only a restart clears it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -48,6 +58,14 @@ def is_storage_failure(exc: BaseException) -> bool:
     )
 
 
+class StorageLost(sqlite3.OperationalError):
+    """The database file was deleted or replaced while it was open."""
+
+
+class StorageUnusable(RuntimeError):
+    """The database cannot be opened at start (explained; see ``open_store``)."""
+
+
 @dataclass(frozen=True)
 class StorageStatus:
     ok: bool
@@ -55,6 +73,53 @@ class StorageStatus:
     error: str | None  # the last failure, while failing
     since: float | None  # wall time of the first failure of this outage
     failures: int  # failed writes since start
+    lost: bool = False  # the file was deleted or replaced: nothing more is recorded
+
+
+def open_store(path: Path) -> Store:
+    """Open the daemon's database, or raise StorageUnusable saying which file, what is
+    wrong with it and what to do (never a traceback, and never a restart loop: the
+    CLI exits with its own code, which the unit file does not restart)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return Store(path)
+    except (sqlite3.Error, OSError, SchemaTooNew) as exc:
+        raise StorageUnusable(_unusable(path, exc)) from None
+
+
+def _unusable(path: Path, exc: BaseException) -> str:
+    text = str(exc)
+    low = text.lower()
+    if isinstance(exc, SchemaTooNew):
+        return text
+    if "not a database" in low or "malformed" in low:
+        advice = (
+            "it is not a SQLite database or it is corrupt; move it aside (it keeps the "
+            f"incidents recorded so far), e.g. mv {path} {path}.bad, and start safetyd again"
+        )
+    elif "full" in low or "i/o" in low or (isinstance(exc, OSError) and exc.errno == 28):
+        advice = (
+            "the disk is full or failing; free space on the file system that holds it "
+            f"(df {path.parent}), then start safetyd again"
+        )
+    elif (
+        "readonly" in low
+        or "read-only" in low
+        or "unable to open" in low
+        or (isinstance(exc, PermissionError))
+    ):
+        advice = (
+            "it cannot be written; the service user must own the state directory (the unit "
+            "file's StateDirectory=safetyd does this), and the file system must be mounted "
+            "read-write"
+        )
+    else:
+        advice = "see the error; fix it or move the file aside, then start safetyd again"
+    return f"cannot use the database {path} ({exc.__class__.__name__}: {text}): {advice}"
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer safetyd."""
 
 
 class Store:
@@ -74,14 +139,18 @@ class Store:
         self._error: str | None = None
         self._since: float | None = None
         self._failures = 0
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file opened
+        self._lost: str | None = None
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise RuntimeError(
+            raise SchemaTooNew(
                 f"{self.path} was written by a newer safetyd (schema {version}); "
                 "upgrade safetyd or move the database aside"
             )
         self.ensure(EVENTS_SCHEMA + HEARTBEAT_SCHEMA)
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        st = os.stat(self.path)
+        self._identity = (st.st_dev, st.st_ino)
 
     def ensure(self, schema: str) -> None:
         """Create tables and indexes that do not exist yet (their owners' DDL)."""
@@ -92,11 +161,15 @@ class Store:
     def db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            # Only the first connection may create the file: a later one must fail
+            # rather than start an empty database where the real one was deleted.
+            target = self.path if self._identity is None else self._uri("rw")
             conn = sqlite3.connect(
-                self.path,
+                target,
                 timeout=self.busy_timeout_s,
                 isolation_level=None,
                 check_same_thread=False,
+                uri=self._identity is not None,
             )
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
@@ -106,6 +179,25 @@ class Store:
                 self._close_orphans()
                 self._open.append((threading.current_thread(), conn))
         return conn
+
+    def _uri(self, mode: str) -> str:
+        return f"{self.path.absolute().as_uri()}?mode={mode}"
+
+    def _check_file(self) -> None:
+        """Raise StorageLost if the path no longer names the file that was opened."""
+        if self._lost is None and self._identity is not None:
+            try:
+                st = os.stat(self.path)
+                same = (st.st_dev, st.st_ino) == self._identity
+            except FileNotFoundError:
+                same = False
+            if not same:
+                self._lost = (
+                    f"{self.path} was deleted or replaced while running; restart safetyd to "
+                    "start a new database"
+                )
+        if self._lost is not None:
+            raise StorageLost(self._lost)
 
     def _close_orphans(self) -> None:
         """Close the connections of threads that have ended (caller holds the lock)."""
@@ -127,6 +219,7 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         try:
+            self._check_file()
             db = self.db
         except BaseException as exc:
             if is_storage_failure(exc):  # the file cannot even be opened
@@ -183,6 +276,7 @@ class Store:
                 error=self._error,
                 since=self._since,
                 failures=self._failures,
+                lost=self._lost is not None,
             )
 
     def probe(self) -> None:

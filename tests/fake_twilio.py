@@ -7,7 +7,10 @@ everything: ``ok`` (201), ``invalid_to`` (400/21211), ``unsubscribed``
 (400/21610), ``rate_limited`` (429/20429), ``error`` (500), ``hang`` (no
 answer until ``release()``), ``rfc9457`` (an RFC-9457 problem body, 503),
 ``ok_slow`` (accepted at once, answered 3 s later), ``ok_after_release`` (accepted,
-answered 201 only when ``release()`` is called).
+answered 201 only when ``release()`` is called), ``trickle`` (accepted, the 201
+answer dribbled out one byte every ``trickle_s``: each socket read is quick, the
+whole answer takes minutes), ``rate_limited_retry_after`` (429 with a
+``Retry-After: {retry_after}`` header).
 Every request is recorded, with its Basic-auth credentials and form fields.
 """
 
@@ -30,7 +33,8 @@ AUTH_TOKEN = "f00dfeedcafe5ec7e7" + "0" * 14  # 32 characters, the shape of a re
 PATH = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Messages\.json$")
 
 ERRORS = {
-    "invalid_to": (400, 21211, "The 'To' number is not a valid phone number."),
+    # Twilio names the number in this one: "The 'To' number +1... is not a valid ..."
+    "invalid_to": (400, 21211, "The 'To' number {to} is not a valid phone number."),
     "unsubscribed": (400, 21610, "Attempt to send to unsubscribed recipient"),
     "rate_limited": (429, 20429, "Too Many Requests"),
     "error": (500, 20500, "Internal Server Error"),
@@ -54,6 +58,9 @@ class FakeTwilio:
     default: str = "ok"
     script: list[str] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
+    trickle_s: float = 4.0
+    refuse: set[str] = field(default_factory=set)  # numbers answered as invalid_to
+    retry_after: int = 3
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -82,14 +89,27 @@ class FakeTwilio:
             def log_message(self, *args) -> None:
                 pass
 
-            def _reply(self, status: int, body: dict) -> None:
+            def _reply(
+                self, status: int, body: dict, headers: dict | None = None, trickle: bool = False
+            ) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 ctype = "application/problem+json" if "type" in body else "application/json"
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(data)
+                if not trickle:
+                    self.wfile.write(data)
+                    return
+                self.wfile.flush()
+                for i in range(len(data)):
+                    if fake._release.wait(fake.trickle_s):
+                        self.wfile.write(data[i:])  # released: the rest at once
+                        return
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
 
             def do_POST(self) -> None:  # noqa: N802
                 match = PATH.match(self.path)
@@ -111,6 +131,8 @@ class FakeTwilio:
                 # The account SID or an API key (SK…) as user, and the secret.
                 if password != AUTH_TOKEN or not (user == ACCOUNT_SID or user.startswith("SK")):
                     mode = "auth"
+                if form.get("To") in fake.refuse and mode != "auth":
+                    mode = "invalid_to"
                 if mode == "hang":
                     fake._release.wait(120)
                     mode = "error"
@@ -124,8 +146,17 @@ class FakeTwilio:
                     req.answered = "ok"
                     time.sleep(3)
                     mode = "ok"
+                trickle = mode == "trickle"
+                if trickle:
+                    mode = "ok"  # the message is accepted; the client hears of it slowly
                 req.answered = mode
-                if mode == "ok":
+                if mode == "rate_limited_retry_after":
+                    self._reply(
+                        429,
+                        {"code": 20429, "message": "Too Many Requests", "status": 429},
+                        {"Retry-After": str(fake.retry_after)},
+                    )
+                elif mode == "ok":
                     self._reply(
                         201,
                         {
@@ -143,6 +174,7 @@ class FakeTwilio:
                             "error_code": None,
                             "uri": f"/2010-04-01/Accounts/{match[1]}/Messages/x.json",
                         },
+                        trickle=trickle,
                     )
                 elif mode == "rfc9457":
                     self._reply(
@@ -157,6 +189,7 @@ class FakeTwilio:
                     )
                 else:
                     status, code, message = ERRORS[mode]
+                    message = message.format(to=form.get("To"))
                     self._reply(
                         status,
                         {

@@ -7,9 +7,11 @@ import json
 import re
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -77,6 +79,65 @@ def test_broken_zone_file_on_reload_keeps_the_old_zones_armed(tmp_path: Path, fa
             40,
         )
         assert d.proc.poll() is None
+    finally:
+        assert d.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("null", "top level is null; expected a GeoJSON FeatureCollection"),
+        ("[" * 5000 + "]" * 5000, "JSON nested 5000 levels deep"),
+    ],
+    ids=["null", "nested-5000-deep"],
+)
+def test_a_poisoned_zone_file_on_reload_is_refused_and_the_guard_stays(
+    tmp_path: Path, content: str, problem: str
+) -> None:
+    """``null`` used to load as zero zones (a reload disarmed the press guard and
+    cleared its incident as zone_removed); 5,000 levels of nesting crashed the reload
+    and then every restart."""
+    d = DaemonProcess(tmp_path, press_camera()).start()
+    try:
+        d.wait_ready()
+        zones_before = json.loads(d.get("/api/status")[1])["cameras"][0]["zones"]
+        assert "press-3-guard" in zones_before
+        (tmp_path / "press.geojson").write_text(content)
+        log_mark = len(d.log())
+        d.signal(signal.SIGHUP)
+        assert d.wait_log(f"reload refused: {tmp_path / 'press.geojson'}: {problem}", 10, log_mark)
+        assert d.wait_log("the previous configuration keeps running", 5, log_mark)
+        code, body = d.get("/api/status")
+        assert code in (200, 503)
+        assert json.loads(body)["cameras"][0]["zones"] == zones_before
+        assert "zone_removed" not in d.log()[log_mark:]
+        assert d.proc.poll() is None
+    finally:
+        assert d.stop() == 0
+    assert "Traceback" not in d.log()
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def test_the_endpoint_listens_on_the_ipv6_loopback(tmp_path: Path) -> None:
+    """``bind = "::1"`` used to pass check-config and then fail with advice about the port."""
+    if not _ipv6_loopback():
+        pytest.skip("this machine has no IPv6 loopback address (::1)")
+    d = DaemonProcess(tmp_path, press_camera(), extra='bind = "::1"').start()
+    try:
+        d.wait_ready()
+        url = f"http://[::1]:{d.http_port}/api/status"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            assert resp.status == 200
+            assert json.loads(resp.read())["cameras"][0]["id"] == "press-line"
+        assert f"http on [::1]:{d.http_port}" in d.log()
     finally:
         assert d.stop() == 0
 
@@ -315,6 +376,13 @@ def test_watchdog_is_starved_when_a_pipeline_thread_wedges(tmp_path: Path) -> No
             mark = len(d.notify.messages)
             time.sleep(2.5)
             assert not any(line == "WATCHDOG=1" for _, line in d.notify.fields(mark))
+            # /healthz says so too (it used to answer 200 while the watchdog starved).
+            code, body = d.get("/healthz")
+            assert code == 503
+            assert any(
+                r.startswith("stalled: camera press-line inference thread silent")
+                for r in json.loads(body)["reasons"]
+            ), body
         finally:
             lock.execute("ROLLBACK")
             lock.close()
@@ -430,9 +498,26 @@ def test_unusable_state_dir_and_taken_port_are_explained(tmp_path: Path) -> None
         d.config.write_text(d.config.read_text().replace(f"port = {d.http_port}", f"port = {port}"))
         d.start()
         assert d.proc.wait(60) == 1
-        assert f"safetyd: cannot listen on 127.0.0.1:{port}" in d.log()
+        assert (
+            f"safetyd: cannot listen on 127.0.0.1:{port}: Address already in use; another "
+            "program uses the port: change [http] port or stop that program"
+        ) in d.log()
         assert "Traceback" not in d.log()
         d.stop()
+
+    # An address this machine does not have (TEST-NET-1): not advice about the port.
+    third = tmp_path / "third"
+    third.mkdir()
+    d = DaemonProcess(
+        third, press_camera(), extra='bind = "192.0.2.1"\nallow_unauthenticated = true'
+    )
+    d.start()
+    assert d.proc.wait(60) == 1
+    assert (
+        f"safetyd: cannot listen on 192.0.2.1:{d.http_port}: Cannot assign requested address; "
+        "this machine has no address 192.0.2.1: use one of its own, e.g. 127.0.0.1"
+    ) in d.log()
+    d.stop()
 
 
 def test_state_dir_override_for_trying_it_out(tmp_path: Path) -> None:

@@ -13,16 +13,18 @@ import contextlib
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import sqlite3
+import subprocess
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
+from conftest import EXAMPLE_CONFIG, SAFETYD, wait_for
 from daemon_harness import (
     DaemonProcess,
     closed_by_peer,
@@ -37,7 +39,7 @@ from test_alerts import ZONE, alert_config, transition
 
 from safetyd.alerts.service import AlertService
 from safetyd.config import load as cfg
-from safetyd.store import Store
+from safetyd.store import StorageLost, Store
 
 MAINTENANCE = "+15555550131"
 
@@ -113,6 +115,107 @@ def test_a_failed_commit_rolls_back_and_the_store_reports_then_recovers(tmp_path
         store.close()
 
 
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_a_database_file_deleted_or_replaced_while_open_is_lost_not_recreated(
+    tmp_path: Path, how: str
+) -> None:
+    """Writes into a deleted file would "succeed" and vanish at the next start; a new
+    connection would create an empty database beside it. Neither happens."""
+    state = tmp_path / "state"
+    store = Store(state / "safetyd.db")
+    try:
+        store.probe()
+        if how == "deleted":
+            shutil.rmtree(state)
+        else:
+            other = Store(tmp_path / "other.db")
+            other.close()
+            os.replace(tmp_path / "other.db", state / "safetyd.db")
+        with pytest.raises(StorageLost):
+            store.probe()
+        status = store.status()
+        assert not status.ok and status.lost and "deleted or replaced" in (status.error or "")
+        assert store.events() == []  # reads of the open file still work
+        errors: list[BaseException] = []
+
+        def new_thread_reads() -> None:
+            try:
+                store.db.execute("SELECT 1").fetchone()
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        t = threading.Thread(target=new_thread_reads)
+        t.start()
+        t.join()
+        if how == "deleted":
+            assert errors and isinstance(errors[0], sqlite3.OperationalError)
+            assert not (state / "safetyd.db").exists()  # no empty database made
+        with pytest.raises(StorageLost):  # and it stays lost: only a restart clears it
+            store.probe()
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("fault", ["corrupt", "read-only", "full"])
+def test_an_unusable_database_at_start_is_explained_and_not_restarted(
+    tmp_path: Path, fault: str
+) -> None:
+    """A raw traceback and a restart loop before; now the file, the reason and what to
+    do, and exit code 4, which the unit file does not restart (RestartPreventExitStatus)."""
+    config = tmp_path / "safetyd.toml"
+    config.write_text(
+        EXAMPLE_CONFIG.read_text()
+        .replace('"../', f'"{EXAMPLE_CONFIG.parent}/../')
+        .replace('state_dir = "/var/lib/safetyd"', f'state_dir = "{tmp_path / "state"}"')
+    )
+    state = tmp_path / "state"
+    state.mkdir()
+    db = state / "safetyd.db"
+    preexec = None
+    if fault == "corrupt":
+        db.write_bytes(b"this is not a database, it was overwritten\n" * 100)
+        expected = "it is not a SQLite database or it is corrupt; move it aside"
+    elif fault == "read-only":
+        Store(db).close()
+        if os.geteuid() == 0:  # root writes through permissions, not into immutable files
+            _immutable(state, db)
+        else:
+            os.chmod(db, 0o444)
+            os.chmod(state, 0o555)
+        expected = "it cannot be written; the service user must own the state directory"
+    else:
+        preexec = _disk_full
+        expected = "the disk is full or failing; free space on the file system that holds it"
+    try:
+        result = subprocess.run(
+            [*SAFETYD, "run", "--config", str(config)],
+            capture_output=True, text=True, timeout=120, preexec_fn=preexec,
+        )  # fmt: skip
+    finally:
+        if fault == "read-only" and os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(db), str(state)], check=True)
+        os.chmod(state, 0o755)
+    assert result.returncode == 4, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert f"safetyd: cannot use the database {db} (" in result.stderr
+    assert expected in result.stderr, result.stderr[-2000:]
+    unit = (EXAMPLE_CONFIG.parent / "safetyd.service").read_text()
+    assert "\nRestartPreventExitStatus=4\n" in unit
+
+
+def _immutable(*paths: Path) -> None:
+    result = subprocess.run(["chattr", "+i", *map(str, paths)], capture_output=True, text=True)
+    if result.returncode != 0:
+        reason = f"cannot make a read-only file as root here (chattr: {result.stderr.strip()})"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def _disk_full() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))
+
+
 # -- the delivery worker --------------------------------------------------------------------
 
 
@@ -172,7 +275,7 @@ def test_a_system_alert_that_cannot_be_stored_is_sent_from_memory(
     try:
         service.enqueue_system("k1", "camera_offline", "danger", "CAMERA OFFLINE x", {})
         assert len(service.dispatcher.in_memory()) == 2  # maintenance SMS, and the log
-        service.dispatcher.run_once()
+        service.dispatcher.settle(10)
         assert [r.form["To"] for r in fake.delivered()] == [MAINTENANCE]
         assert service.dispatcher.in_memory() == []
     finally:
@@ -318,3 +421,52 @@ def test_full_disk_at_stop_says_what_is_lost_and_promises_nothing(
     assert "alert LOST: held in memory" in log
     assert "LOST from the record" in log
     assert "delivered after the next start" not in log
+
+
+@pytest.mark.slow
+def test_state_directory_deleted_while_running_alarms_and_promises_nothing(
+    tmp_path: Path, fake: FakeTwilio
+) -> None:
+    """Before: HTTP 500s, new threads made an empty database beside the deleted one,
+    and the 9 pending DANGER alerts of the deleted file were silently gone after a
+    restart although shutdown had said they would be delivered."""
+    d = DaemonProcess(tmp_path, press_camera(), twilio_url=fake.base_url).start()
+    try:
+        d.wait_ready()
+        assert wait_for(lambda: fake.delivered(), 40)  # the demo worker has been seen
+        shutil.rmtree(tmp_path / "state")
+        # The alarm goes out (from memory), on every channel that works.
+        assert wait_for(
+            lambda: any(
+                r.form["To"] == MAINTENANCE and r.form["Body"].startswith("STORAGE FAILURE")
+                for r in fake.delivered()
+            ),
+            20,
+        )
+        alarm = next(r for r in fake.delivered() if r.form["Body"].startswith("STORAGE FAILURE"))
+        assert "was deleted or replaced while running" in alarm.form["Body"]
+        for path in ("/healthz", "/api/status", "/metrics", "/"):  # a new connection each
+            code, body = d.get(path)
+            assert code in (200, 503), (path, code, body[:300])
+        code, body = d.get("/healthz")
+        assert code == 503
+        reasons = json.loads(body)["reasons"]
+        assert any("was deleted or replaced while running" in r for r in reasons), reasons
+        assert json.loads(body)["storage"]["lost"] is True
+        assert not (tmp_path / "state" / "safetyd.db").exists()  # no empty database made
+        # Incidents keep alerting (from memory).
+        lost_at = time.time()
+        assert wait_for(
+            lambda: any(
+                r.at > lost_at and r.form["Body"].startswith(("WARNING", "DANGER"))
+                for r in fake.delivered()
+            ),
+            40,
+        )
+        d.signal(signal.SIGTERM)
+        assert d.proc.wait(15) == 0
+    finally:
+        d.stop()
+    log = d.log()
+    assert "delivered after the next start" not in log
+    assert not (tmp_path / "state" / "safetyd.db").exists()

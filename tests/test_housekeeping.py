@@ -94,7 +94,9 @@ def test_scheduler_jobs_coalesce_and_failures_are_logged(caplog) -> None:
             time.sleep(0.3)
         finally:
             scheduler.stop()
-    assert any(
-        "scheduled job boom failed: RuntimeError('disk on fire')" in r.getMessage()
-        for r in caplog.records
-    )
+    failed = [r for r in caplog.records if "scheduled job boom failed" in r.getMessage()]
+    assert failed and "RuntimeError('disk on fire')" in failed[0].getMessage()
+    # The real traceback, formatted (the text once given as exc_info made logging
+    # print "--- Logging error --- 'str' object has no attribute 'tb_frame'" instead).
+    text = logging.Formatter().format(failed[0])
+    assert "Traceback (most recent call last)" in text and "in boom" in text

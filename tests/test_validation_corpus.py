@@ -90,6 +90,33 @@ CONFIG_CASES = [
         "write '+', the country code and the number, digits only, e.g. '+4915112345678'",
     ),
     (
+        "token-pasted-as-credential-name",
+        toml_with(
+            append=TWILIO_OK + 'auth_token_credential = "f00dfeedcafe5ec7e70123456789abcd"\n'
+        ),
+        None,
+        ": alerts.twilio.auth_token_credential: the value is not valid: this looks like the "
+        "secret itself, not the name of the credential that holds it; put the secret in a "
+        "systemd credential (LoadCredential=) or an environment variable and give its name "
+        "here, e.g. 'twilio-auth-token' (and rotate the secret if this file was shared)",
+    ),
+    (
+        "secret-with-symbols-as-credential-name",
+        toml_with(append=TWILIO_OK + 'auth_token_credential = "s3cr3t/+pa55=="\n'),
+        None,
+        ": alerts.twilio.auth_token_credential: the value is not valid: a credential name is "
+        "1-128 letters, digits, '_', '-' or '.'",
+    ),
+    (
+        "http-bind-everywhere",
+        toml_with(append='\n[http]\nbind = "0.0.0.0"\n'),
+        None,
+        ": http: bind = '0.0.0.0' would serve live camera frames of workers and incident data "
+        "to anyone who can reach this machine, without a login; keep bind = '127.0.0.1' (and "
+        "put an authenticating reverse proxy in front), or set allow_unauthenticated = true to "
+        "accept that",
+    ),
+    (
         "inline-secret",
         toml_with(append=TWILIO_OK + 'auth_token = "0123456789abcdef"\n'),
         None,
@@ -205,8 +232,35 @@ ZONE_CASES = [
     (
         "top-level-list",
         [zone_feature()],
-        ": top level is 'list'; expected a GeoJSON FeatureCollection "
+        ": top level is an array; expected a GeoJSON FeatureCollection "
         '({"type": "FeatureCollection", "features": [...]})',
+    ),
+    (
+        # Used to validate as "OK: 0 zone(s)", and a reload then dropped every zone.
+        "null-file",
+        "null",
+        ": top level is null; expected a GeoJSON FeatureCollection "
+        '({"type": "FeatureCollection", "features": [...]})',
+    ),
+    (
+        # Used to crash the parser (RecursionError) and with it a reload.
+        "nested-5000-deep",
+        "[" * 5000 + "]" * 5000,
+        ": JSON nested 5000 levels deep; a zone file needs fewer than 64",
+    ),
+    (
+        # Used to crash on float() (OverflowError).
+        "400-digit-coordinate",
+        zone_collection(
+            zone_feature("p", [[[0, 0], [10**400, 0], [10, 10], [0, 0]]], recipients=OPS)
+        ),
+        ": features[0] (id 'p').geometry.coordinates[0][1]: coordinate a 401-digit number is "
+        "beyond ±1e+09; is it a typo?",
+    ),
+    (
+        "5000-digit-number",
+        '{"type": "FeatureCollection", "features": [' + "1" * 5000 + "]}",
+        ": not usable JSON: a number has thousands of digits; coordinates are at most ±1e9",
     ),
     (
         "point-geometry",
@@ -425,6 +479,28 @@ def test_bad_zone_file_is_explained(tmp_path: Path, zones, expected: str) -> Non
     result = _run_check(path)
     assert result.returncode == 1, result.stdout + result.stderr
     _assert_reported(result, path.parent / "zones.geojson", expected)
+
+
+def test_a_pasted_secret_is_never_repeated(tmp_path: Path) -> None:
+    for secret in ("f00dfeedcafe5ec7e70123456789abcd", "s3cr3t/+pa55=="):
+        toml = toml_with(append=TWILIO_OK + f'auth_token_credential = "{secret}"\n')
+        result = _run_check(write_config(tmp_path, toml))
+        assert result.returncode == 1
+        assert secret not in result.stdout + result.stderr
+
+
+def test_an_exposed_endpoint_is_allowed_only_explicitly_and_then_warned_about(
+    tmp_path: Path,
+) -> None:
+    toml = toml_with(append='\n[http]\nbind = "0.0.0.0"\nallow_unauthenticated = true\n')
+    path = write_config(tmp_path, toml)
+    result = _run_check(path)
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"{path}: http.bind: warning: '0.0.0.0': the status page, live camera frames and "
+        "/metrics are served without a login to anyone who can reach this machine "
+        "(allow_unauthenticated = true)"
+    ) in result.stderr.splitlines(), result.stderr
 
 
 def test_corpus_is_large_enough() -> None:

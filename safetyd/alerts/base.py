@@ -3,9 +3,14 @@ alarm, and the error a sink raises. The sink interface is in safetyd/abc.py."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
+
+RETRY_AFTER_MAX_S = 600.0  # a provider's Retry-After beyond this is taken as this
 
 
 class AlertKind(StrEnum):
@@ -15,6 +20,8 @@ class AlertKind(StrEnum):
     STORAGE_FAILED = "storage_failed"
     STORAGE_RESTORED = "storage_restored"
     DELIVERY_FAILED = "delivery_failed"
+    SINK_FAILED = "sink_failed"
+    SINK_RESTORED = "sink_restored"
     DIGEST = "digest"
     TEST = "test"
 
@@ -61,9 +68,42 @@ class SystemAlert:
 
 
 class DeliveryError(Exception):
-    """A failed send. ``permanent`` ones are never retried (invalid number, bad auth)."""
+    """A failed send.
 
-    def __init__(self, message: str, *, permanent: bool, code: int | None = None) -> None:
+    ``permanent``: this message can never be delivered (an invalid number); the
+    row is failed and reported. ``fault``: the channel itself is broken for every
+    message (rejected or missing credentials); rows stay queued, the worker
+    raises an alarm and stops trying that channel until its credentials change.
+    ``retry_after``: the provider asked for this many seconds of quiet (HTTP 429).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        code: int | None = None,
+        fault: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
-        self.permanent = permanent
+        self.permanent = permanent and not fault
         self.code = code
+        self.fault = fault
+        self.retry_after = retry_after
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX_S)

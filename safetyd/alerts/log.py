@@ -1,10 +1,11 @@
-"""Log sink: the alert as a key=value line in the journal."""
+"""Log sink: the alert as a key=value line in the journal (phone numbers masked)."""
 
 from __future__ import annotations
 
 import logging
 
 from .base import Alert
+from .messages import mask_numbers
 
 log = logging.getLogger("safetyd.alert")
 LEVELS = {"danger": logging.ERROR, "warning": logging.WARNING}
@@ -22,6 +23,6 @@ class LogSink:
             alert.camera,
             alert.zone,
             alert.incident,
-            alert.body,
+            mask_numbers(alert.body),
         )
         return None

@@ -9,6 +9,7 @@ Pure functions of the event and the site's time zone.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -19,11 +20,19 @@ from .base import AlertKind, SystemAlert
 SMS_SEGMENT = 160
 
 
+PHONE = re.compile(r"\+\d{7,15}\b")
+
+
 def mask_number(recipient: str) -> str:
     """Phone numbers in logs: enough digits to tell them apart, not to dial them."""
     if recipient.startswith("+") and len(recipient) > 6:
         return recipient[:4] + "…" + recipient[-3:]
     return recipient
+
+
+def mask_numbers(text: str) -> str:
+    """Every E.164 number in a text (a provider's error message), masked."""
+    return PHONE.sub(lambda m: mask_number(m[0]), text)
 
 
 def clock(wall: float, tz: ZoneInfo) -> str:
@@ -98,6 +107,10 @@ def system_text(alert: SystemAlert, site: str, tz: ZoneInfo) -> str:
         return storage_failed_text(site, str(f["path"]), str(f.get("error") or "?"), alert.wall, tz)
     if alert.kind == AlertKind.STORAGE_RESTORED:
         return storage_restored_text(site, alert.wall, float(f["failed_s"]), tz)
+    if alert.kind == AlertKind.SINK_FAILED:
+        return sink_failed_text(site, str(f["sink"]), str(f["error"]), alert.wall, tz)
+    if alert.kind == AlertKind.SINK_RESTORED:
+        return f"ALERTS FLOWING AGAIN safetyd {site} {clock(alert.wall, tz)}: {f['sink']} works"
     raise ValueError(f"no text for system alert {alert.kind}")
 
 
@@ -127,8 +140,16 @@ def storage_restored_text(site: str, wall: float, failed_s: float, tz: ZoneInfo)
     return f"STORAGE RESTORED safetyd {site} {clock(wall, tz)} after {minutes}m{seconds:02d}s"
 
 
+def sink_failed_text(site: str, sink: str, error: str, wall: float, tz: ZoneInfo) -> str:
+    return (
+        f"ALERTS NOT GOING OUT safetyd {site} {clock(wall, tz)}: {sink} is broken ({error}); "
+        "its alerts are queued until it is fixed"
+    )[:300]
+
+
 def delivery_failed_text(recipient: str, error: str, body: str) -> str:
-    return f"ALERT NOT DELIVERED to {recipient}: {error} | {body}"[:300]
+    text = f"ALERT NOT DELIVERED to {mask_number(recipient)}: {mask_numbers(error)} | {body}"
+    return text[:300]
 
 
 def test_text(site: str, group: str, wall: float, tz: ZoneInfo) -> str:

@@ -135,11 +135,34 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt);
         )
         return [_alert(r) for r in rows]
 
-    def next_due(self) -> float | None:
+    def next_due(self, skip: Collection[int] = ()) -> float | None:
+        skip = sorted(skip)
+        not_in = f" AND id NOT IN ({', '.join('?' * len(skip))})" if skip else ""
         row = self.store.db.execute(
-            "SELECT MIN(next_attempt) FROM outbox WHERE status = 'pending'"
+            f"SELECT MIN(next_attempt) FROM outbox WHERE status = 'pending'{not_in}", skip
         ).fetchone()
         return row[0]
+
+    def shift_pending(self, step: float) -> int:
+        """The wall clock stepped by ``step`` seconds: move the times of pending rows
+        with it, so their ages and retry times stay what they were."""
+        with self.store.transaction() as db:
+            cursor = db.execute(
+                "UPDATE outbox SET created = created + ?, next_attempt = next_attempt + ?"
+                " WHERE status = 'pending'",
+                (step, step),
+            )
+        return cursor.rowcount
+
+    def pull_forward(self, sink: str, now: float) -> int:
+        """``sink`` delivers again: rows of it waiting out a retry backoff are due now."""
+        with self.store.transaction() as db:
+            cursor = db.execute(
+                "UPDATE outbox SET next_attempt = ? WHERE status = 'pending' AND sink = ?"
+                " AND attempts > 0 AND next_attempt > ?",
+                (now, sink, now),
+            )
+        return cursor.rowcount
 
     def still_pending(self, alert_id: int) -> bool:
         row = self.store.db.execute("SELECT status FROM outbox WHERE id = ?", (alert_id,))
@@ -217,15 +240,27 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt);
 
     # -- health ---------------------------------------------------------------------
 
-    def depth(self) -> int:
+    def depth(self, level: str | None = None) -> int:
+        and_level = " AND level = ?" if level else ""
         return self.store.db.execute(
-            "SELECT COUNT(*) FROM outbox WHERE status = 'pending'"
+            f"SELECT COUNT(*) FROM outbox WHERE status = 'pending'{and_level}",
+            (level,) if level else (),
         ).fetchone()[0]
 
-    def oldest_pending(self) -> float | None:
+    def oldest_pending(self, level: str | None = None) -> float | None:
+        and_level = " AND level = ?" if level else ""
         return self.store.db.execute(
-            "SELECT MIN(created) FROM outbox WHERE status = 'pending'"
+            f"SELECT MIN(created) FROM outbox WHERE status = 'pending'{and_level}",
+            (level,) if level else (),
         ).fetchone()[0]
+
+    def has_key_since(self, prefix: str, since: float) -> bool:
+        """Whether a row whose dedup key starts with ``prefix`` was made since ``since``."""
+        row = self.store.db.execute(
+            "SELECT 1 FROM outbox WHERE dedup_key >= ? AND dedup_key < ? AND created >= ? LIMIT 1",
+            (prefix, prefix + "\uffff", since),
+        ).fetchone()
+        return row is not None
 
     def failures_since(self, since: float) -> int:
         return self.store.db.execute(

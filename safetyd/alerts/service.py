@@ -26,7 +26,8 @@ from .outbox import Outbox
 from .routing import Routes
 
 log = logging.getLogger(__name__)
-STALL_GRACE_S = 15.0  # beyond the longest send a sink may take
+DANGER_WAIT_S = 30.0  # a danger alert still undelivered after this: delivery is unhealthy
+NOTICE_WINDOW_S = 600.0  # one NOT DELIVERED notice per failing number per this long
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class DeliveryHealth:
     ok: bool
     pending: int
     oldest_pending_s: float | None
+    oldest_danger_s: float | None
     failures_last_hour: int
     reasons: tuple[str, ...]
 
@@ -65,31 +67,32 @@ def _routes(loaded: LoadedConfig, sinks: Mapping[str, Sink]) -> Routes:
     )
 
 
-def _send_timeout(loaded: LoadedConfig) -> float:
-    """The longest a single send may take (the sinks' own timeouts)."""
-    a = loaded.config.alerts
-    return max(a.twilio.timeout_s if a.twilio else 0.0, a.webhook.timeout_s if a.webhook else 0.0)
-
-
 class AlertService:
     def __init__(
-        self, loaded: LoadedConfig, store: Store, sinks: Mapping[str, Sink], clock=time.time
+        self,
+        loaded: LoadedConfig,
+        store: Store,
+        sinks: Mapping[str, Sink],
+        clock=time.time,
+        alarms: bool = True,
     ) -> None:
+        """``alarms``: tell the system recipients about failed deliveries and broken
+        channels (the daemon); off for a one-shot ``test-alert``, which reports itself."""
         self.alerts = loaded.config.alerts
         self.store = store
         self.outbox = Outbox(store)
         self.clock = clock
         self.sinks = dict(sinks)
         self.routes = _routes(loaded, self.sinks)
-        self.send_timeout_s = _send_timeout(loaded)
         self.dispatcher = Dispatcher(
             self.outbox,
             self.sinks,
             self.alerts.delivery,
             self.alerts.storm,
             self.tz,
-            self._delivery_failed,
+            self._delivery_failed if alarms else None,
             clock,
+            on_sink_fault=self._sink_fault if alarms else None,
         )
 
     @property
@@ -97,15 +100,14 @@ class AlertService:
         return self.routes.tz
 
     @classmethod
-    def from_config(cls, loaded: LoadedConfig, store: Store) -> AlertService:
-        return cls(loaded, store, build_sinks(loaded))
+    def from_config(cls, loaded: LoadedConfig, store: Store, alarms: bool = True) -> AlertService:
+        return cls(loaded, store, build_sinks(loaded), alarms=alarms)
 
     def reconfigure(self, loaded: LoadedConfig) -> None:
         """Take a reloaded configuration: recipients, sinks, limits. Queued rows stay."""
         self.alerts = loaded.config.alerts
         self.sinks = build_sinks(loaded)
         self.routes = _routes(loaded, self.sinks)
-        self.send_timeout_s = _send_timeout(loaded)
         d = self.dispatcher
         d.sinks, d.delivery, d.storm, d.tz = (
             dict(self.sinks),
@@ -113,6 +115,8 @@ class AlertService:
             self.alerts.storm,
             self.tz,
         )
+        d.sends.parallel = self.alerts.delivery.parallel_sends
+        d.sends.deadline_s = self.alerts.delivery.send_deadline_s
         d.wake()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -124,12 +128,9 @@ class AlertService:
         self.dispatcher.stop(timeout)
 
     def stalled(self, now: float) -> list[str]:
-        """The delivery worker ended, or has not come round for longer than a send may
-        take (monotonic ``now``)."""
-        d = self.dispatcher
-        if not d.alive or now - d.heartbeat > self.send_timeout_s + STALL_GRACE_S:
-            return ["alert delivery worker stalled"]
-        return []
+        """The delivery worker ended or has not come round (``now``: monotonic, for
+        the common signature of the parts; the worker keeps its own clock)."""
+        return self.dispatcher.stalled()
 
     def drain(self, timeout: float) -> bool:
         done = self.dispatcher.drain(timeout)
@@ -213,6 +214,24 @@ class AlertService:
         return added
 
     def _delivery_failed(self, alert: Alert, error: str) -> None:
+        """Tell the system recipients (but not the number that failed) that an alert
+        did not get through: one notice per number per ``NOTICE_WINDOW_S``, however
+        many alerts to it fail meanwhile (each is in the log)."""
+        now = self.clock()
+        key = f"delivery_failed:{alert.sink}:{alert.recipient}:"
+        try:
+            told = self.outbox.has_key_since(key, now - NOTICE_WINDOW_S)
+        except Exception as exc:  # cannot tell: better a second notice than none
+            log.warning("cannot look up earlier NOT DELIVERED notices: %s", exc)
+            told = False
+        if told:
+            log.warning(
+                "no second NOT DELIVERED notice for %s within %.0fs (alert %d)",
+                messages.mask_number(alert.recipient),
+                NOTICE_WINDOW_S,
+                alert.id,
+            )
+            return
         body = messages.delivery_failed_text(alert.recipient, error, alert.body)
         groups = [
             g
@@ -220,24 +239,66 @@ class AlertService:
             if alert.recipient not in self.routes.numbers([g])
         ]
         self.enqueue_system(
-            f"delivery_failed:{alert.id}",
+            f"{key}{now:.3f}",
             AlertKind.DELIVERY_FAILED,
             "warning",
             body,
-            {"alert_id": alert.id, "recipient": alert.recipient, "error": error},
+            {
+                "alert_id": alert.id,
+                "recipient": messages.mask_number(alert.recipient),
+                "error": messages.mask_numbers(error),
+            },
             groups=groups,
             camera=alert.camera,
         )
+
+    def _depth(self, level: str) -> int | str:
+        try:
+            return self.outbox.depth(level=level)
+        except Exception as exc:
+            if not is_storage_failure(exc):
+                raise
+            return "?"
+
+    def _sink_fault(self, sink: str, error: str | None) -> None:
+        """A channel broke (``error``) or works again (None): alarm on all channels;
+        the broken one's copies wait in the outbox like everything else on it."""
+        now = self.clock()
+        if error is not None:
+            alert = SystemAlert(
+                AlertKind.SINK_FAILED, f"sink_failed:{sink}:{now:.0f}", "danger", now,
+                facts={"sink": sink, "error": messages.mask_numbers(error)},
+            )  # fmt: skip
+        else:
+            alert = SystemAlert(
+                AlertKind.SINK_RESTORED, f"sink_restored:{sink}:{now:.0f}", "info", now,
+                facts={"sink": sink},
+            )  # fmt: skip
+        self.raise_alarm(alert)
 
     # -- health --------------------------------------------------------------------------
 
     def health(self) -> DeliveryHealth:
         now = self.clock()
-        pending = self.outbox.depth()
-        oldest = self.outbox.oldest_pending()
-        oldest_age = None if oldest is None else now - oldest
-        failures = self.outbox.failures_since(now - 3600)
+        d = self.dispatcher
         reasons = []
+        try:
+            pending = self.outbox.depth()
+            oldest = self.outbox.oldest_pending()
+            oldest_danger = self.outbox.oldest_pending(level="danger")
+            failures = self.outbox.failures_since(now - 3600)
+        except Exception as exc:  # the page must still say what it can
+            if not is_storage_failure(exc):
+                raise
+            pending, oldest, oldest_danger, failures = -1, None, None, 0
+            reasons.append(f"cannot read the outbox: {exc}")
+        oldest_age = None if oldest is None else now - oldest
+        danger_age = None if oldest_danger is None else now - oldest_danger
+        if danger_age is not None and danger_age > DANGER_WAIT_S:
+            reasons.append(
+                f"{self._depth('danger')} danger alert(s) undelivered, the oldest "
+                f"for {danger_age:.0f}s"
+            )
         if pending >= self.alerts.delivery.backlog_alarm:
             reasons.append(f"{pending} alerts waiting for delivery")
         # Held warnings wait up to a fold window by design; older than that is a backlog.
@@ -245,12 +306,21 @@ class AlertService:
             reasons.append(f"oldest undelivered alert is {oldest_age:.0f}s old")
         if failures:
             reasons.append(f"{failures} alert(s) failed permanently in the last hour")
-        if not self.dispatcher.alive:
+        if not d.alive:
             reasons.append("delivery worker is not running")
-        held = len(self.dispatcher.in_memory())
+        for sink, fault in sorted(d.faults().items()):
+            reasons.append(f"{sink} is broken: {messages.mask_numbers(fault.error)}")
+        for sink, stuck in sorted(d.stuck_sends().items()):
+            reasons.append(
+                f"{sink}: {stuck} send(s) got no answer within "
+                f"{self.alerts.delivery.send_deadline_s:g}s and are still hanging"
+            )
+        held = len(d.in_memory())
         if held:
             reasons.append(f"{held} alert(s) held in memory: the outbox cannot be written")
-        unrecorded = len(self.dispatcher.unrecorded())
+        unrecorded = len(d.unrecorded())
         if unrecorded:
             reasons.append(f"{unrecorded} delivered alert(s) not yet recorded in the outbox")
-        return DeliveryHealth(not reasons, pending, oldest_age, failures, tuple(reasons))
+        return DeliveryHealth(
+            not reasons, pending, oldest_age, danger_age, failures, tuple(reasons)
+        )

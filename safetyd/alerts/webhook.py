@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-from .base import Alert, DeliveryError
+from .base import Alert, DeliveryError, retry_after
 
 
 class Webhook:
@@ -32,8 +32,10 @@ class Webhook:
                 return None
         except urllib.error.HTTPError as exc:
             permanent = 400 <= exc.code < 500 and exc.code not in (408, 429)
+            headers = dict(exc.headers.items()) if exc.headers else {}
+            after = retry_after(headers) if exc.code in (429, 503) else None
             raise DeliveryError(
-                f"webhook HTTP {exc.code}", permanent=permanent, code=exc.code
+                f"webhook HTTP {exc.code}", permanent=permanent, code=exc.code, retry_after=after
             ) from None
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)

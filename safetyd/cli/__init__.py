@@ -2,7 +2,9 @@
 exit codes (here).
 
 Exit codes: 0 success, 1 invalid input or a failed operation (explained on
-stderr), 2 usage error (argparse), 3 the machine lacks a system library.
+stderr), 2 usage error (argparse), 3 the machine lacks a system library, 4 the
+database cannot be used (corrupt, full, read-only: restarting will not help,
+so the unit file's RestartPreventExitStatus=4 stops the restart loop).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..problems import InvalidConfig
 from . import check_config, events, replay, run, test_alert, zones
-from .common import EXIT_INVALID, EXIT_SYSTEM, print_problems, summary
+from .common import EXIT_INVALID, EXIT_STORAGE, EXIT_SYSTEM, print_problems, summary
 
 COMMANDS = (check_config, zones, replay, run, events, test_alert)
 
@@ -54,6 +56,7 @@ def _leaves(parser: argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     from ..service import logsetup
     from ..service.app import StartupError
+    from ..store import StorageUnusable
     from ..vision.pose import ModelError
     from .syslibs import MissingSystemLibrary, explained
 
@@ -71,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ModelError, StartupError) as exc:
         print(f"safetyd: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except StorageUnusable as exc:
+        print(f"safetyd: {exc}", file=sys.stderr)
+        return EXIT_STORAGE
     except MissingSystemLibrary as exc:
         print(f"safetyd: {exc}", file=sys.stderr)
         return EXIT_SYSTEM

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from ..problems import Problem, errors
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_SYSTEM = 0, 1, 2, 3
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_SYSTEM, EXIT_STORAGE = 0, 1, 2, 3, 4
 
 
 def print_problems(problems: Sequence[Problem], stream=None) -> None:

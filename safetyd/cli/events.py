@@ -12,7 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ..config import load as cfg
-from ..store import Store
+from ..store import open_store
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    store = Store(db)
+    store = open_store(db)
     try:
         rows = store.events(
             since=since, zone=args.zone, level=args.level, camera=args.camera, limit=args.limit

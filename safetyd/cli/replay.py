@@ -27,7 +27,7 @@ from ..pipeline import CameraPipeline, FrameResult
 from ..problems import errors
 from ..records import CONTRACT_EVENTS, to_json_line
 from ..snapshots import SnapshotWriter, annotate
-from ..store import Store
+from ..store import open_store
 from ..vision.pose import create_estimator, native_chatter_hidden
 from ..vision.sources import CameraSource, Frame, SourceError, iter_file
 from ..zones.load import load_zone_files
@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
             state_dir = Path(args.state_dir)
         else:
             state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="safetyd-")))
-        store = Store(state_dir / "safetyd.db")
+        store = open_store(state_dir / "safetyd.db")
         stack.callback(store.close)
         settings = CameraSettings.of(loaded, camera_id)
         if zones is not None:

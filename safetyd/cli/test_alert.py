@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     tz = ZoneInfo(loaded.config.site.timezone)
     with tempfile.TemporaryDirectory(prefix="safetyd-test-alert-") as tmp:
         store = Store(Path(tmp) / "outbox.db")
-        service = AlertService.from_config(loaded, store)
+        service = AlertService.from_config(loaded, store, alarms=False)
         now = time.time()
         body = messages.test_text(loaded.config.site.name, args.group, now, tz)
         service.enqueue_system(

@@ -71,9 +71,22 @@ def parse_config(path: Path) -> tuple[Config | None, list[Problem]]:
 
 
 def load(path: str | Path) -> LoadedConfig:
-    """Load the configuration and every zone file it names, or raise InvalidConfig."""
+    """Load the configuration and every zone file it names, or raise InvalidConfig.
 
+    Nothing else escapes, whatever the files hold: a reload must be able to keep
+    the running configuration, and the CLI to explain instead of a traceback."""
     path = Path(path)
+    try:
+        return _load(path)
+    except InvalidConfig:
+        raise
+    except Exception as exc:
+        why = f"{exc.__class__.__name__}: {str(exc)[:120]}"
+        message = f"cannot be loaded ({why}); please report this to safetyd's developers"
+        raise InvalidConfig([Problem(str(path), "", message)], str(path)) from None
+
+
+def _load(path: Path) -> LoadedConfig:
     config, problems = parse_config(path)
     if config is None:
         raise InvalidConfig(problems, str(path))
@@ -91,6 +104,18 @@ def load(path: str | Path) -> LoadedConfig:
             problems.append(
                 Problem(str(path), "pose.model", f"{str(model)!r} does not exist or is not a file")
             )
+    http = config.http
+    if http.enabled and not http.loopback:
+        problems.append(
+            Problem(
+                str(path),
+                "http.bind",
+                f"{http.bind!r}: the status page, live camera frames and /metrics are served "
+                "without a login to anyone who can reach this machine (allow_unauthenticated "
+                "= true)",
+                "warning",
+            )
+        )
     if errors(problems):
         raise InvalidConfig(problems, str(path))
     return LoadedConfig(path=path, config=config, zones=zones, warnings=tuple(problems))

@@ -48,12 +48,34 @@ Ident = Annotated[
 ]
 
 
+# What a pasted secret looks like: a Twilio auth token or API secret (32 hex), an
+# Account or API key SID, or a long run of mixed letters and digits. Names are words.
+SECRET_SHAPES = (
+    re.compile(r"^[0-9a-fA-F]{32}$"),
+    re.compile(r"^(AC|SK)[0-9a-fA-F]{32}$"),
+    re.compile(r"^(?=.*[0-9])(?=.*[a-z])(?=.*[A-Z])[A-Za-z0-9]{20,}$"),
+)
+
+
+def _not_a_secret(value: str) -> str:
+    if any(shape.match(value) for shape in SECRET_SHAPES):
+        # Never quote the value: it is probably the secret, and messages get logged.
+        raise ValueError(
+            "this looks like the secret itself, not the name of the credential that holds "
+            "it; put the secret in a systemd credential (LoadCredential=) or an environment "
+            "variable and give its name here, e.g. 'twilio-auth-token' (and rotate the "
+            "secret if this file was shared)"
+        )
+    return value
+
+
 CredentialName = Annotated[
     str,
     Field(
         pattern=r"^[A-Za-z0-9_.-]{1,128}$",
         description="the name of a systemd credential or environment variable (not the secret)",
     ),
+    AfterValidator(_not_a_secret),
 ]
 
 
@@ -298,6 +320,13 @@ class DeliverySettings(Base):
     )
     backoff_initial_s: float = Field(2.0, gt=0, le=600, description="first retry delay")
     backoff_max_s: float = Field(300.0, gt=0, le=3600, description="longest retry delay")
+    danger_backoff_max_s: float = Field(
+        10.0, gt=0, le=300, description="longest retry delay of a danger alert"
+    )
+    send_deadline_s: float = Field(
+        20.0, gt=0, le=300, description="a send not answered within this is retried"
+    )
+    parallel_sends: int = Field(4, ge=1, le=16, description="sends in flight per sink")
     backlog_alarm: int = Field(50, ge=1, description="pending alerts that make delivery unhealthy")
 
 
@@ -337,6 +366,14 @@ class AlertSettings(Base):
             raise ValueError("sinks include 'sms' but there is no [alerts.twilio] section")
         if "webhook" in self.sinks and self.webhook is None:
             raise ValueError("sinks include 'webhook' but there is no [alerts.webhook] section")
+        deadline = self.delivery.send_deadline_s
+        for name, sink in (("twilio", self.twilio), ("webhook", self.webhook)):
+            if sink is not None and sink.timeout_s > deadline:
+                raise ValueError(
+                    f"[alerts.{name}] timeout_s ({sink.timeout_s:g}) is longer than "
+                    f"[alerts.delivery] send_deadline_s ({deadline:g}): every slow send would "
+                    "be abandoned before its own timeout; raise send_deadline_s or lower timeout_s"
+                )
         unknown = [g for g in self.system_recipients if g not in self.groups]
         if unknown:
             raise ValueError(
@@ -354,14 +391,36 @@ class StorageSettings(Base):
 
 class HttpSettings(Base):
     enabled: bool = Field(True, description="serve /metrics, /healthz and the status page")
-    bind: str = Field("127.0.0.1", description="IP address to listen on")
+    bind: str = Field(
+        "127.0.0.1", description="IP address to listen on (IPv4 or IPv6, e.g. 127.0.0.1 or ::1)"
+    )
     port: int = Field(9470, ge=0, le=65535, description="TCP port (0: any free port)")
+    allow_unauthenticated: bool = Field(
+        False,
+        description="allow a non-loopback bind although the endpoint has no login "
+        "(it serves live camera frames of workers)",
+    )
 
     @field_validator("bind")
     @classmethod
     def _ip(cls, value: str) -> str:
         ipaddress.ip_address(value)
         return value
+
+    @property
+    def loopback(self) -> bool:
+        return ipaddress.ip_address(self.bind).is_loopback
+
+    @model_validator(mode="after")
+    def _exposed(self) -> HttpSettings:
+        if self.enabled and not self.loopback and not self.allow_unauthenticated:
+            raise ValueError(
+                f"bind = {self.bind!r} would serve live camera frames of workers and incident "
+                "data to anyone who can reach this machine, without a login; keep bind = "
+                "'127.0.0.1' (and put an authenticating reverse proxy in front), or set "
+                "allow_unauthenticated = true to accept that"
+            )
+        return self
 
 
 class SiteSettings(Base):

@@ -90,6 +90,12 @@ def problems_from(
         elif kind == "missing":
             desc = _description(model, loc)
             msg = "required key is missing" + (f": {desc}" if desc else "")
+        elif str(loc[-1]).endswith("_credential") if loc else False:
+            # The value may be a pasted secret: explain without repeating it.
+            text = err["msg"].removeprefix("Value error, ")
+            if kind == "string_pattern_mismatch":
+                text = "a credential name is 1-128 letters, digits, '_', '-' or '.'"
+            msg = f"the value is not valid: {text}"
         else:
             text = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
             value = err.get("input")

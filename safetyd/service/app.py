@@ -15,8 +15,10 @@ refused with the check-config explanation while the old one keeps running
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import threading
 import time
 from contextlib import ExitStack
@@ -29,7 +31,7 @@ from ..alerts.service import AlertService
 from ..config.load import LoadedConfig
 from ..config.load import load as load_config
 from ..problems import InvalidConfig
-from ..store import Store
+from ..store import open_store
 from .camera import Cameras
 from .jobs import Jobs
 from .metrics import Metrics, StateCollector
@@ -47,6 +49,27 @@ READY_WAIT_S = 10.0  # how long start waits for every camera's first processed f
 
 class StartupError(RuntimeError):
     """Something outside the configuration file stops the start (explained, no traceback)."""
+
+
+def _address(bind: str, port: int) -> str:
+    return f"[{bind}]:{port}" if ":" in bind else f"{bind}:{port}"
+
+
+def _listen_error(bind: str, port: int, exc: OSError) -> str:
+    """Why the endpoint cannot listen, and the advice that fits that reason."""
+    where = _address(bind, port)
+    why = exc.strerror or str(exc)
+    if exc.errno == errno.EADDRINUSE:
+        advice = "another program uses the port: change [http] port or stop that program"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        advice = f"this machine has no address {bind}: use one of its own, e.g. 127.0.0.1"
+    elif exc.errno == errno.EAFNOSUPPORT or isinstance(exc, socket.gaierror):
+        advice = "IPv6 is not available on this machine: use bind = '127.0.0.1'"
+    elif exc.errno == errno.EACCES:
+        advice = "ports below 1024 need privileges: use a port above 1024 (default 9470)"
+    else:
+        advice = "check [http] bind and port"
+    return f"cannot listen on {where}: {why}; {advice}"
 
 
 class App:
@@ -87,12 +110,12 @@ class App:
         state = self.loaded.state_dir
         try:
             state.mkdir(parents=True, exist_ok=True)
-            self.store = Store(state / "safetyd.db")
         except OSError as exc:
             raise StartupError(
                 f"cannot use the state directory {state}: {exc.strerror or exc}; set "
                 "[storage] state_dir, or run as the service (StateDirectory=)"
             ) from None
+        self.store = open_store(state / "safetyd.db")  # StorageUnusable: explained, exit 4
         stack.callback(self.store.close)
         self.metrics = Metrics()
         if c.http.enabled:
@@ -109,10 +132,7 @@ class App:
                     ),
                 )
             except OSError as exc:
-                raise StartupError(
-                    f"cannot listen on {c.http.bind}:{c.http.port}: {exc.strerror or exc}; "
-                    "change [http] port or stop what uses it"
-                ) from None
+                raise StartupError(_listen_error(c.http.bind, c.http.port, exc)) from None
             stack.callback(self.web.stop)
         self.alerts = AlertService.from_config(self.loaded, self.store)
         self.alerts.start()
@@ -131,7 +151,7 @@ class App:
         stack.callback(self.scheduler.stop)
         if self.web:
             self.web.start()
-            log.info("http on %s:%d", c.http.bind, self.web.port)
+            log.info("http on %s", _address(c.http.bind, self.web.port))
 
     def _load(self) -> LoadedConfig:
         loaded = load_config(self.path)
@@ -216,6 +236,12 @@ class App:
             log.error("reload refused: %d problem(s); the previous configuration keeps running", n)
             self.notifier.ready(f"reload refused ({n} problem(s)); " + self.status_line())
             return False
+        except Exception:  # load() explains everything it foresees; never lose the guard
+            log.exception("reload refused; the previous configuration keeps running")
+            self.notifier.ready("reload refused (unexpected error); " + self.status_line())
+            return False
+        for p in new.warnings:
+            log.warning("reload: %s", p)
         plan, wanted = plan_reload(self.cameras.running(), self.loaded, new)
         if plan.restart_daemon:
             log.warning("%s changes take effect after a restart", " and ".join(plan.restart_daemon))
@@ -260,8 +286,11 @@ class App:
                 sent=dict(d.sent),
                 failed=dict(d.failed),
                 in_memory=len(d.in_memory()),
+                broken=tuple(sorted(d.faults())),
+                stuck=dict(d.stuck_sends()),
             ),
             storage=self.store.status(),
+            stalled=tuple(self.stalled()),
         )
 
     def picture(self, camera: str) -> bytes | None:
@@ -276,9 +305,13 @@ class App:
         up = sum(s.up for s in states)
         fps = sum(s.fps for s in states)
         opened = sum(len(s.incidents) for s in states)
+        try:
+            outbox = str(self.alerts.outbox.depth())
+        except Exception as exc:  # the main loop must not die of a storage fault
+            outbox = f"unreadable ({exc.__class__.__name__})"
         return (
             f"{up}/{len(states)} cameras up, {fps:.1f} fps, {opened} open incident(s), "
-            f"outbox {self.alerts.outbox.depth()}"
+            f"outbox {outbox}"
         )
 
     # -- stop ---------------------------------------------------------------------------
@@ -293,6 +326,11 @@ class App:
     def _stop_alerts(self) -> None:
         """Stop delivery, then say what happens to what is not delivered yet, and
         promise nothing more."""
+        lost = self.store.status().lost
+        if lost:
+            # The database file is gone: what is pending in it will not be there after
+            # a restart. Deliver what can be delivered now.
+            self.alerts.drain(2.0)
         self.alerts.stop(timeout=2.0)
         for alert in self.alerts.dispatcher.in_memory():
             log.error(
@@ -307,7 +345,17 @@ class App:
         except Exception as exc:
             log.error("cannot read the outbox at stop (%s): pending alerts are unknown", exc)
             return
-        if pending:
+        if pending and lost:
+            for row in self.alerts.outbox.rows(status="pending"):
+                log.error(
+                    "alert LOST: pending in %s, which was deleted while running, and not "
+                    "delivered before stopping: via %s to %s: %s",
+                    self.store.path,
+                    row["sink"],
+                    messages.mask_number(row["recipient"]),
+                    row["body"],
+                )
+        elif pending:
             log.warning(
                 "%d alert(s) still pending; they are delivered after the next start", pending
             )

@@ -122,11 +122,25 @@ class StateCollector(Collector):
         failed = CounterMetricFamily(
             "safetyd_alerts_failed", "Alerts that failed permanently or expired", labels=["sink"]
         )
+        up = GaugeMetricFamily(
+            "safetyd_alert_sink_up",
+            "0 while a sink is broken as a whole (rejected or missing credentials)",
+            labels=["sink"],
+        )
+        stuck = GaugeMetricFamily(
+            "safetyd_alert_sends_stuck",
+            "Sends past their deadline whose connection has not ended",
+            labels=["sink"],
+        )
         for sink in d.sinks:
             sent.add_metric([sink], d.sent.get(sink, 0))
             failed.add_metric([sink], d.failed.get(sink, 0))
+            up.add_metric([sink], 0.0 if sink in d.broken else 1.0)
+            stuck.add_metric([sink], d.stuck.get(sink, 0))
         yield sent
         yield failed
+        yield up
+        yield stuck
         yield _single(
             CounterMetricFamily, "safetyd_sms_sent", "SMS accepted by Twilio", d.sent.get("sms", 0)
         )
@@ -137,7 +151,10 @@ class StateCollector(Collector):
             d.failed.get("sms", 0),
         )
         yield _single(
-            GaugeMetricFamily, "safetyd_outbox_depth", "Alerts waiting for delivery", d.pending
+            GaugeMetricFamily,
+            "safetyd_outbox_depth",
+            "Alerts waiting for delivery (NaN while the outbox cannot be read)",
+            d.pending if d.pending >= 0 else float("nan"),
         )
         yield _single(
             GaugeMetricFamily, "safetyd_delivery_healthy", "1 when alert delivery is healthy", d.ok

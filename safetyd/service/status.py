@@ -65,6 +65,8 @@ class DeliveryStatus:
     sent: dict[str, int] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)
     in_memory: int = 0
+    broken: tuple[str, ...] = ()  # sinks with a fault (rejected or missing credentials)
+    stuck: dict[str, int] = field(default_factory=dict)  # sends past their deadline, per sink
 
 
 @dataclass(frozen=True)

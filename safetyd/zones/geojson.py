@@ -28,6 +28,8 @@ from . import schedule as schedules
 from .model import CameraInfo, FileOptions, Zone, ZoneContext, ZoneProperties
 
 MAX_ZONE_FILE_BYTES = 5_000_000
+MAX_COORDINATE = 1e9  # pixels or metres: anything larger is a typo, and overflows floats
+MAX_NESTING = 64  # a zone file is nested ~7 deep; JSON deeper than this is not one
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,32 @@ def _json_error_position(text: str, exc: json.JSONDecodeError) -> str:
     return f"line {exc.lineno}, column {exc.colno}"
 
 
+def _nesting(text: str) -> int:
+    """How deep brackets nest, outside strings (checked before parsing: Python's
+    JSON parser recurses, and thousands of levels end in RecursionError)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def read_file(path: Path) -> tuple[Any, str, list[Problem]]:
-    """Read and decode JSON. Returns (data, sha256 prefix, problems)."""
+    """Read and decode JSON. Returns (data, sha256 prefix, problems); data is only
+    meaningful when there are no problems (a file may hold a plain ``null``)."""
     name = str(path)
     try:
         size = path.stat().st_size
@@ -62,7 +88,10 @@ def read_file(path: Path) -> tuple[Any, str, list[Problem]]:
                 )
             ],
         )
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, "", [Problem(name, "", f"cannot read the file: {exc.strerror}")]
     digest = hashlib.sha256(raw).hexdigest()[:12]
     try:
         text = raw.decode("utf-8")
@@ -78,12 +107,36 @@ def read_file(path: Path) -> tuple[Any, str, list[Problem]]:
     def constant(token: str) -> float:
         return float(token.replace("Infinity", "inf"))
 
+    depth = _nesting(text)
+    if depth > MAX_NESTING:
+        return (
+            None,
+            digest,
+            [Problem(name, "", f"JSON nested {depth} levels deep; a zone file needs fewer than "
+                               f"{MAX_NESTING}")],
+        )  # fmt: skip
     try:
         data = json.loads(text, parse_constant=constant)
     except json.JSONDecodeError as exc:
         where = _json_error_position(text, exc)
         return None, digest, [Problem(name, where, f"not valid JSON: {exc.msg}")]
+    except (ValueError, RecursionError) as exc:
+        why = str(exc)[:120]
+        if "integer string conversion" in why:  # Python's limit on digits per integer
+            why = "a number has thousands of digits; coordinates are at most ±1e9"
+        return None, digest, [Problem(name, "", f"not usable JSON: {why}")]
     return data, digest, []
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {list: "an array", str: "a string", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _is_number(value: Any) -> bool:
@@ -94,9 +147,19 @@ def _check_position(pos: Any, where: str, out: list[tuple[str, str]]) -> bool:
     if not isinstance(pos, list) or len(pos) not in (2, 3) or not all(map(_is_number, pos)):
         out.append((where, f"{fmt_value(pos)} is not a position; expected [x, y] numbers"))
         return False
-    bad = [v for v in pos if not math.isfinite(v)]
+    bad = [v for v in pos if isinstance(v, float) and not math.isfinite(v)]
     if bad:
         out.append((where, f"{fmt_value(pos)} contains {bad[0]}; coordinates must be finite"))
+        return False
+    # abs() of an int never overflows; a float() of a 400-digit one would.
+    huge = [v for v in pos if abs(v) > MAX_COORDINATE]
+    if huge:
+        shown = (
+            f"{huge[0]:.3g}"
+            if isinstance(huge[0], float)
+            else f"a {len(str(abs(huge[0])))}-digit number"
+        )
+        out.append((where, f"coordinate {shown} is beyond ±{MAX_COORDINATE:g}; is it a typo?"))
         return False
     return True
 
@@ -158,6 +221,13 @@ def _validity_message(reason: str) -> str:
     return f"geometry is not a valid area: {kind}{at}; {advice}"
 
 
+def _flat(polygon: list) -> tuple[list, list]:
+    """(shell, holes) in x, y: a z (GeoJSON allows one) is dropped, so that
+    positions with and without it can share a ring."""
+    rings = [[(p[0], p[1]) for p in ring] for ring in polygon]
+    return rings[0], rings[1:]
+
+
 def build_geometry(geom: Any, where: str) -> tuple[BaseGeometry | None, list[tuple[str, str]]]:
     """Check a GeoJSON geometry object and build it; returns (geometry, [(where, message)])."""
     out: list[tuple[str, str]] = []
@@ -180,14 +250,14 @@ def build_geometry(geom: Any, where: str) -> tuple[BaseGeometry | None, list[tup
     if kind == "Polygon":
         if not _check_polygon(coords, cwhere, out) or coords is None:
             return None, out
-        shape = shapely.Polygon(coords[0], coords[1:])
+        shape = shapely.Polygon(*_flat(coords))
     else:
         if not isinstance(coords, list) or not coords:
             return None, [(cwhere, "MultiPolygon has no polygons: the geometry is empty")]
         ok = all([_check_polygon(p, f"{cwhere}[{i}]", out) for i, p in enumerate(coords)])
         if not ok:
             return None, out
-        shape = shapely.MultiPolygon([(p[0], p[1:]) for p in coords])
+        shape = shapely.MultiPolygon([_flat(p) for p in coords])
     if shape.is_empty:
         return None, [(where, "geometry is empty; a zone needs an area")]
     if not shape.is_valid:
@@ -229,21 +299,34 @@ def check_image_bounds(shape: BaseGeometry, info: CameraInfo, camera: str) -> st
 
 
 def parse_zone_file(path: Path, context: ZoneContext | None = None) -> ParsedFile:
-    """Validate one zone file completely; zones are returned only when it has no errors."""
-    context = context or ZoneContext()
+    """Validate one zone file completely; zones are returned only when it has no errors.
+
+    Never raises, whatever the file holds: a daemon reloading a poisoned file must
+    keep its old zones, and the CLI must explain, not show a traceback. What the
+    checks below did not foresee is reported as a problem of the file."""
+    try:
+        return _parse_zone_file(path, context or ZoneContext())
+    except Exception as exc:
+        return ParsedFile(str(path), (), (Problem(
+            str(path), "", f"cannot be used as a zone file ({exc.__class__.__name__}: "
+                           f"{str(exc)[:120]}); please report this file to safetyd's developers",
+        ),))  # fmt: skip
+
+
+def _parse_zone_file(path: Path, context: ZoneContext) -> ParsedFile:
     name = str(path)
     data, digest, problems = read_file(path)
-    if data is None:
+    if problems:
         return ParsedFile(name, (), tuple(problems))
 
     def add(where: str, message: str, severity: str = "error") -> None:
         problems.append(Problem(name, where, message, severity))  # type: ignore[arg-type]
 
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
-        found = data.get("type") if isinstance(data, dict) else type(data).__name__
+        found = fmt_value(data.get("type")) if isinstance(data, dict) else _json_kind(data)
         add(
             "",
-            f"top level is {fmt_value(found)}; expected a GeoJSON FeatureCollection "
+            f"top level is {found}; expected a GeoJSON FeatureCollection "
             '({"type": "FeatureCollection", "features": [...]})',
         )
         return ParsedFile(name, (), tuple(problems))
@@ -258,7 +341,12 @@ def parse_zone_file(path: Path, context: ZoneContext | None = None) -> ParsedFil
         add("features", f"{fmt_value(features)} is not a list of Features")
         return ParsedFile(name, (), tuple(problems))
     if not features:
-        add("features", "the file has no zones", "warning")
+        add(
+            "features",
+            "the file has no zones: the cameras that list it watch nothing from it; if that "
+            "is intended, take the file out of their zones list",
+            "warning",
+        )
 
     zones: list[Zone] = []
     seen_ids: dict[str, int] = {}
@@ -389,7 +477,9 @@ def _check_context(
         non_feet = [
             p
             for p in parts
-            if p != "feet" and bodyparts.INDEX.get(p) not in bodyparts.FOOT_LANDMARKS
+            if isinstance(p, str)  # other kinds are reported by the properties' check
+            and p != "feet"
+            and bodyparts.INDEX.get(p) not in bodyparts.FOOT_LANDMARKS
         ]
         if non_feet:
             add(
