@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
+from zoneinfo import ZoneInfo
 
 from .abc import PoseEstimator
 from .config.settings import CameraSettings, LiveSettings
@@ -46,6 +47,7 @@ from .vision.sizes import (
 from .vision.sources import Frame
 from .vision.tracking import Track, Tracker
 from .zones.arming import AlwaysArmed, Arming
+from .zones.fit import fit_zones
 from .zones.model import Zone
 
 REPLAN_S = 5.0  # how often the regions are re-planned as the camera learns sizes
@@ -96,6 +98,7 @@ class FrameResult:
     plan: RegionPlan | None = None
     calls: int = 0  # pose model calls this frame (one per region, plus follow-ups)
     phantoms: Mapping[int, str] = field(default_factory=dict)
+    motion: bool | None = None  # the motion gate saw change (None: no gate, not known)
 
 
 class CameraPipeline:
@@ -113,6 +116,7 @@ class CameraPipeline:
         gate: MotionGate | None = None,
         snapshots: SnapshotWriter | None = None,
         clock: Callable[[], float] = time.monotonic,
+        configured_size: tuple[int, int] | None = None,
     ) -> None:
         self.camera = camera
         self.estimator = estimator
@@ -134,6 +138,13 @@ class CameraPipeline:
         self._undecided: set[int] = set()  # still and too young to judge (no incident yet)
         self._learned_at: dict[int, float] = {}
         self._gate_box: tuple | None = None
+        # Do the zones fit the picture (zones/fit.py)? Checked per picture size.
+        self.configured_size = configured_size
+        self._live = setup.live  # as configured; setup.live may hold scaled zones
+        self._fit_size: tuple[int, int] | None = None
+        self.size_fault: str | None = None
+        self.size_fault_short: str | None = None
+        self.size_note: str | None = None
 
     @classmethod
     def from_settings(
@@ -172,6 +183,11 @@ class CameraPipeline:
             if use_gate
             else None,
             snapshots=snapshots,
+            configured_size=(
+                (run.camera.width, run.camera.height)
+                if run.camera.width and run.camera.height
+                else None
+            ),
         )
 
     def apply(self, live: LiveSettings, ctx: FrameContext) -> list[Transition]:
@@ -179,6 +195,7 @@ class CameraPipeline:
         hazard and incident rules, the time zone. The tracker keeps its people."""
         setup = ZoneSetup.build(live, self.plausibility.visibility_threshold, self._always_armed)
         self.setup = setup
+        self._live, self._fit_size = live, None  # fitted to the picture again
         self.heights.floor = FloorHeights(live.floor_map) if live.floor_map else None
         self._plan_key = None  # the regions follow the zones
         return self.incidents.apply(live, ctx)
@@ -211,9 +228,12 @@ class CameraPipeline:
 
     def process(self, frame: Frame, t: float) -> FrameResult:
         """Run one frame; ``t`` is the pipeline clock (video time in replay)."""
-        setup = self.setup
-        armed = setup.arming.armed(frame.wall)
         h, w = frame.image.shape[:2]
+        if (w, h) != self._fit_size:
+            self._fit((w, h))
+        setup = self.setup
+        # Zones that do not fit the picture are not used (the camera reports the fault).
+        armed = frozenset() if self.size_fault else setup.arming.armed(frame.wall)
         plan = self.regions(armed, (w, h), t) if armed else None  # nothing armed: no cost
         decision = self._gate(frame, t, plan)
         infer_s = 0.0
@@ -248,10 +268,24 @@ class CameraPipeline:
         if transitions:
             latency = self._clock() - frame.mono
             transitions = [self._finish(tr, latency, frame, tracks, setup) for tr in transitions]
+        motion = None
+        if decision is not None and self.gate is not None:
+            motion = decision.changed_frac >= self.gate.min_changed_frac
         return FrameResult(
             frame=frame, inferred=inferred, poses=poses, tracks=tracks, transitions=transitions,
-            infer_s=infer_s, plan=plan, calls=calls, phantoms=phantoms,
+            infer_s=infer_s, plan=plan, calls=calls, phantoms=phantoms, motion=motion,
         )  # fmt: skip
+
+    def _fit(self, size: tuple[int, int]) -> None:
+        live = self._live
+        fit = fit_zones(live.zones, self.configured_size, size, live.floor_map is not None)
+        self._fit_size = size
+        self.size_fault, self.size_fault_short, self.size_note = fit.fault, fit.short, fit.scaled
+        if fit.fault is None:
+            fitted = live if fit.scaled is None else replace(live, zones=fit.zones)
+            if fitted is not self.setup.live:
+                vis = self.plausibility.visibility_threshold
+                self.setup = ZoneSetup.build(fitted, vis, self._always_armed)
 
     def _gate(self, frame: Frame, t: float, plan: RegionPlan | None) -> GateDecision | None:
         """Motion gating on the part of the frame the regions cover: a distant worker
@@ -294,7 +328,9 @@ class CameraPipeline:
     def _finish(self, tr: Transition, latency: float, frame: Frame, tracks, setup) -> Transition:
         snap = None
         if self.snapshots and tr.event in ("opened", "escalated"):
-            snap = self.snapshots.write(frame.image, tr, setup.zones, tracks, setup.floor_map)
+            snap = self.snapshots.write(
+                frame.image, tr, setup.zones, tracks, setup.floor_map, ZoneInfo(setup.live.timezone)
+            )
         return replace(tr, latency_s=latency, snapshot=snap)
 
     def zone_states(self) -> dict[str, str]:

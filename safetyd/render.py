@@ -171,33 +171,69 @@ def draw_lost(img: np.ndarray, bbox: np.ndarray, label: str) -> None:
     put_label(img, label, (x0 + 2, max(y0 - 4, 10)), (150, 150, 150))
 
 
-def blur_faces(
-    img: np.ndarray, people: Iterable[tuple[np.ndarray, np.ndarray]], threshold: float = 0.3
-) -> np.ndarray:
-    """Blur an ellipse around each head, sized from the ear-to-ear / shoulder span."""
+def blur_faces(img: np.ndarray, tracks: Iterable, motion: bool | None = False) -> np.ndarray:
+    """Hide faces (``[privacy] blur_faces``): a promise, so it errs on the safe side.
+
+    * Every tracked person's head is hidden, seen in this frame or not: a coasting
+      track's head is where it was last seen (its predicted landmarks), with a wider
+      margin; without head landmarks, the top of the person's box.
+    * A frame with motion but nobody seen (the model missed someone, or has not
+      found him yet), or where motion is unknown (``None``: gating off), is hidden
+      whole: nothing in it can be told to be a face or not.
+
+    Hidden means pixelated, not softened: a Gaussian blur of a large face can leave
+    it recognisable."""
     h, w = img.shape[:2]
-    for keypoints, visibility in people:
-        head = [i for i in GROUPS["head"] if visibility[i] >= threshold]
-        if not head:
+    tracks = list(tracks)
+    if motion is not False and not any(t.seen for t in tracks):
+        _mosaic(img, 0, 0, w, h, max(8, w // 48))
+        return img
+    for t in tracks:
+        centre, span = _head(t)
+        if centre is None:
             continue
-        pts = keypoints[head]
-        cx, cy = np.nanmean(pts, axis=0)
-        span = float(np.nanmax(pts[:, 0]) - np.nanmin(pts[:, 0]))
-        shoulders = keypoints[[11, 12]]
-        if np.all(np.isfinite(shoulders)):
-            span = max(span, 0.6 * float(np.linalg.norm(shoulders[0] - shoulders[1])))
-        r = int(max(span, 12) * 0.9)
-        x0, y0 = max(int(cx) - r, 0), max(int(cy) - r, 0)
-        x1, y1 = min(int(cx) + r, w), min(int(cy) + r, h)
+        r = int(max(span, 12.0) * (1.0 if t.seen else 1.6))
+        cx, cy = int(centre[0]), int(centre[1])
+        x0, y0 = max(cx - r, 0), max(cy - int(r * 1.3), 0)
+        x1, y1 = min(cx + r, w), min(cy + int(r * 1.3), h)
         if x1 <= x0 or y1 <= y0:
             continue
-        roi = img[y0:y1, x0:x1]
-        k = max(3, (r // 2) | 1)
-        blurred = cv2.GaussianBlur(roi, (k, k), 0)
-        mask = np.zeros(roi.shape[:2], np.uint8)
-        cv2.ellipse(mask, (int(cx) - x0, int(cy) - y0), (r, int(r * 1.2)), 0, 0, 360, 255, -1)
-        roi[mask > 0] = blurred[mask > 0]
+        _mosaic(img, x0, y0, x1, y1, max(4, r // 3))
     return img
+
+
+def _head(track, threshold: float = 0.3) -> tuple[np.ndarray | None, float]:
+    """Where a person's head is and how wide, from the landmarks we trust most."""
+    kp, vis = track.keypoints, track.visibility
+    head = np.array(GROUPS["head"])
+    finite = head[np.all(np.isfinite(kp[head]), axis=1)]
+    visible = finite[vis[finite] >= threshold] if track.seen else finite
+    pts = kp[visible if len(visible) else finite]
+    box = np.asarray(track.bbox, float)
+    box_ok = bool(np.all(np.isfinite(box))) and box[2] > box[0] and box[3] > box[1]
+    if len(pts):
+        centre = np.nanmean(pts, axis=0)
+        span = float(np.nanmax(pts[:, 0]) - np.nanmin(pts[:, 0]))
+    elif box_ok:
+        centre = np.array([(box[0] + box[2]) / 2, box[1] + 0.12 * (box[3] - box[1])])
+        span = 0.0
+    else:
+        return None, 0.0
+    shoulders = kp[[11, 12]]
+    if np.all(np.isfinite(shoulders)):
+        span = max(span, 0.6 * float(np.linalg.norm(shoulders[0] - shoulders[1])))
+    if box_ok:
+        span = max(span, 0.12 * float(box[3] - box[1]), 0.3 * float(box[2] - box[0]))
+    return centre, span
+
+
+def _mosaic(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, block: int) -> None:
+    roi = img[y0:y1, x0:x1]
+    rh, rw = roi.shape[:2]
+    small = cv2.resize(
+        roi, (max(1, rw // block), max(1, rh // block)), interpolation=cv2.INTER_AREA
+    )
+    roi[:] = cv2.resize(small, (rw, rh), interpolation=cv2.INTER_NEAREST)
 
 
 def draw_zones(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
@@ -21,10 +21,12 @@ from .render import (
     draw_zones,
     put_label,
 )
+from .timing import day, stamp
 from .vision.calibration import FloorMap
 from .vision.tracking import Track
 from .zones.model import Zone
 
+UTC_ZONE = ZoneInfo("UTC")
 log = logging.getLogger(__name__)
 _ratelog = RateLimitedLog(log)
 
@@ -38,12 +40,14 @@ def annotate(
     blur: bool = False,
     highlight: int | None = None,
     regions: Sequence[tuple[int, int, int, int]] = (),
+    motion: bool | None = None,
 ) -> np.ndarray:
     """A copy of the frame with zones (coloured by state), the regions the model looked
-    at, and tracked skeletons."""
+    at, and tracked skeletons. ``blur``: faces hidden (render.blur_faces), the whole
+    frame when it shows motion (``None``: not known) and nobody seen."""
     out = image.copy()
     if blur:
-        blur_faces(out, [(t.keypoints, t.visibility) for t in tracks])
+        blur_faces(out, tracks, motion)
     draw_regions(out, regions, "region")
     draw_zones(out, zones, floor_map, states)
     for t in tracks:
@@ -72,21 +76,22 @@ class SnapshotWriter:
         zones: Sequence[Zone],
         tracks: Sequence[Track],
         floor_map: FloorMap | None,
+        tz: ZoneInfo = UTC_ZONE,
     ) -> str | None:
         """The snapshot's path, or None when it could not be written: evidence is
-        nice to have, and a full disk must never cost the incident itself."""
+        nice to have, and a full disk must never cost the incident itself. Labelled
+        and filed by site time (``tz``), with its zone."""
         zone = [z for z in zones if z.id == tr.zone_id]
         pic = annotate(
             image, zone, tracks, floor_map, {tr.zone_id: tr.level}, self.blur_faces, tr.track_id
         )
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(tr.wall))
         put_label(
             pic,
-            f"{tr.level.upper()} {tr.zone_name} {tr.body_part} {stamp}Z",
+            f"{tr.level.upper()} {tr.zone_name} {tr.body_part} {stamp(tr.wall, tz)}",
             (4, 16),
             LEVEL_COLOURS.get(tr.level, (255, 255, 255)),
         )
-        folder = self.directory / time.strftime("%Y-%m-%d", time.gmtime(tr.wall))
+        folder = self.directory / day(tr.wall, tz)
         path = folder / f"{tr.camera}_{tr.zone_id}_{tr.incident_id}_{tr.event}.jpg"
         try:
             folder.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,15 @@
-"""Two small helpers of time: capped exponential backoff with jitter, and a rate."""
+"""Small helpers of time: capped exponential backoff with jitter, a rate, and how
+a time is written for a person.
+
+One rule for every time a person reads (texts, events, snapshots, the status
+page, logs): site time, with its zone ("14:03:12 CET").
+"""
 
 from __future__ import annotations
 
 import random
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 
 def backoff(attempt: int, initial_s: float, max_s: float) -> float:
@@ -31,3 +38,18 @@ class Rate:
                 )
         self._last = now
         return self.value
+
+
+def clock(wall: float, tz: ZoneInfo) -> str:
+    """Time of day with its zone: ``14:03:12 CET``."""
+    return datetime.fromtimestamp(wall, tz).strftime("%H:%M:%S %Z")
+
+
+def stamp(wall: float, tz: ZoneInfo) -> str:
+    """Date and time with its zone, for records that outlive the day."""
+    return datetime.fromtimestamp(wall, tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def day(wall: float, tz: ZoneInfo) -> str:
+    """The site's calendar date."""
+    return datetime.fromtimestamp(wall, tz).strftime("%Y-%m-%d")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,12 @@ FIXTURES = ROOT / "fixtures"
 EXAMPLE_CONFIG = ROOT / "systemd" / "safetyd.toml"
 SHARED_FOOTAGE = ROOT.parent / "shared" / "footage"
 SAFETYD = [sys.executable, "-m", "safetyd"]
+
+
+def run_safetyd(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """The real CLI as a subprocess, output captured as text."""
+    return subprocess.run([*SAFETYD, *args], capture_output=True, text=True, timeout=timeout)
+
 
 # Quiet MediaPipe's native logging in subprocesses the tests start.
 os.environ.setdefault("GLOG_minloglevel", "2")

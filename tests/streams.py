@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import shutil
 import socket
@@ -43,9 +44,13 @@ def test_pattern(index: int, size=(320, 240)) -> np.ndarray:
 
 
 class MjpegServer:
-    def __init__(self, port: int | None = None, fps: float = 20.0) -> None:
+    def __init__(
+        self, port: int | None = None, fps: float = 20.0, auth: tuple[str, str] | None = None
+    ) -> None:
         self.port = port or free_port()
         self.fps = fps
+        self.auth = auth  # (user, password): HTTP Basic authentication required
+        self.refused = 0  # requests without the right credentials
         self.mode = "live"  # live | hang | frozen
         self.frames_sent = 0
         self._server: ThreadingHTTPServer | None = None
@@ -65,6 +70,15 @@ class MjpegServer:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802
+                if outer.auth is not None:
+                    token = base64.b64encode(":".join(outer.auth).encode()).decode()
+                    if self.headers.get("Authorization") != f"Basic {token}":
+                        outer.refused += 1
+                        self.send_response(401)
+                        self.send_header("WWW-Authenticate", 'Basic realm="camera"')
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                 with outer._lock:
                     outer._clients.append(self.connection)
                 self.send_response(200)

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CONFIG, FIXTURES, SAFETYD, wait_for
+from conftest import EXAMPLE_CONFIG, FIXTURES, SAFETYD, run_safetyd, wait_for
 from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from test_hazards import make_zone
 
@@ -176,7 +176,51 @@ def test_credentials_from_systemd_credentials_directory(tmp_path, fake) -> None:
         r.form["Body"].startswith("TEST safetyd Plant 1: test alert for group operators")
         for r in fake.requests
     )
-    assert result.stdout.count("sent     sms +1555555010") == 2
+    assert result.stdout.splitlines()[0] == (
+        "test alert to group 'operators' (+155…101, +155…102) through sink(s): log, sms"
+    )
+    assert result.stdout.count("sent     sms     +155…10") == 2
+    assert not any(n in result.stdout + result.stderr for n in OPERATORS)  # masked
+
+
+def test_empty_credential_files_are_told_apart_from_missing_ones(tmp_path, fake) -> None:
+    """The README used to advise empty files when not sending SMS; with sms in sinks
+    that gave the same "not found" as a missing file, forever."""
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "twilio-account-sid").write_text("")
+    (creds / "twilio-auth-token").write_text("\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
+    env["CREDENTIALS_DIRECTORY"] = str(creds)
+    result = run_test_alert(alert_config(tmp_path, fake), "safety", 2, env)
+    assert result.returncode == 1
+    assert (
+        "pending  sms     +155…121  credential 'twilio-account-sid' is empty (the file systemd "
+        "passed in, from LoadCredential=twilio-account-sid:…, has no content): write the secret "
+        "into /etc/safetyd/credentials/twilio-account-sid, or take 'sms' out of [alerts] sinks "
+        "if this box sends no SMS"
+    ) in result.stdout
+    assert "NO PHONE WAS TEXTED: every SMS failed (see above)" in result.stderr
+
+
+def test_test_alert_says_loudly_when_no_phone_can_ring(tmp_path, fake, twilio_env) -> None:
+    """A service installed by the book had sinks = ["log"]: test-alert printed
+    "sent log log" and exited 0 while no phone would ever ring."""
+    result = run_test_alert(alert_config(tmp_path, fake, sinks='"log"'), "safety", 5, twilio_env)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "test alert to group 'safety' (+155…121) through sink(s): log",
+        "sent     log     log",
+    ]
+    assert "NO PHONE WAS TEXTED: 'sms' is not in [alerts] sinks (log)" in result.stderr
+    assert fake.requests == []
+    check = run_safetyd("check-config", str(alert_config(tmp_path, fake, sinks='"log"')))
+    assert check.returncode == 0
+    assert (
+        ": alerts.sinks: warning: no SMS will be sent: sinks are log, so the 5 number(s) in "
+        '[alerts.groups] get nothing; add "sms" to sinks (with [alerts.twilio] and its '
+        "credentials) to text them"
+    ) in check.stderr
 
 
 def test_missing_credentials_keep_alerts_pending_and_say_why(tmp_path, fake) -> None:
@@ -188,7 +232,7 @@ def test_missing_credentials_keep_alerts_pending_and_say_why(tmp_path, fake) -> 
     result = run_test_alert(alert_config(tmp_path, fake), "safety", 2, env)
     assert result.returncode == 1
     assert (
-        "pending  sms +15555550121  credential 'twilio-account-sid' not found: add "
+        "pending  sms     +155…121  credential 'twilio-account-sid' not found: add "
         "'LoadCredential=twilio-account-sid:/etc/safetyd/credentials/twilio-account-sid' "
         "to the service, or set the environment variable TWILIO_ACCOUNT_SID" in result.stdout
     )

@@ -65,7 +65,7 @@ def test_health_names_every_reason() -> None:
     ok, body = status.health()
     assert not ok and body["status"] == "unhealthy"
     assert body["reasons"] == [
-        "camera dock is not delivering fresh frames (1 armed zone(s) unwatched)",
+        "camera dock: 1 armed zone(s) unwatched: connection refused",
         "storage: cannot write /s/safetyd.db: disk full",
         "alert delivery: delivery worker is not running",
         "stalled: scheduler stalled",

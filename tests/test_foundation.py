@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -40,7 +41,11 @@ def test_example_config_is_valid() -> None:
     assert result.returncode == 0, result.stderr
     assert "OK: 3 camera(s), 4 zone(s)" in result.stdout
     loaded = cfg.load(EXAMPLE_CONFIG)
-    assert loaded.warnings == ()
+    # The demo sends to the log only, and says so: a box installed from it must not
+    # believe it texts anyone.
+    assert [(p.where, p.message[:27]) for p in loaded.warnings] == [
+        ("alerts.sinks", "no SMS will be sent: sinks ")
+    ]
     assert {c: [z.id for z in zs] for c, zs in loaded.zones.items()} == {
         "walkway": ["beyond-tape"],
         "press-line": ["press-3-guard"],
@@ -132,18 +137,41 @@ def test_oversized_zone_file_is_refused(tmp_path: Path) -> None:
     assert "zones.geojson: file is 5.0 MB; zone files over 5 MB are refused" in result.stderr
 
 
-def test_coordinates_far_outside_the_image_warn_but_pass(tmp_path: Path) -> None:
+def test_a_zone_partly_outside_the_image_warns_naming_the_part(tmp_path: Path) -> None:
     zones = zone_collection(zone_feature("far", square(0, 0, 3000, 100), recipients=OPS))
     path = write_config(tmp_path, zones=zones)
     result = run("check-config", str(path))
     assert result.returncode == 0, result.stderr
     assert (
-        "zones.geojson: features[0] (id 'far').geometry: warning: coordinates reach far outside "
-        "camera 'cam1''s 640x360 image (bounds 0,0 to 3000,100); are they in pixels?"
+        "zones.geojson: features[0] (id 'far').geometry: warning: 79% of the zone lies outside "
+        "camera 'cam1''s 640x360 image, right of x=640 (to x=3000): people there cannot be "
+        "seen; are the coordinates in pixels of this camera?"
     ) in result.stderr
-    zones = zone_collection(zone_feature("gone", square(700, 400, 800, 500), recipients=OPS))
+    zones = zone_collection(zone_feature("edge", square(600, -20, 700, 100), recipients=OPS))
     result = run("check-config", str(write_config(tmp_path, zones=zones)))
-    assert "lies entirely outside camera 'cam1''s 640x360 image" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert (
+        "warning: 67% of the zone lies outside camera 'cam1''s 640x360 image, above y=0 (to "
+        "y=-20) and right of x=640 (to x=700): people there cannot be seen;"
+    ) in result.stderr
+
+
+def test_a_zone_wholly_outside_the_image_is_an_error(tmp_path: Path) -> None:
+    """It used to be a warning: check-config said OK for a zone nobody can be seen in."""
+    zones = zone_collection(zone_feature("gone", square(700, 400, 800, 500), recipients=OPS))
+    path = write_config(tmp_path, zones=zones)
+    expected = (
+        "zones.geojson: features[0] (id 'gone').geometry: the zone lies entirely outside "
+        "camera 'cam1''s 640x360 image (bounds 700,400 to 800,500); nobody can ever be seen in "
+        "it: draw it on a frame of this camera, in pixels"
+    )
+    result = run("check-config", str(path))
+    assert result.returncode == 1
+    assert expected in result.stderr
+    # zones check --config checks it as the daemon would (its help always said so)
+    result = run("zones", "check", str(tmp_path / "zones.geojson"), "--config", str(path))
+    assert result.returncode == 1
+    assert expected in result.stderr
 
 
 def test_relative_paths_resolve_against_the_config_directory(tmp_path: Path) -> None:
@@ -325,3 +353,16 @@ def test_missing_libegl_end_to_end(tmp_path: Path) -> None:
         .splitlines()[-1]
         .startswith("safetyd: the system library libEGL.so.1 is missing or unreadable")
     )
+
+
+def test_the_install_steps_make_what_the_unit_file_expects() -> None:
+    """The README's steps and the unit file agree: the venv from the system Python (a
+    pyenv Python in root's home cannot be run by the service user), the README the
+    unit's Documentation= points at, and root commands without sudo."""
+    readme = (ROOT / "README.md").read_text()
+    unit = (ROOT / "systemd" / "safetyd.service").read_text()
+    documentation = re.search(r"^Documentation=file://(\S+)$", unit, re.M)
+    assert documentation and f"install -m 644 README.md {documentation[1]}" in readme
+    assert "/usr/bin/python3 -m venv /opt/safetyd/venv" in readme
+    assert "\npython3 -m venv /opt" not in readme
+    assert "sudo apt-get" not in readme

@@ -100,3 +100,29 @@ def test_scheduler_jobs_coalesce_and_failures_are_logged(caplog) -> None:
     # print "--- Logging error --- 'str' object has no attribute 'tb_frame'" instead).
     text = logging.Formatter().format(failed[0])
     assert "Traceback (most recent call last)" in text and "in boom" in text
+
+
+def test_the_digest_is_dated_by_the_site_calendar_not_the_machine(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The example site is in Europe/Berlin; a machine set to UTC+14 used to date the
+    digest of the evening of the 26th as the 27th."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14
+    time.tzset()
+    try:
+        with FakeTwilio() as fake:
+            loaded = cfg.load(alert_config(tmp_path, fake, sinks='"log"'))
+            store = Store(tmp_path / "o.db")
+            service = AlertService.from_config(loaded, store)
+            now = datetime(2026, 11, 26, 23, 30, tzinfo=ZoneInfo("Europe/Berlin")).timestamp()
+            assert time.strftime("%Y-%m-%d", time.localtime(now - 3600)) == "2026-11-27"
+            housekeeping.send_digest(store, service, "Plant 1", ["safety"], now=now)
+            (row,) = service.outbox.rows(kind="digest")
+            assert row["body"] == "safetyd Plant 1 2026-11-26: no incidents"
+            store.close()
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -20,15 +20,15 @@ AT = datetime(2026, 11, 26, 14, 3, 12, tzinfo=TZ).timestamp()
     [
         (
             dict(event="opened", level="danger", body_part="left_wrist"),
-            "DANGER Press 3 guard (cam press-line) 14:03:12 left wrist inside",
+            "DANGER Press 3 guard (cam press-line) 14:03:12 CET left wrist inside",
         ),
         (
             dict(event="escalated", level="danger", body_part="hands (estimated)"),
-            "DANGER Press 3 guard (cam press-line) 14:03:12 hands (estimated) inside",
+            "DANGER Press 3 guard (cam press-line) 14:03:12 CET hands (estimated) inside",
         ),
         (
             dict(event="opened", level="warning", ttc_s=0.64),
-            "WARNING Press 3 guard (cam press-line) 14:03:12 right wrist 0.6s to contact",
+            "WARNING Press 3 guard (cam press-line) 14:03:12 CET right wrist 0.6s to contact",
         ),
         (
             dict(
@@ -39,15 +39,16 @@ AT = datetime(2026, 11, 26, 14, 3, 12, tzinfo=TZ).timestamp()
                 distance=1.25,
                 body_part="left_ankle",
             ),
-            "WARNING Press 3 guard (cam press-line) 14:03:12 left ankle 1.2m away",
+            "WARNING Press 3 guard (cam press-line) 14:03:12 CET left ankle 1.2m away",
         ),
         (
             dict(event="opened", level="warning", ttc_s=None),
-            "WARNING Press 3 guard (cam press-line) 14:03:12 right wrist near",
+            "WARNING Press 3 guard (cam press-line) 14:03:12 CET right wrist near",
         ),
         (
             dict(event="overdue", level="danger", opened_wall=AT - 95),
-            "DANGER STILL Press 3 guard (cam press-line) 1m35s since 14:01:37: right wrist inside",
+            "DANGER STILL Press 3 guard (cam press-line) 1m35s since 14:01:37 CET: "
+            "right wrist inside",
         ),
     ],
 )
@@ -62,17 +63,18 @@ def test_fold_summary() -> None:
 
     payloads = [json.dumps(event_record(transition(wall=AT + k * 20))) for k in range(4)]
     assert messages.fold_text(payloads, TZ) == (
-        "WARNING x4 Press 3 guard (cam press-line) 14:03-14:04; last right wrist 0.6s to contact"
+        "WARNING x4 Press 3 guard (cam press-line) 14:03-14:04 CET; "
+        "last right wrist 0.6s to contact"
     )
 
 
 def test_system_texts() -> None:
     assert messages.camera_offline_text("dock", AT, 6.2, 2, "no frames", TZ) == (
-        "CAMERA OFFLINE dock 14:03:12: no frames for 6s, 2 armed zone(s) unwatched"
+        "CAMERA OFFLINE dock 14:03:12 CET: no frames for 6s, 2 armed zone(s) unwatched"
     )
     assert messages.camera_restored_text("dock", AT, 148, TZ) == (
-        "CAMERA RESTORED dock 14:03:12 after 2m28s"
+        "CAMERA RESTORED dock 14:03:12 CET after 2m28s"
     )
     assert messages.test_text("Plant 1", "operators", AT, TZ) == (
-        "TEST safetyd Plant 1: test alert for group operators 14:03:12"
+        "TEST safetyd Plant 1: test alert for group operators 14:03:12 CET"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import time
 from collections import Counter
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from conftest import EXAMPLE_CONFIG, FIXTURES, SAFETYD, SHARED_FOOTAGE
+from conftest import EXAMPLE_CONFIG, FIXTURES, ROOT, SAFETYD, SHARED_FOOTAGE
 from scenes import read_frames
 
 WORKER_GIF = SHARED_FOOTAGE / "worker-zone-detection.gif"
@@ -143,6 +144,77 @@ def test_empty_scene_is_silent() -> None:
     assert "0 incident(s), 0 event(s)" in result.stderr
 
 
+def test_without_camera_the_choice_is_said_and_a_disabled_camera_is_skipped() -> None:
+    """It used to take the first camera silently, even a disabled one, and report 0
+    incidents (the example's first camera, walkway, is disabled)."""
+    result = replay(str(FIXTURES / "empty.mp4"), "--events", "-")
+    assert result.returncode == 0, result.stderr
+    assert (
+        "replaying as camera 'press-line' (the first enabled one; choose with --camera from: "
+        "walkway, press-line, dock)"
+    ) in result.stderr
+    named = replay(str(FIXTURES / "empty.mp4"), "--camera", "walkway")  # named: allowed
+    assert named.returncode == 0, named.stderr
+    assert "replaying as camera" not in named.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_replay_quietly(tmp_path: Path) -> None:
+    """`safetyd replay … --events - | head -1` used to end in a BrokenPipeError traceback."""
+    err = tmp_path / "stderr.txt"
+    command = " ".join(
+        shlex.quote(a)
+        for a in [*SAFETYD, "replay", str(FIXTURES / "walk-in.mp4"), "--config",
+                  str(EXAMPLE_CONFIG), "--camera", "press-line", "--events", "-"]
+    )  # fmt: skip
+    result = subprocess.run(
+        f"set -o pipefail; {command} 2>{shlex.quote(str(err))} | head -1",
+        shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert json.loads(result.stdout)["event"] == "opened"
+    assert result.returncode == 141  # as a Unix tool killed by SIGPIPE reports it
+    assert "Traceback" not in err.read_text() and "BrokenPipe" not in err.read_text()
+
+
+def _upscaled(src: Path, out: Path, size: tuple[int, int]) -> Path:
+    cap = cv2.VideoCapture(str(src))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 10, size)
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        writer.write(cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR))
+    writer.release()
+    cap.release()
+    return out
+
+
+def test_a_video_of_another_size_is_reported_or_its_declared_zones_scaled(
+    tmp_path: Path,
+) -> None:
+    """The demo camera is configured as 640x360; the same scene at 1280x720 used to be
+    replayed silently with every zone in the top-left quarter (0 incidents)."""
+    video = _upscaled(FIXTURES / "walk-in.mp4", tmp_path / "hd.mp4", (1280, 720))
+    result = replay(str(video), "--camera", "press-line", "--events", "-")
+    assert result.returncode == 0, result.stderr
+    assert (
+        "camera press-line: ZONES NOT USED: the picture is 1280x720 but the camera is "
+        "configured as 640x360, the size press-3-guard were drawn for"
+    ) in result.stderr
+    assert events_of(result.stdout) == []
+    # A zone file that says what it was drawn on is scaled to the picture.
+    zones = json.loads((ROOT / "zones" / "press-cell.geojson").read_text())
+    zones.setdefault("safetyd", {})["image_size"] = [640, 360]
+    declared = tmp_path / "declared.geojson"
+    declared.write_text(json.dumps(zones))
+    result = replay(str(video), "--camera", "press-line", "--zones", str(declared), "--events", "-")
+    assert result.returncode == 0, result.stderr
+    assert (
+        "camera press-line: zone(s) press-3-guard drawn on 640x360 scaled to the 1280x720 picture"
+    ) in result.stderr
+    levels = [(e["event"], e["level"]) for e in events_of(result.stdout)]
+    assert levels[:2] == [("opened", "warning"), ("escalated", "danger")], levels
+
+
 def test_realtime_replay_is_paced(tmp_path: Path) -> None:
     clip = tmp_path / "clip.mp4"
     cap = cv2.VideoCapture(str(FIXTURES / "walk-in.mp4"))
@@ -197,7 +269,9 @@ def test_zones_override_and_bad_arguments(tmp_path: Path) -> None:
 def test_worker_footage_prints_events_and_keeps_one_id(tmp_path: Path) -> None:
     """The acceptance command of the vision issue, on real factory footage."""
     tracks = tmp_path / "tracks.jsonl"
-    result = replay(str(WORKER_GIF), "--events", "-", "--tracks", str(tracks))
+    result = replay(
+        str(WORKER_GIF), "--camera", "walkway", "--events", "-", "--tracks", str(tracks)
+    )
     assert result.returncode == 0, result.stderr
     events = events_of(result.stdout)
     assert events and all(e["camera"] == "walkway" for e in events)

@@ -51,7 +51,8 @@ CONFIG_CASES = [
         toml_with(("width = 640", "fsp = 5\nwidth = 640")),
         None,
         ": cameras[0].fsp: unknown key 'fsp' (did you mean 'fps'?); allowed here: calibration, "
-        "enabled, fps, height, id, loop, regions, source, stale_after_s, width, zones",
+        "enabled, fps, height, id, loop, password_credential, regions, source, stale_after_s, "
+        "width, zones",
     ),
     (
         "regions-unknown-word",
@@ -115,6 +116,26 @@ CONFIG_CASES = [
         "to anyone who can reach this machine, without a login; keep bind = '127.0.0.1' (and "
         "put an authenticating reverse proxy in front), or set allow_unauthenticated = true to "
         "accept that",
+    ),
+    (
+        "camera-password-credential-without-user",
+        toml_with(("width = 640", 'password_credential = "cam1-password"\nwidth = 640')),
+        None,
+        ": cameras[0]: password_credential needs a stream URL with the user in it, e.g. "
+        "source = 'rtsp://USER@192.0.2.10/stream'",
+    ),
+    (
+        "camera-password-twice",
+        toml_with(
+            (
+                'source = "rtsp://127.0.0.1:8554/cam1"',
+                'source = "rtsp://admin:hunter22@127.0.0.1:8554/cam1"\n'
+                'password_credential = "cam1-password"',
+            )
+        ),
+        None,
+        ": cameras[0]: source already carries a password and password_credential names "
+        "another; take the password out of the URL (rtsp://USER@host/...)",
     ),
     (
         "inline-secret",
@@ -256,6 +277,41 @@ ZONE_CASES = [
         ),
         ": features[0] (id 'p').geometry.coordinates[0][1]: coordinate a 401-digit number is "
         "beyond ±1e+09; is it a typo?",
+    ),
+    (
+        # Used to pass as OK: a zone a fraction of a pixel wide in the top-left corner.
+        "longitude-latitude",
+        zone_collection(
+            zone_feature(
+                "geo",
+                [[[8.5401, 47.3781], [8.5405, 47.3781], [8.5405, 47.3784], [8.5401, 47.3781]]],
+                recipients=OPS,
+            )
+        ),
+        ": features[0] (id 'geo').geometry: the zone is only 0.0004 x 0.0003 pixels: too small "
+        "to hold a person; its numbers (8.5401, 47.3781) look like longitude/latitude, which "
+        "safetyd does not use; draw it in image pixels of the camera",
+    ),
+    (
+        "tiny-metres-zone",
+        {
+            **zone_collection(
+                zone_feature("crumb", square(1, 1, 1.05, 1.05), recipients=OPS, body_parts=["feet"])
+            ),
+            "safetyd": {"units": "metres"},
+        },
+        ": features[0] (id 'crumb').geometry: the zone is only 0.05 x 0.05 m: too small to hold "
+        'a person; draw it in floor metres ("safetyd": {"units": "metres"})',
+    ),
+    (
+        # Used to be accepted silently, the last value winning.
+        "duplicate-key",
+        '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": '
+        '{"id": "d", "warn_distance": 10, "warn_distance": 500, "recipients": '
+        '{"danger": ["operators"]}}, "geometry": {"type": "Polygon", "coordinates": '
+        "[[[0, 0], [100, 0], [100, 100], [0, 0]]]}}]}",
+        ": features[0].properties: key 'warn_distance' appears more than once (10, then 500); "
+        "keep one: JSON readers silently take the last",
     ),
     (
         "5000-digit-number",
@@ -501,6 +557,38 @@ def test_an_exposed_endpoint_is_allowed_only_explicitly_and_then_warned_about(
         "/metrics are served without a login to anyone who can reach this machine "
         "(allow_unauthenticated = true)"
     ) in result.stderr.splitlines(), result.stderr
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    """Windows editors write a UTF-8 BOM; it is not a problem."""
+    zones = json.dumps(zone_collection(zone_feature("bom", recipients=OPS)))
+    path = write_config(tmp_path, zones="\ufeff" + zones)
+    assert (tmp_path / "zones.geojson").read_bytes().startswith(b"\xef\xbb\xbf")
+    result = _run_check(path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_camera_password_in_the_file_is_warned_about_and_never_printed(
+    tmp_path: Path,
+) -> None:
+    toml = toml_with(
+        (
+            'source = "rtsp://127.0.0.1:8554/cam1"',
+            'source = "rtsp://admin:hunter22@127.0.0.1:8554/cam1"',
+        )
+    )
+    path = write_config(tmp_path, toml)
+    result = subprocess.run(
+        [*SAFETYD, "check-config", str(path), "-v"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"{path}: cameras[0] (id 'cam1').source: warning: the URL carries a password, in a "
+        "file anyone on this machine may read; move it to a systemd credential: write the URL "
+        "without it (rtsp://USER@host/...) and set password_credential (see README)"
+    ) in result.stderr.splitlines()
+    assert "camera cam1: rtsp://***@127.0.0.1:8554/cam1" in result.stdout
+    assert "hunter22" not in result.stdout + result.stderr
 
 
 def test_corpus_is_large_enough() -> None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from ..incidents import Transition
+from ..timing import clock
 from .base import AlertKind, SystemAlert
 
 SMS_SEGMENT = 160
@@ -33,10 +33,6 @@ def mask_number(recipient: str) -> str:
 def mask_numbers(text: str) -> str:
     """Every E.164 number in a text (a provider's error message), masked."""
     return PHONE.sub(lambda m: mask_number(m[0]), text)
-
-
-def clock(wall: float, tz: ZoneInfo) -> str:
-    return datetime.fromtimestamp(wall, tz).strftime("%H:%M:%S")
 
 
 def part_name(body_part: str) -> str:
@@ -75,9 +71,9 @@ def fold_text(payloads: Sequence[str], tz: ZoneInfo) -> str:
     """One summary for a burst of warnings in the same zone."""
     events = [json.loads(p) for p in payloads]
     first, last = events[0], events[-1]
-    span = f"{clock(first['wall'], tz)[:5]}-{clock(last['wall'], tz)[:5]}"
-    if span[:5] == span[6:]:
-        span = clock(last["wall"], tz)
+    start, end = clock(first["wall"], tz), clock(last["wall"], tz)
+    # "14:03-14:04 CET", or the one time when the burst is within a minute
+    span = end if start[:5] == end[:5] else f"{start[:5]}-{end[:5]} {end.split()[-1]}"
     tail = ""
     if last.get("distance") is not None:
         part = part_name(last["body_part"])

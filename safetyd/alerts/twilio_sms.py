@@ -33,8 +33,8 @@ from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from ..credentials import CredentialMissing, read_credential
 from .base import Alert, DeliveryError, retry_after
-from .credentials import CredentialMissing, read_credential
 from .messages import mask_numbers
 
 TWILIO_API = "https://api.twilio.com"
@@ -125,7 +125,10 @@ class TwilioSms:
         except CredentialMissing as exc:
             # The alert stays in the outbox until the credential is installed; the
             # worker alarms and delivery health reports why.
-            raise DeliveryError(str(exc), permanent=False, fault=True) from None
+            why = str(exc)
+            if exc.empty:  # the README once advised empty files for boxes without SMS
+                why += ", or take 'sms' out of [alerts] sinks if this box sends no SMS"
+            raise DeliveryError(why, permanent=False, fault=True) from None
         return Client(
             username=key or account,
             password=secret,

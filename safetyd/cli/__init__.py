@@ -4,19 +4,21 @@ exit codes (here).
 Exit codes: 0 success, 1 invalid input or a failed operation (explained on
 stderr), 2 usage error (argparse), 3 the machine lacks a system library, 4 the
 database cannot be used (corrupt, full, read-only: restarting will not help,
-so the unit file's RestartPreventExitStatus=4 stops the restart loop).
+so the unit file's RestartPreventExitStatus=4 stops the restart loop), 141 the
+reader of the output went away (a closed pipe, as Unix tools report it).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from .. import __version__
 from ..problems import InvalidConfig
 from . import check_config, events, replay, run, test_alert, zones
-from .common import EXIT_INVALID, EXIT_STORAGE, EXIT_SYSTEM, print_problems, summary
+from .common import EXIT_INVALID, EXIT_PIPE, EXIT_STORAGE, EXIT_SYSTEM, print_problems, summary
 
 COMMANDS = (check_config, zones, replay, run, events, test_alert)
 
@@ -82,6 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_SYSTEM
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`safetyd events | head`): stop quietly, as Unix tools do,
+        # and keep Python from complaining again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE
 
 
 if __name__ == "__main__":

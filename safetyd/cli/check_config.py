@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..config.load import load
+from ..vision.sources import redact
 from .common import EXIT_OK, print_problems
 
 
@@ -21,7 +22,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if args.verbose:
         for cam in cams:
             zones = loaded.zones.get(cam.id, ())
-            print(f"  camera {cam.id}: {cam.source}")
+            print(f"  camera {cam.id}: {redact(cam.source)}")  # never a password
             for z in zones:
                 print(
                     f"    zone {z.id} ({z.name}) {z.units}, body parts {','.join(z.body_parts)}, "

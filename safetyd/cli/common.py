@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from ..problems import Problem, errors
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_SYSTEM, EXIT_STORAGE = 0, 1, 2, 3, 4
+EXIT_PIPE = 128 + 13  # SIGPIPE, as a shell reports a tool killed by it
 
 
 def print_problems(problems: Sequence[Problem], stream=None) -> None:

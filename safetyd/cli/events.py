@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from ..config import load as cfg
 from ..store import open_store
+from ..timing import stamp
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -44,8 +45,14 @@ def run(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir) if args.state_dir else loaded.state_dir
     db = state_dir / "safetyd.db"
     if not db.exists():
+        hint = (
+            ""
+            if args.state_dir
+            else "; if the daemon ran with --state-dir (or replay with --state-dir), pass the "
+            "same --state-dir here"
+        )
         print(
-            f"{db}: no event database yet (safetyd has not run with this state dir)",
+            f"{db}: no event database yet (safetyd has not run with this state dir){hint}",
             file=sys.stderr,
         )
         return 1
@@ -66,14 +73,14 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(row, separators=(",", ":")))
         return 0
     header = (
-        f"{'time':19}  {'camera':12} {'zone':18} {'event':9} {'level':7} {'track':>5} "
+        f"{'time':24}  {'camera':12} {'zone':18} {'event':9} {'level':7} {'track':>5} "
         f"{'body part':18} {'dist':>7} {'ttc s':>6}  snapshot"
     )
     print(header)
     for r in rows:
-        when = datetime.fromtimestamp(r["wall"], tz).strftime("%Y-%m-%d %H:%M:%S")
+        when = stamp(r["wall"], tz)
         print(
-            f"{when:19}  {r['camera'][:12]:12} {r['zone'][:18]:18} {r['event']:9} "
+            f"{when:24}  {r['camera'][:12]:12} {r['zone'][:18]:18} {r['event']:9} "
             f"{r['level']:7} {r['track']:>5} {r['body_part'][:18]:18} "
             f"{_fmt(r['distance'], '7.2f')} {_fmt(r['ttc_s'], '6.2f')}  {r['snapshot'] or ''}"
         )

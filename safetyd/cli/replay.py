@@ -141,7 +141,23 @@ def _tracks_line(result: FrameResult) -> str:
 def run(args: argparse.Namespace) -> int:
     loaded = cfg.load(args.config)  # InvalidConfig is explained by the CLI
     config = loaded.config
-    camera_id = args.camera or config.cameras[0].id
+    if args.camera:
+        camera_id = args.camera
+    else:
+        enabled = [c.id for c in config.cameras if c.enabled]
+        if not enabled:
+            print(
+                f"every camera in {args.config} is disabled: name one with --camera",
+                file=sys.stderr,
+            )
+            return 1
+        camera_id = enabled[0]
+        # Not silently: its zones decide what the replay reports.
+        print(
+            f"replaying as camera {camera_id!r} (the first enabled one; choose with --camera "
+            f"from: {', '.join(c.id for c in config.cameras)})",
+            file=sys.stderr,
+        )
     try:
         config.camera(camera_id)
     except KeyError:
@@ -202,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
         writer = None
         progress = Progress(_frame_count(video))
         n_frames = n_events = 0
+        said: tuple[str | None, str | None] = (None, None)
         incidents: set[str] = set()
         started = time.monotonic()
         try:
@@ -210,6 +227,16 @@ def run(args: argparse.Namespace) -> int:
                 # reader thread runs meanwhile, so its stderr is left alone.
                 with native_chatter_hidden(n_frames == 0 and not args.realtime):
                     result = pipeline.process(frame, frame.video_t)
+                fit = (pipeline.size_fault, pipeline.size_note)
+                if fit != said:  # the zones against the video's picture size, once per change
+                    said = fit
+                    if fit[0] or fit[1]:
+                        progress.close()
+                        print(
+                            f"camera {camera_id}: "
+                            + (f"ZONES NOT USED: {fit[0]}" if fit[0] else str(fit[1])),
+                            file=sys.stderr,
+                        )
                 n_frames += 1
                 if result.transitions:
                     with store.transaction() as db:
@@ -233,6 +260,7 @@ def run(args: argparse.Namespace) -> int:
                         pipeline.setup.floor_map,
                         pipeline.zone_states(),
                         config.privacy.blur_faces,
+                        motion=result.motion,
                     )
                     writer.write(pic)
                 progress.update(n_frames, n_events)
@@ -285,7 +313,9 @@ def add_parser(sub) -> None:
     )
     p.add_argument("video", metavar="VIDEO", help="video file (mp4, avi, GIF, ...)")
     p.add_argument("--config", type=Path, required=True, help="safetyd.toml")
-    p.add_argument("--camera", help="camera whose zones and settings apply (default: the first)")
+    p.add_argument(
+        "--camera", help="camera whose zones and settings apply (default: the first enabled one)"
+    )
     p.add_argument(
         "--zones",
         action="append",

@@ -5,13 +5,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..service import logsetup
 from ..service.app import App
+from ..service.nativelog import NativeStderr
 
 
 def run(args: argparse.Namespace) -> int:
-    app = App(args.config, state_dir=args.state_dir)
-    app.start()  # failures unwind what had started; main() explains them
-    return app.run()
+    # Before any model loads: LiteRT's per-model chatter stays out of the journal,
+    # its error lines go in (service/nativelog.py).
+    native = NativeStderr()
+    logsetup.use_stream(native.start())
+    try:
+        app = App(args.config, state_dir=args.state_dir)
+        app.start()  # failures unwind what had started; main() explains them
+        return app.run()
+    finally:
+        native.stop()
 
 
 def add_parser(sub) -> None:

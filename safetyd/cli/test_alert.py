@@ -30,6 +30,12 @@ def run(args: argparse.Namespace) -> int:
             f"--group {args.group!r} is not in [alerts.groups] (groups: {known})", file=sys.stderr
         )
         return 1
+    numbers = alerts.groups[args.group].numbers
+    shown = ", ".join(messages.mask_number(n) for n in numbers) or "no numbers"
+    print(
+        f"test alert to group {args.group!r} ({shown}) through sink(s): "
+        f"{', '.join(alerts.sinks) or 'none'}"
+    )
     tz = ZoneInfo(loaded.config.site.timezone)
     with tempfile.TemporaryDirectory(prefix="safetyd-test-alert-") as tmp:
         store = Store(Path(tmp) / "outbox.db")
@@ -51,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         store.close()
     ok = True
     for row in rows:
-        where = f"{row['sink']} {row['recipient']}"
+        where = f"{row['sink']:7} {messages.mask_number(row['recipient'])}"
         if row["status"] == OutboxStatus.SENT:
             print(f"sent     {where}" + (f"  {row['provider_id']}" if row["provider_id"] else ""))
         else:
@@ -59,6 +65,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"{row['status']:8} {where}  {row['last_error'] or 'not attempted'}")
     if not rows:
         print("nothing to send: the group has no numbers and no sink is configured")
+        ok = False
+    texted = [r for r in rows if r["sink"] == "sms" and r["status"] == OutboxStatus.SENT]
+    if not texted:
+        # The one thing a test alert is for: loudly, on stderr, and a failure.
+        if "sms" not in alerts.sinks:
+            why = f"'sms' is not in [alerts] sinks ({', '.join(alerts.sinks) or 'none'})"
+        elif not numbers:
+            why = f"group {args.group!r} has no numbers"
+        else:
+            why = "every SMS failed (see above)"
+        print(f"NO PHONE WAS TEXTED: {why}", file=sys.stderr)
         ok = False
     return 0 if ok else 1
 

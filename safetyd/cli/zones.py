@@ -25,20 +25,38 @@ def _zone_context(config_path: Path | None):
 
 
 def cmd_zones_check(args: argparse.Namespace) -> int:
+    from ..config.load import resolve_path
     from ..zones.geojson import parse_zone_file
+    from ..zones.load import load_zone_files
 
-    context, _ = _zone_context(args.config)
+    context, config = _zone_context(args.config)
     status = EXIT_OK
-    for path in args.files:
-        parsed = parse_zone_file(Path(path), context)
-        print_problems(parsed.problems)
-        if errors(parsed.problems):
-            print(f"{path}: invalid: {summary(parsed.problems)}", file=sys.stderr)
+    for name in args.files:
+        path = Path(name)
+        listed_by = [
+            cam.id
+            for cam in (config.cameras if config is not None else ())
+            if any(resolve_path(args.config, z).resolve() == path.resolve() for z in cam.zones)
+        ]
+        if listed_by:
+            # As the daemon loads it: against each camera that lists it (image bounds).
+            loaded, problems = load_zone_files({c: [path] for c in listed_by}, context)
+            count = len({z.id for zones in loaded.values() for z in zones})
+        else:
+            parsed = parse_zone_file(path, context)
+            problems, count = list(parsed.problems), len(parsed.zones)
+        print_problems(problems)
+        if errors(problems):
+            print(f"{path}: invalid: {summary(problems)}", file=sys.stderr)
             status = EXIT_INVALID
         else:
-            print(f"{path}: OK: {len(parsed.zones)} zone(s)")
+            print(f"{path}: OK: {count} zone(s)")
+        if config is not None and not listed_by:
+            print(
+                f"({path} is not listed by any camera in {args.config}: image bounds not checked)"
+            )
     if args.config is None:
-        print("(camera and recipient names not checked: pass --config to check them)")
+        print("(camera names, recipient groups and image bounds not checked: pass --config)")
     return status
 
 

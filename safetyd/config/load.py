@@ -104,6 +104,43 @@ def _load(path: Path) -> LoadedConfig:
             problems.append(
                 Problem(str(path), "pose.model", f"{str(model)!r} does not exist or is not a file")
             )
+    for i, cam in enumerate(config.cameras):
+        if cam.url_userinfo and ":" in cam.url_userinfo:
+            problems.append(
+                Problem(
+                    str(path),
+                    f"cameras[{i}] (id {cam.id!r}).source",
+                    "the URL carries a password, in a file anyone on this machine may read; "
+                    "move it to a systemd credential: write the URL without it "
+                    "(rtsp://USER@host/...) and set password_credential (see README)",
+                    "warning",
+                )
+            )
+        unsized = [z.id for z in zones.get(cam.id, ()) if z.units == "pixels" and not z.drawn_on]
+        if unsized and not (cam.width and cam.height):
+            problems.append(
+                Problem(
+                    str(path),
+                    f"cameras[{i}] (id {cam.id!r})",
+                    "no width/height, so nothing says what picture the pixel zones "
+                    f"({', '.join(unsized)}) were drawn on: if the stream's size ever differs, "
+                    "every zone would be in the wrong place unnoticed; set width and height",
+                    "warning",
+                )
+            )
+    alerts = config.alerts
+    numbers = sum(len(g.numbers) for g in alerts.groups.values())
+    if numbers and "sms" not in alerts.sinks:
+        problems.append(
+            Problem(
+                str(path),
+                "alerts.sinks",
+                f"no SMS will be sent: sinks are {', '.join(alerts.sinks) or 'none'}, so the "
+                f'{numbers} number(s) in [alerts.groups] get nothing; add "sms" to sinks '
+                "(with [alerts.twilio] and its credentials) to text them",
+                "warning",
+            )
+        )
     http = config.http
     if http.enabled and not http.loopback:
         problems.append(

@@ -164,6 +164,11 @@ class Camera(Base):
     )
     loop: bool = Field(False, description="restart a video file at its end (demos)")
     enabled: bool = Field(True, description="false keeps the camera configured but not opened")
+    password_credential: CredentialName | None = Field(
+        None,
+        description="credential holding the stream's password, put into the URL when it is "
+        "opened (write the user in source: rtsp://USER@host/...)",
+    )
     regions: Regions = Field(
         "auto",
         description=(
@@ -183,6 +188,32 @@ class Camera(Base):
                     "path, /dev/videoN or a device index"
                 )
         return value
+
+    @property
+    def url_userinfo(self) -> str | None:
+        """The ``user[:password]`` part of a stream URL, if any."""
+        if "://" not in self.source:
+            return None
+        authority = self.source.split("://", 1)[1].split("/", 1)[0]
+        return authority.rsplit("@", 1)[0] if "@" in authority else None
+
+    @model_validator(mode="after")
+    def _password(self) -> Camera:
+        if self.password_credential is None:
+            return self
+        info = self.url_userinfo
+        if info is None:
+            raise ValueError(
+                "password_credential needs a stream URL with the user in it, e.g. "
+                "source = 'rtsp://USER@192.0.2.10/stream'"
+            )
+        if ":" in info:
+            # Never quote the URL: it holds the password this key is meant to hide.
+            raise ValueError(
+                "source already carries a password and password_credential names another; "
+                "take the password out of the URL (rtsp://USER@host/...)"
+            )
+        return self
 
 
 class Plausibility(Base):

@@ -111,6 +111,7 @@ CONSUMERS: dict[str, str] = {
     "cameras.loop": "run",
     "cameras.enabled": "run",
     "cameras.regions": "run",
+    "cameras.password_credential": "run",
     "cameras.zones": "live",
     "cameras.calibration": "live",
     "pose": "run",

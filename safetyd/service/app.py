@@ -23,6 +23,7 @@ import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import cv2
 
@@ -32,6 +33,7 @@ from ..config.load import LoadedConfig
 from ..config.load import load as load_config
 from ..problems import InvalidConfig
 from ..store import open_store
+from . import logsetup
 from .camera import Cameras
 from .jobs import Jobs
 from .metrics import Metrics, StateCollector
@@ -85,6 +87,7 @@ class App:
         self._stack = ExitStack()
         self._last_stall_log = 0.0
         self.web: WebServer | None = None
+        self.reload_refused: str | None = None  # until a reload succeeds
 
     # -- start ---------------------------------------------------------------------
 
@@ -104,6 +107,7 @@ class App:
 
     def _start_parts(self, stack: ExitStack) -> None:
         self.loaded = self._load()  # raises InvalidConfig with every problem
+        logsetup.use_timezone(ZoneInfo(self.loaded.config.site.timezone))
         for p in self.loaded.warnings:
             log.warning("%s", p)
         c = self.loaded.config
@@ -234,12 +238,15 @@ class App:
                 log.error("reload refused: %s", p)
             n = len(exc.errors)
             log.error("reload refused: %d problem(s); the previous configuration keeps running", n)
+            self._refused(f"{n} problem(s), the first: {exc.errors[0] if exc.errors else '?'}")
             self.notifier.ready(f"reload refused ({n} problem(s)); " + self.status_line())
             return False
-        except Exception:  # load() explains everything it foresees; never lose the guard
+        except Exception as exc:  # load() explains everything it foresees; never lose the guard
             log.exception("reload refused; the previous configuration keeps running")
+            self._refused(f"unexpected error {exc.__class__.__name__}")
             self.notifier.ready("reload refused (unexpected error); " + self.status_line())
             return False
+        self.reload_refused = None
         for p in new.warnings:
             log.warning("reload: %s", p)
         plan, wanted = plan_reload(self.cameras.running(), self.loaded, new)
@@ -264,11 +271,20 @@ class App:
         for camera_id in (*plan.restart, *plan.start):
             log.info("camera %s (re)started with its new settings", camera_id)
         self.loaded = new
+        logsetup.use_timezone(ZoneInfo(new.config.site.timezone))
         self.jobs.schedule()
         self.jobs.log_arming()
         self.notifier.ready(self.status_line())
         log.info("reloaded: %s", self.status_line())
         return True
+
+    def _refused(self, what: str) -> None:
+        """Keep a refused reload visible (health, metrics, page) until one succeeds."""
+        when = messages.clock(time.time(), ZoneInfo(self.loaded.config.site.timezone))
+        self.reload_refused = (
+            f"the files on disk were refused at the reload of {when} ({what}); the previous "
+            "configuration keeps running: fix them (safetyd check-config) and reload"
+        )
 
     # -- status -------------------------------------------------------------------------
 
@@ -291,6 +307,7 @@ class App:
             ),
             storage=self.store.status(),
             stalled=tuple(self.stalled()),
+            reload_refused=self.reload_refused,
         )
 
     def picture(self, camera: str) -> bytes | None:

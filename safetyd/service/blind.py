@@ -6,7 +6,8 @@ service turns them into texts and outbox rows (alerts/messages.py). Nothing
 here formats a message or touches a sink.
 
 * **Blind cameras**: a camera with armed zones that has delivered no fresh,
-  processed frame for its ``stale_after_s`` (a frozen picture counts) is
+  processed frame for its ``stale_after_s`` (a frozen picture counts), or whose
+  zones do not fit the size of its picture, is
   ``camera_offline``, to maintenance and to the people who rely on its armed
   zones; ``camera_restored`` when it is back.
 * **Storage**: a failing database is ``storage_failed`` to maintenance (the
@@ -35,6 +36,7 @@ class CameraState:
     stale_after_s: float
     running_s: float  # since the camera was (re)started
     danger_groups: tuple[str, ...] = ()  # of its armed zones: who relies on it
+    fault: str | None = None  # its zones do not fit its picture (zones/fit.py), briefly
 
     @property
     def fresh_age_s(self) -> float | None:
@@ -45,10 +47,12 @@ class CameraState:
     @property
     def up(self) -> bool:
         age = self.fresh_age_s
-        return age is not None and age <= self.stale_after_s
+        return age is not None and age <= self.stale_after_s and self.fault is None
 
     @property
     def blind_reason(self) -> str:
+        if self.fault:
+            return self.fault
         src = self.source
         if (
             not src.connected

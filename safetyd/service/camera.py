@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +32,7 @@ from ..alerts import messages
 from ..alerts.base import OutboxStatus
 from ..alerts.service import AlertService
 from ..config.settings import CameraSettings
+from ..credentials import CredentialMissing, read_credential
 from ..incidents import FrameContext, Transition
 from ..pipeline import CameraPipeline, FrameResult
 from ..ratelog import RateLimitedLog
@@ -40,7 +41,7 @@ from ..store import Store, is_storage_failure
 from ..timing import Rate
 from ..vision.pose import create_estimator
 from ..vision.sizes import load_heights, save_heights
-from ..vision.sources import CameraSource
+from ..vision.sources import CameraSource, SourceError
 from ..zones.model import Zone
 from .blind import CameraState
 from .metrics import Metrics
@@ -77,6 +78,8 @@ class CameraRunner:
         self.store = store
         self.alerts = alerts
         self.metrics = metrics
+        for family in (metrics.pipeline_errors, metrics.frames_processed, metrics.frames_inferred):
+            family.labels(self.id)  # the series exists (at 0) before the first event
         self.source = CameraSource(
             self.id,
             run.source,
@@ -85,6 +88,7 @@ class CameraRunner:
             width=run.camera.width,
             height=run.camera.height,
             stall_timeout_s=max(2.0, min(run.camera.stale_after_s, 10.0)),
+            password=_password_reader(run.camera.password_credential),
         )
         snapshots = SnapshotWriter(run.snapshots_dir, run.blur_faces) if run.snapshots_dir else None
         self.pipeline = CameraPipeline.from_settings(
@@ -94,6 +98,7 @@ class CameraRunner:
             learned=load_heights(run.sizes_path),
         )
         self._sizes_saved = time.monotonic()
+        self._fit_said: tuple[str | None, str | None] = (None, None)
         self._lock = threading.Lock()  # held while a frame is processed, or zones swapped
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -191,6 +196,7 @@ class CameraRunner:
                 self._stop.wait(0.5)
                 continue
             self.last = result
+            self._report_fit()
             now = time.monotonic()
             self._rate.tick(now)
             self._processed_at = now
@@ -205,6 +211,19 @@ class CameraRunner:
             if now - self._sizes_saved >= SIZES_SAVE_S:
                 self._sizes_saved = now
                 save_heights(self.settings.run.sizes_path, self.pipeline.heights.learned)
+
+    def _report_fit(self) -> None:
+        """Say (once per change) when the zones were scaled to the picture, or do not
+        fit it (then the camera counts as blind: its alarm and /healthz follow)."""
+        said = (self.pipeline.size_fault, self.pipeline.size_note)
+        if said == self._fit_said:
+            return
+        self._fit_said = said
+        fault, note = said
+        if fault:
+            log.error("camera %s: zones not used: %s", self.id, fault)
+        elif note:
+            log.warning("camera %s: %s", self.id, note)
 
     def _hold(
         self, transitions: list[Transition], capture_mono: float | None, zones: tuple[Zone, ...]
@@ -351,6 +370,7 @@ class CameraRunner:
         return CameraState(
             id=self.id,
             source=self.source.status(),
+            fault=self.pipeline.size_fault_short,
             processed_age_s=None if self._processed_at is None else now - self._processed_at,
             processed_fps=self._rate.value,
             armed=armed,
@@ -372,7 +392,7 @@ class CameraRunner:
             frames_read=src.frames_read,
             frames_dropped=src.frames_dropped,
             reconnects=src.reconnects,
-            error=src.error,
+            error=self.pipeline.size_fault or src.error,
             zones=tuple(ZoneStatus(z, z in st.armed) for z in st.zones),
             incidents=self._incidents,
             unrecorded_events=self.unrecorded(),
@@ -392,7 +412,22 @@ class CameraRunner:
             {i.zone: i.level for i in sorted(self._incidents, key=lambda i: i.level == "danger")},
             self.settings.run.blur_faces,
             regions=[r.box for r in last.plan.regions] if last.plan else (),
+            motion=last.motion,
         )
+
+
+def _password_reader(name: str | None) -> Callable[[], str] | None:
+    """The stream password from its credential, read at each open of the stream."""
+    if name is None:
+        return None
+
+    def read() -> str:
+        try:
+            return read_credential(name)
+        except CredentialMissing as exc:
+            raise SourceError(str(exc)) from None
+
+    return read
 
 
 class Cameras:

@@ -22,6 +22,7 @@ from ..alerts.outbox import Outbox
 from ..alerts.service import AlertService
 from ..config.load import LoadedConfig
 from ..store import Store
+from ..timing import day as site_day
 from ..zones.arming import arming_changes
 from .blind import BlindCameras, StorageWatch
 from .camera import Cameras
@@ -33,12 +34,17 @@ STORAGE_PROBE_S = 5.0  # a test write this often finds a full disk while nothing
 
 
 def send_digest(
-    store: Store, alerts: AlertService, site: str, groups: Sequence[str], now: float | None = None
+    store: Store,
+    alerts: AlertService,
+    site: str,
+    groups: Sequence[str],
+    now: float | None = None,
 ) -> int:
-    """Per-zone incident counts of the last 24 hours to the digest groups."""
+    """Per-zone incident counts of the last 24 hours to the digest groups, dated by
+    the site's calendar (not the machine's time zone)."""
     now = time.time() if now is None else now
     rows = store.zone_counts(now - 86400, now)
-    day = time.strftime("%Y-%m-%d", time.localtime(now - 3600))
+    day = site_day(now - 3600, alerts.tz)
     body = messages.digest_text(site, rows, day)
     return alerts.enqueue_system(
         f"digest:{day}", AlertKind.DIGEST, "info", body, {"zones": rows}, groups=groups

@@ -97,8 +97,9 @@ class StateCollector(Collector):
             metric = family(name, help_text, labels=["camera"])
             for cam in s.cameras:
                 v = value(cam)
-                if v is not None:
-                    metric.add_metric([cam.id], v)
+                # Every series exists from the start (NaN: not known yet), so that a
+                # dashboard's alert on it cannot be silenced by its absence.
+                metric.add_metric([cam.id], float("nan") if v is None else v)
             yield metric
         armed = GaugeMetricFamily(
             "safetyd_zone_armed", "1 when the zone is armed", labels=["camera", "zone"]
@@ -111,7 +112,8 @@ class StateCollector(Collector):
             "safetyd_open_incidents", "Incidents open now", labels=["camera", "level"]
         )
         for cam in s.cameras:
-            for level, n in cam.open_by_level.items():
+            counts = {"warning": 0, "danger": 0, **cam.open_by_level}  # 0, not absent
+            for level, n in counts.items():
                 open_incidents.add_metric([cam.id, level], n)
         yield open_incidents
 
@@ -176,6 +178,12 @@ class StateCollector(Collector):
             "safetyd_storage_errors",
             "Database writes that failed (full disk, I/O error, ...)",
             s.storage.failures,
+        )
+        yield _single(
+            GaugeMetricFamily,
+            "safetyd_config_reload_refused",
+            "1 while the files on disk were refused at the last reload (the old config runs)",
+            s.reload_refused is not None,
         )
         yield _single(GaugeMetricFamily, "safetyd_events_unrecorded",
                       "Incident events held in memory until the database takes writes again",

@@ -76,6 +76,7 @@ class Status:
     delivery: DeliveryStatus
     storage: StorageStatus
     stalled: tuple[str, ...] = ()  # parts that stopped making progress (the watchdog's view)
+    reload_refused: str | None = None  # the files on disk were refused; the old config runs
 
     @property
     def unrecorded_events(self) -> int:
@@ -91,8 +92,8 @@ class Status:
         for cam in self.cameras:
             if cam.armed and not cam.up:
                 out.append(
-                    f"camera {cam.id} is not delivering fresh frames "
-                    f"({len(cam.armed)} armed zone(s) unwatched)"
+                    f"camera {cam.id}: {len(cam.armed)} armed zone(s) unwatched: "
+                    + (cam.error or "no fresh frames")
                 )
         if not self.storage.ok:
             out.append(f"storage: cannot write {self.storage.path}: {self.storage.error}")
@@ -100,6 +101,8 @@ class Status:
             out.append(f"storage: {self.unrecorded_events} incident event(s) not yet recorded")
         out += [f"alert delivery: {r}" for r in self.delivery.reasons]
         out += [f"stalled: {s}" for s in self.stalled]
+        if self.reload_refused:
+            out.append(f"configuration: {self.reload_refused}")
         return out
 
     def health(self) -> tuple[bool, dict]:

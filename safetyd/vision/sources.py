@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import cv2
 import numpy as np
@@ -132,6 +133,13 @@ def open_capture(
     return cap
 
 
+def with_password(source: str, password: str) -> str:
+    """rtsp://user@host/... with the password put in (URL-quoted)."""
+    scheme, rest = source.split("://", 1)
+    user, host = rest.split("@", 1)
+    return f"{scheme}://{user}:{quote(password, safe='')}@{host}"
+
+
 def redact(source: str) -> str:
     """A source for logs: credentials in a URL (rtsp://user:pass@host) are hidden."""
     if "://" in source and "@" in source.split("://", 1)[1].split("/", 1)[0]:
@@ -220,9 +228,13 @@ class CameraSource:
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        password: Callable[[], str] | None = None,
     ) -> None:
         self.camera = camera
         self.source = source
+        # Read at every open (a changed credential is picked up on the next reconnect);
+        # the URL with it is only ever given to the decoder, never logged.
+        self.password = password
         self.kind = kind_of(source)
         self.pace = pace and self.kind == "file"
         self.loop = loop and self.kind == "file"
@@ -372,8 +384,13 @@ class CameraSource:
 
     def _read_loop(self, gen: int) -> None:
         try:
+            source = (
+                self.source
+                if self.password is None
+                else with_password(self.source, self.password())
+            )
             cap = open_capture(
-                self.source, self.open_timeout_s, self.stall_timeout_s, self.width, self.height
+                source, self.open_timeout_s, self.stall_timeout_s, self.width, self.height
             )
         except SourceError as exc:
             with self._lock:

@@ -23,7 +23,7 @@ from shapely.geometry.base import BaseGeometry
 
 from .. import bodyparts
 from ..config.pydantic_problems import problems_from
-from ..problems import Problem, errors, fmt_value, suggest
+from ..problems import Problem, Severity, errors, fmt_value, suggest
 from . import schedule as schedules
 from .model import CameraInfo, FileOptions, Zone, ZoneContext, ZoneProperties
 
@@ -94,7 +94,7 @@ def read_file(path: Path) -> tuple[Any, str, list[Problem]]:
         return None, "", [Problem(name, "", f"cannot read the file: {exc.strerror}")]
     digest = hashlib.sha256(raw).hexdigest()[:12]
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a BOM, as Windows editors write, is fine
     except UnicodeDecodeError as exc:
         return (
             None,
@@ -116,7 +116,7 @@ def read_file(path: Path) -> tuple[Any, str, list[Problem]]:
                                f"{MAX_NESTING}")],
         )  # fmt: skip
     try:
-        data = json.loads(text, parse_constant=constant)
+        data = json.loads(text, parse_constant=constant, object_pairs_hook=_Object.of)
     except json.JSONDecodeError as exc:
         where = _json_error_position(text, exc)
         return None, digest, [Problem(name, where, f"not valid JSON: {exc.msg}")]
@@ -125,7 +125,41 @@ def read_file(path: Path) -> tuple[Any, str, list[Problem]]:
         if "integer string conversion" in why:  # Python's limit on digits per integer
             why = "a number has thousands of digits; coordinates are at most ±1e9"
         return None, digest, [Problem(name, "", f"not usable JSON: {why}")]
-    return data, digest, []
+    twice = [
+        Problem(name, where, f"key {key!r} appears more than once ({fmt_value(first)}, then "
+                             f"{fmt_value(last)}); keep one: JSON readers silently take the last")
+        for where, key, first, last in _duplicates(data)
+    ]  # fmt: skip
+    return data, digest, twice
+
+
+class _Object(dict):
+    """A JSON object that remembers keys it held twice (JSON readers keep the last)."""
+
+    duplicates: list[tuple[str, Any, Any]]
+
+    @classmethod
+    def of(cls, pairs: list[tuple[str, Any]]) -> _Object:
+        obj = cls()
+        obj.duplicates = []
+        for key, value in pairs:
+            if key in obj:
+                obj.duplicates.append((key, obj[key], value))
+            obj[key] = value
+        return obj
+
+
+def _duplicates(value: Any, where: str = "") -> list[tuple[str, str, Any, Any]]:
+    """(where, key, first, last) for every key given twice, anywhere in the file."""
+    found: list[tuple[str, str, Any, Any]] = []
+    if isinstance(value, _Object):
+        found += [(where, k, a, b) for k, a, b in value.duplicates]
+        for k, v in value.items():
+            found += _duplicates(v, f"{where}.{k}" if where else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found += _duplicates(v, f"{where}[{i}]")
+    return found
 
 
 def _json_kind(value: Any) -> str:
@@ -280,22 +314,80 @@ def feature_label(index: int, zone_id: Any) -> str:
     return f"features[{index}]" + (f" (id {zone_id!r})" if isinstance(zone_id, str) else "")
 
 
-def check_image_bounds(shape: BaseGeometry, info: CameraInfo, camera: str) -> str | None:
+def check_image_bounds(
+    shape: BaseGeometry, info: CameraInfo, camera: str
+) -> tuple[Severity, str] | None:
+    """A pixel zone against the camera's picture: wholly outside is an error (nobody
+    can ever be seen in it), partly outside a warning that names the part."""
     if not info.width or not info.height:
         return None
-    minx, miny, maxx, maxy = shape.bounds
     w, h = info.width, info.height
-    if maxx < 0 or maxy < 0 or minx > w or miny > h:
+    minx, miny, maxx, maxy = shape.bounds
+    seen = shape.intersection(shapely.box(0, 0, w, h)).area
+    if seen <= 0:
         return (
+            "error",
             f"the zone lies entirely outside camera {camera!r}'s {w}x{h} image "
-            f"(bounds {minx:g},{miny:g} to {maxx:g},{maxy:g}); nobody can ever be seen in it"
+            f"(bounds {minx:g},{miny:g} to {maxx:g},{maxy:g}); nobody can ever be seen in it: "
+            "draw it on a frame of this camera, in pixels",
         )
-    if minx < -0.5 * w or miny < -0.5 * h or maxx > 1.5 * w or maxy > 1.5 * h:
-        return (
-            f"coordinates reach far outside camera {camera!r}'s {w}x{h} image "
-            f"(bounds {minx:g},{miny:g} to {maxx:g},{maxy:g}); are they in pixels?"
+    outside = 1 - seen / shape.area
+    if outside < 0.005:
+        return None
+    edges = [
+        name
+        for name, beyond in (
+            (f"left of x=0 (to x={minx:g})", minx < 0),
+            (f"above y=0 (to y={miny:g})", miny < 0),
+            (f"right of x={w} (to x={maxx:g})", maxx > w),
+            (f"below y={h} (to y={maxy:g})", maxy > h),
         )
-    return None
+        if beyond
+    ]
+    hint = "; are the coordinates in pixels of this camera?" if outside > 0.5 else ""
+    return (
+        "warning",
+        f"{outside:.0%} of the zone lies outside camera {camera!r}'s {w}x{h} image, "
+        f"{' and '.join(edges)}: people there cannot be seen{hint}",
+    )
+
+
+# Smallest plausible zone: a person's foot is ~25 x 10 cm, and a zone a few pixels
+# across holds no body part a pose model can place in it.
+MIN_PIXEL_SIDE = 4.0
+MIN_METRE_AREA = 0.01
+
+
+def check_plausible_size(shape: BaseGeometry, units: str) -> str | None:
+    """A zone too small for its units, and what its numbers look like."""
+    minx, miny, maxx, maxy = shape.bounds
+    wide, high = maxx - minx, maxy - miny
+    if units == "pixels":
+        small = max(wide, high) < MIN_PIXEL_SIDE
+        size = f"{wide:.3g} x {high:.3g} pixels"
+    else:
+        small = shape.area < MIN_METRE_AREA
+        size = f"{wide:.3g} x {high:.3g} m"
+    if not small:
+        return None
+    coords = list(shape.exterior.coords) if hasattr(shape, "exterior") else []
+    lonlat = (
+        bool(coords)
+        and all(abs(x) <= 180 and abs(y) <= 90 for x, y, *_ in coords)
+        and any(x != round(x, 2) or y != round(y, 2) for x, y, *_ in coords)
+    )
+    looks = (
+        f"; its numbers ({coords[0][0]:g}, {coords[0][1]:g}) look like longitude/latitude, "
+        "which safetyd does not use"
+        if lonlat
+        else ""
+    )
+    where = (
+        "image pixels of the camera"
+        if units == "pixels"
+        else 'floor metres ("safetyd": {"units": "metres"})'
+    )
+    return f"the zone is only {size}: too small to hold a person{looks}; draw it in {where}"
 
 
 def parse_zone_file(path: Path, context: ZoneContext | None = None) -> ParsedFile:
@@ -415,6 +507,11 @@ def _parse_feature(
     shape, geo_problems = build_geometry(feature.get("geometry"), f"{label}.geometry")
     for where, message in geo_problems:
         add(where, message)
+    if shape is not None:
+        tiny = check_plausible_size(shape, options.units)
+        if tiny:
+            add(f"{label}.geometry", tiny)
+            shape = None
     ok = _check_context(raw_props, props, options, context, f"{label}.properties", add)
     if props is None or shape is None or failed or not ok:
         return None
@@ -439,6 +536,7 @@ def _parse_feature(
         file=file,
         file_hash=digest,
         index=index,
+        drawn_on=options.image_size,
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..problems import Problem
 from .geojson import ParsedFile, check_image_bounds, feature_label, parse_zone_file
-from .model import Zone, ZoneContext
+from .model import CameraInfo, Zone, ZoneContext
 
 
 def load_zone_files(
@@ -69,16 +69,15 @@ def load_zone_files(
                         )
                         continue
                     if zone.units == "pixels":
+                        if zone.drawn_on:  # checked on the picture it was drawn on
+                            info = CameraInfo(*zone.drawn_on, info.calibrated)
                         bounds = check_image_bounds(zone.geometry, info, camera)
                         if bounds:
-                            problems.append(
-                                Problem(
-                                    str(f),
-                                    f"{feature_label(zone.index, zone.id)}.geometry",
-                                    bounds,
-                                    "warning",
-                                )
-                            )
+                            severity, message = bounds
+                            where = f"{feature_label(zone.index, zone.id)}.geometry"
+                            problems.append(Problem(str(f), where, message, severity))
+                            if severity == "error":
+                                continue
                 zones.append(zone)
         out[camera] = tuple(zones)
     return out, problems

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import shapely
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from shapely.geometry.base import BaseGeometry
 
 from .. import bodyparts
@@ -106,10 +106,27 @@ class ZoneProperties(_Strict):
         return value
 
 
+Side = Annotated[int, Field(gt=0, le=16384)]
+
+
 class FileOptions(_Strict):
     """The file-level ``"safetyd"`` member."""
 
     units: Units = Field("pixels", description="coordinate units: image pixels or floor metres")
+    image_size: tuple[Side, Side] | None = Field(
+        None,
+        description="[width, height] of the picture the pixel zones were drawn on; when the "
+        "camera's picture has another size the zones are scaled to it (and that is logged)",
+    )
+
+    @model_validator(mode="after")
+    def _pixels_only(self) -> FileOptions:
+        if self.image_size is not None and self.units != "pixels":
+            raise ValueError(
+                "image_size is for zones drawn in pixels; zones in metres follow the "
+                "camera's calibration"
+            )
+        return self
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,6 +151,7 @@ class Zone:
     file: str
     file_hash: str
     index: int
+    drawn_on: tuple[int, int] | None = None  # the file's image_size: scaled to the picture
 
     def __post_init__(self) -> None:
         # A prepared geometry makes the per-frame contains_xy calls fast.

@@ -13,7 +13,9 @@ from pathlib import Path
 
 
 class CredentialMissing(RuntimeError):
-    pass
+    def __init__(self, message: str, *, empty: bool = False) -> None:
+        super().__init__(message)
+        self.empty = empty  # the file exists but holds nothing
 
 
 def env_name(name: str) -> str:
@@ -23,6 +25,7 @@ def env_name(name: str) -> str:
 def read_credential(name: str, environ: Mapping[str, str] | None = None) -> str:
     environ = os.environ if environ is None else environ
     directory = environ.get("CREDENTIALS_DIRECTORY")
+    empty: Path | None = None
     if directory:
         path = Path(directory) / name
         try:
@@ -31,9 +34,19 @@ def read_credential(name: str, environ: Mapping[str, str] | None = None) -> str:
             raise CredentialMissing(f"cannot read credential {name!r}: {exc.strerror}") from None
         if value:
             return value
+        if path.is_file():
+            empty = path
     value = environ.get(env_name(name), "").strip()
     if value:
         return value
+    if empty is not None:
+        # Not the same mistake as a missing file: the unit passed a file, it is empty.
+        raise CredentialMissing(
+            f"credential {name!r} is empty (the file systemd passed in, from "
+            f"LoadCredential={name}:…, has no content): write the secret into "
+            f"/etc/safetyd/credentials/{name}",
+            empty=True,
+        )
     raise CredentialMissing(
         f"credential {name!r} not found: add 'LoadCredential={name}:/etc/safetyd/credentials/"
         f"{name}' to the service, or set the environment variable {env_name(name)}"
