@@ -1,9 +1,10 @@
 """Incidents: turning per-frame assessments into a few meaningful transitions.
 
 One incident per (zone, track) visit: ``opened`` (at warning or danger) →
-``escalated`` (warning → danger) → ``cleared``, plus ``overdue`` once when a
-danger incident stays open longer than its zone's ``escalate_after_s``.
-Alerts are made from these transitions, never from raw per-frame levels.
+``escalated`` (warning → danger) → ``cleared``. Alerts are made from these
+transitions, never from raw per-frame levels. What happens when nobody answers
+(the escalation chain, acknowledgement) is the alert lifecycle's
+(safetyd/lifecycle.py): it runs on wall time across restarts, not per frame.
 
 Pure, clock injected: ``update()`` gets the frame's times and returns the
 transitions; there are no threads and no wall-clock reads here.
@@ -58,7 +59,6 @@ class IncidentEvent(StrEnum):
     OPENED = "opened"
     ESCALATED = "escalated"
     CLEARED = "cleared"
-    OVERDUE = "overdue"
 
 
 @dataclass(frozen=True)
@@ -113,10 +113,8 @@ class _Incident:
     last: Assessment
     opened_t: float
     opened_wall: float
-    danger_since: float | None
     clear_frames: int = 0
     danger_frames: int = 0
-    overdue_sent: bool = False
     orphaned_at: float | None = None
     last_box: np.ndarray | None = None  # where its person was last seen
 
@@ -129,7 +127,6 @@ class IncidentManager:
     zones: Sequence[Zone]
     clear_frames: int = 5
     handover_s: float = 2.0
-    escalate_after_s: float = 30.0
     new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex[:16])
 
     def __post_init__(self) -> None:
@@ -149,7 +146,6 @@ class IncidentManager:
         """Take reloaded live settings: the incident rules, and the zones (see set_zones)."""
         self.clear_frames = live.hazards.clear_frames
         self.handover_s = live.hazards.handover_s
-        self.escalate_after_s = live.escalate_after_s
         return self.set_zones(live.zones, ctx)
 
     def set_zones(self, zones: Sequence[Zone], ctx: FrameContext) -> list[Transition]:
@@ -229,17 +225,6 @@ class IncidentManager:
         for key, inc in self._open.items():
             if key[1] in boxes:
                 inc.last_box = boxes[key[1]]
-
-        for inc in self._open.values():
-            limit = inc.zone.escalate_after_s or self.escalate_after_s
-            if (
-                inc.level == Level.DANGER
-                and not inc.overdue_sent
-                and inc.danger_since is not None
-                and ctx.t - inc.danger_since >= limit
-            ):
-                inc.overdue_sent = True
-                out.append(self._transition(IncidentEvent.OVERDUE, inc, inc.last, ctx))
         return out
 
     # -- internals --------------------------------------------------------------
@@ -257,7 +242,6 @@ class IncidentManager:
             inc.danger_frames += 1
             if inc.level == Level.WARNING and inc.danger_frames >= inc.zone.min_frames:
                 inc.level = Level.DANGER
-                inc.danger_since = ctx.t
                 return [self._transition(IncidentEvent.ESCALATED, inc, a, ctx)]
         else:
             inc.danger_frames = 0
@@ -288,7 +272,6 @@ class IncidentManager:
             last=a,
             opened_t=ctx.t,
             opened_wall=ctx.wall,
-            danger_since=ctx.t if level == Level.DANGER else None,
         )
         self._open[key] = inc
         until, _ = self._zone_cooldown.get(zone.id, (0.0, 0.0))

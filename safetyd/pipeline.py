@@ -173,7 +173,6 @@ class CameraPipeline:
                 zones=live.zones,
                 clear_frames=live.hazards.clear_frames,
                 handover_s=live.hazards.handover_s,
-                escalate_after_s=live.escalate_after_s,
             ),
             setup=setup,
             heights=Heights(live.floor_map, learned),

@@ -12,6 +12,12 @@ answer dribbled out one byte every ``trickle_s``: each socket read is quick, the
 whole answer takes minutes), ``rate_limited_retry_after`` (429 with a
 ``Retry-After: {retry_after}`` header).
 Every request is recorded, with its Basic-auth credentials and form fields.
+
+``GET /2010-04-01/Accounts/{AccountSid}/Messages.json`` lists messages as
+Twilio does (its ``To`` and ``DateSent>`` filters, one page): the inbound ones
+added with ``reply(from_, body)``, as a phone's answer to an alert would
+arrive. Each list request is recorded in ``polls`` (not in ``requests``, which
+are the sends); ``list_mode = "error"`` answers them 500.
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from streams import free_port
 
@@ -61,6 +69,23 @@ class FakeTwilio:
     trickle_s: float = 4.0
     refuse: set[str] = field(default_factory=set)  # numbers answered as invalid_to
     retry_after: int = 3
+    inbound: list[dict] = field(default_factory=list)  # replies, as Twilio lists them
+    polls: list[dict[str, str]] = field(default_factory=list)  # list requests' filters
+    list_mode: str = "ok"
+    number: str = "+15555550100"  # our sending number (the example's): replies go to it
+
+    def reply(self, from_: str, body: str, at: float | None = None, to: str | None = None) -> str:
+        """A phone answers: an inbound message to our number, listed from now on."""
+        sid = "SM" + uuid.uuid4().hex
+        sent = datetime.fromtimestamp(time.time() if at is None else at, UTC)
+        with self._lock:
+            self.inbound.append({
+                "sid": sid, "account_sid": ACCOUNT_SID, "from": from_, "to": to or self.number,
+                "body": body, "direction": "inbound", "status": "received",
+                "date_sent": format_datetime(sent), "_at": sent.timestamp(),
+                "api_version": "2010-04-01", "num_segments": "1",
+            })  # fmt: skip
+        return sid
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -110,6 +135,35 @@ class FakeTwilio:
                         return
                     self.wfile.write(data[i : i + 1])
                     self.wfile.flush()
+
+            def do_GET(self) -> None:  # noqa: N802
+                url = urlsplit(self.path)
+                match = PATH.match(url.path)
+                if not match:
+                    self._reply(404, {"code": 20404, "message": "Not Found", "status": 404})
+                    return
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                with fake._lock:
+                    fake.polls.append(query)
+                    listed = list(fake.inbound)
+                if fake.list_mode == "error":
+                    self._reply(500, {"code": 20500, "message": "Internal Server Error",
+                                      "status": 500})  # fmt: skip
+                    return
+                after = query.get("DateSent>")
+                since = datetime.fromisoformat(after.replace("Z", "+00:00")) if after else None
+                out = [
+                    {k: v for k, v in m.items() if not k.startswith("_")}
+                    for m in listed
+                    if (query.get("To") in (None, m["to"]))
+                    and (since is None or m["_at"] >= since.timestamp())
+                ]
+                out.reverse()  # Twilio lists the newest first
+                self._reply(200, {
+                    "messages": out, "end": max(len(out) - 1, 0), "first_page_uri": url.path,
+                    "next_page_uri": None, "page": 0, "page_size": 50, "previous_page_uri": None,
+                    "start": 0, "uri": self.path,
+                })  # fmt: skip
 
             def do_POST(self) -> None:  # noqa: N802
                 match = PATH.match(self.path)

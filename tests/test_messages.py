@@ -20,15 +20,16 @@ AT = datetime(2026, 11, 26, 14, 3, 12, tzinfo=TZ).timestamp()
     [
         (
             dict(event="opened", level="danger", body_part="left_wrist"),
-            "DANGER Press 3 guard (cam press-line) 14:03:12 CET left wrist inside",
+            "DANGER Press 3 guard (cam press-line) 14:03:12 CET left wrist inside ACK 3FA2",
         ),
         (
             dict(event="escalated", level="danger", body_part="hands (estimated)"),
-            "DANGER Press 3 guard (cam press-line) 14:03:12 CET hands (estimated) inside",
+            "DANGER Press 3 guard (cam press-line) 14:03:12 CET hands (estimated) inside ACK 3FA2",
         ),
         (
             dict(event="opened", level="warning", ttc_s=0.64),
-            "WARNING Press 3 guard (cam press-line) 14:03:12 CET right wrist 0.6s to contact",
+            "WARNING Press 3 guard (cam press-line) 14:03:12 CET right wrist 0.6s to contact "
+            "ACK 3FA2",
         ),
         (
             dict(
@@ -39,23 +40,43 @@ AT = datetime(2026, 11, 26, 14, 3, 12, tzinfo=TZ).timestamp()
                 distance=1.25,
                 body_part="left_ankle",
             ),
-            "WARNING Press 3 guard (cam press-line) 14:03:12 CET left ankle 1.2m away",
+            "WARNING Press 3 guard (cam press-line) 14:03:12 CET left ankle 1.2m away ACK 3FA2",
         ),
         (
             dict(event="opened", level="warning", ttc_s=None),
-            "WARNING Press 3 guard (cam press-line) 14:03:12 CET right wrist near",
+            "WARNING Press 3 guard (cam press-line) 14:03:12 CET right wrist near ACK 3FA2",
         ),
         (
-            dict(event="overdue", level="danger", opened_wall=AT - 95),
-            "DANGER STILL Press 3 guard (cam press-line) 1m35s since 14:01:37 CET: "
-            "right wrist inside",
+            dict(event="cleared", level="clear"),
+            "CLEAR Press 3 guard (cam press-line) 14:03:12 CET",
         ),
     ],
 )
 def test_incident_texts(kw, text) -> None:
-    got = messages.incident_text(transition(wall=AT, **{"opened_wall": AT, **kw}), TZ)
+    """An opening or escalation carries the code that acknowledges it."""
+    tr = transition(wall=AT, incident="3fa2c0ffee000001", **{"opened_wall": AT, **kw})
+    got = messages.incident_text(tr, TZ)
     assert got == text
     assert len(got) <= messages.SMS_SEGMENT
+
+
+def test_escalation_texts() -> None:
+    from safetyd.lifecycle import Tracked
+
+    inc = Tracked("3fa2c0ffee000001", "press-line", "press-3-guard", "Press 3 guard",
+                  "danger", opened_wall=AT - 100, danger_wall=AT - 95)  # fmt: skip
+    got = messages.escalation_text(inc, 2, 3, AT, TZ)
+    assert got == (
+        "ESCALATION 2/3 DANGER Press 3 guard (cam press-line) since 14:01:37 CET, 1m35s NOT "
+        "acknowledged ACK 3FA2"
+    )
+    assert len(got) <= messages.SMS_SEGMENT
+    cleared = Tracked("3fa2c0ffee000001", "press-line", "press-3-guard", "Press 3 guard",
+                      "clear", opened_wall=AT - 100, danger_wall=AT - 95, cleared_wall=AT - 90,
+                      must_ack=True)  # fmt: skip
+    assert "1m35s cleared, not acknowledged ACK 3FA2" in messages.escalation_text(
+        cleared, 1, 1, AT, TZ
+    )
 
 
 def test_fold_summary() -> None:

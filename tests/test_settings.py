@@ -96,7 +96,6 @@ CAMERA_CHANGES: dict[str, object] = {
     "hazards.clear_frames": 7,
     "hazards.handover_s": 3.0,
     "hazards.max_ttc_speed": 500.0,
-    "alerts.escalate_after_s": 60.0,
     "storage.snapshots": False,
     "privacy.blur_faces": True,
 }
@@ -187,21 +186,7 @@ def _live(s: CameraSettings) -> tuple:
     live = s.live
     zones = tuple((z.id, z.file) for z in live.zones)
     floor = None if live.floor_map is None else live.floor_map.to_floor.tobytes()
-    return (zones, floor, live.hazards, live.escalate_after_s, live.timezone)
-
-
-def test_a_reloaded_escalate_after_s_reaches_the_running_incidents(base) -> None:
-    """The bug this mapping fixed: the value a running camera's incidents use."""
-    from safetyd.incidents import FrameContext, IncidentManager
-
-    tmp, data, old = base
-    new = _load(tmp, _changed(data, "alerts.escalate_after_s", 5.0), "new.toml")
-    settings = CameraSettings.of(old, "cam1")
-    incidents = IncidentManager("cam1", settings.live.zones,
-                                escalate_after_s=settings.live.escalate_after_s)  # fmt: skip
-    assert incidents.escalate_after_s == 30.0
-    incidents.apply(CameraSettings.of(new, "cam1").live, FrameContext("cam1", 0, 0, 0, 0))
-    assert incidents.escalate_after_s == 5.0
+    return (zones, floor, live.hazards, live.timezone)
 
 
 def test_disabling_and_adding_cameras_stop_and_start_them(base) -> None:

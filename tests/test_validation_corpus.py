@@ -441,9 +441,9 @@ ZONE_CASES = [
         "unknown-property",
         zone_collection(zone_feature("k", warn_dist=3, recipients=OPS)),
         ": features[0] (id 'k').properties.warn_dist: unknown key 'warn_dist' (did you mean "
-        "'warn_distance'?); allowed here: body_parts, camera, cooldown_s, enabled, "
-        "escalate_after_s, id, min_frames, name, recipients, schedule, severity, warn_distance, "
-        "warn_ttc_s",
+        "'warn_distance'?); allowed here: body_parts, camera, cooldown_s, danger_must_ack, "
+        "enabled, escalate_after_s, escalation_chain, id, min_frames, name, recipients, "
+        "schedule, severity, warn_distance, warn_ttc_s",
     ),
     (
         "missing-id",

@@ -23,6 +23,8 @@ class AlertKind(StrEnum):
     SINK_FAILED = "sink_failed"
     SINK_RESTORED = "sink_restored"
     DIGEST = "digest"
+    ESCALATION = "escalation"  # a chain step: danger unacknowledged
+    REPLY = "reply"  # the answer to an SMS reply (an acknowledgement's confirmation)
     TEST = "test"
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from ..incidents import Transition
+from ..lifecycle import Tracked, code_of
 from ..timing import clock
 from .base import AlertKind, SystemAlert
 
@@ -55,16 +56,27 @@ def proximity(tr: Transition) -> str:
 
 
 def incident_text(tr: Transition, tz: ZoneInfo) -> str:
+    """The alert of a transition; an opening or escalation ends with the code that
+    acknowledges it (``ACK 3FA2``)."""
     when = clock(tr.wall, tz)
-    if tr.event == "overdue":
-        minutes, seconds = divmod(int(tr.wall - tr.opened_wall), 60)
-        held = f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
-        return (
-            f"DANGER STILL {_where(tr)} {held} since {clock(tr.opened_wall, tz)}: {proximity(tr)}"
-        )
     if tr.event == "cleared":
         return f"CLEAR {_where(tr)} {when}"
-    return f"{tr.level.upper()} {_where(tr)} {when} {proximity(tr)}"
+    return f"{tr.level.upper()} {_where(tr)} {when} {proximity(tr)} ACK {code_of(tr.incident_id)}"
+
+
+def _held(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def escalation_text(inc: Tracked, step: int, steps: int, now: float, tz: ZoneInfo) -> str:
+    """A chain step: danger nobody has acknowledged."""
+    since = inc.danger_wall if inc.danger_wall is not None else inc.opened_wall
+    state = "cleared, not acknowledged" if inc.cleared_wall is not None else "NOT acknowledged"
+    return (
+        f"ESCALATION {step}/{steps} DANGER {inc.zone_name} (cam {inc.camera}) since "
+        f"{clock(since, tz)}, {_held(now - since)} {state} ACK {inc.code}"
+    )
 
 
 def fold_text(payloads: Sequence[str], tz: ZoneInfo) -> str:

@@ -1,8 +1,10 @@
 """Who gets what (pure): incident transitions and system alarms → outbox rows.
 
 * An ``opened`` incident goes to the zone's groups for its level, an
-  ``escalated`` one to the danger groups, ``overdue`` danger to the
-  escalation groups; every SMS recipient gets one row per transition.
+  ``escalated`` one to the danger groups; every SMS recipient gets one row per
+  transition. (Escalation when nobody answers: alerts/escalation.py.)
+* A zone whose warnings are snoozed gets no warning SMS; the log and the
+  webhook still get it, marked. Danger is never snoozed.
 * The webhook and the log get every transition (``cleared`` included) and
   every system alarm.
 * System alarms (blind cameras, storage, failed deliveries) go to
@@ -31,7 +33,6 @@ from .outbox import NewAlert
 ALERTING_EVENTS = {
     IncidentEvent.OPENED: None,
     IncidentEvent.ESCALATED: "danger",
-    IncidentEvent.OVERDUE: "escalation",
 }
 
 
@@ -84,7 +85,9 @@ class Routes:
         zones: Sequence[Zone],
         created: float,
         capture_mono: float | None = None,
+        snoozed: Collection[str] = (),
     ) -> list[NewAlert]:
+        """``snoozed``: zones whose warnings are snoozed now (lifecycle.snoozed)."""
         by_id = {z.id: z for z in zones}
         out: list[NewAlert] = []
         for tr in transitions:
@@ -93,15 +96,18 @@ class Routes:
                 groups = zone.recipients_for(ALERTING_EVENTS[tr.event] or tr.level)
             else:
                 groups = ()
-            if tr.event in (IncidentEvent.ESCALATED, IncidentEvent.OVERDUE):
+            if tr.event == IncidentEvent.ESCALATED:
                 level = "danger"
             else:
                 level = tr.level if tr.event == IncidentEvent.OPENED else "info"
+            body = messages.incident_text(tr, self.tz)
+            if level == "warning" and tr.zone_id in snoozed:
+                groups, body = (), f"(snoozed) {body}"
             out += self.rows(
                 f"{tr.incident_id}:{tr.event}",
                 AlertKind.INCIDENT,
                 level,
-                messages.incident_text(tr, self.tz),
+                body,
                 event_record(tr),
                 groups,
                 created,
@@ -128,6 +134,22 @@ class Routes:
             key, kind, level, body, {"kind": kind, **payload},
             self.system_recipients if groups is None else groups, created, camera=camera,
         )  # fmt: skip
+
+    def reply_rows(self, key: str, number: str, body: str, created: float) -> list[NewAlert]:
+        """An answer to one person's SMS (not to a group), logged too."""
+        payload = json.dumps({"kind": AlertKind.REPLY, "to": messages.mask_number(number)})
+        out = []
+        if "sms" in self.sinks:
+            out.append(
+                NewAlert(f"{key}:sms:{number}", AlertKind.REPLY, "sms", number, "info", body,
+                         payload, created)
+            )  # fmt: skip
+        if "log" in self.sinks:
+            out.append(
+                NewAlert(f"{key}:log", AlertKind.REPLY, "log", "log", "info", body, payload,
+                         created)
+            )  # fmt: skip
+        return out
 
     def alarm_rows(self, alert: SystemAlert, created: float) -> list[NewAlert]:
         """A system alarm: to the system recipients and the groups it names."""

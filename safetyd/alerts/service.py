@@ -1,8 +1,9 @@
 """Alert delivery, wired: routing (routing.py) → outbox rows → dispatcher → sinks.
 
-The service owns the outbox and the delivery worker, takes reloaded settings,
-and reports delivery health. Rows are added inside the caller's transaction
-(the incident's), or from memory when the outbox cannot be written.
+The service owns the outbox, the lifecycle ledger (alerts/ledger.py) and the
+delivery worker, takes reloaded settings, and reports delivery health. Rows
+are added inside the caller's transaction (the incident's, which also records
+the incident in the ledger), or from memory when the outbox cannot be written.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from zoneinfo import ZoneInfo
 from ..abc import Sink
 from ..config.load import LoadedConfig
 from ..incidents import Transition
+from ..lifecycle import snoozed
 from ..store import Store, is_storage_failure
 from ..zones.model import Zone
 from . import messages
 from .base import Alert, AlertKind, OutboxStatus, SystemAlert
 from .dispatcher import Dispatcher
+from .ledger import Ledger
 from .log import LogSink
-from .outbox import Outbox
+from .outbox import NewAlert, Outbox
 from .routing import Routes
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,7 @@ class AlertService:
         self.alerts = loaded.config.alerts
         self.store = store
         self.outbox = Outbox(store)
+        self.ledger = Ledger(store)
         self.clock = clock
         self.sinks = dict(sinks)
         self.routes = _routes(loaded, self.sinks)
@@ -152,13 +156,26 @@ class AlertService:
 
         ``status=MEMORY``: they were already sent from memory (see
         ``send_from_memory``); the rows are the record, not a second delivery."""
-        rows = self.routes.incident_rows(transitions, zones, self.clock(), capture_mono)
+        now = self.clock()
+        by_id = {z.id: z for z in zones}
+        self.ledger.track(
+            db, transitions, lambda z: by_id[z].danger_must_ack if z in by_id else False
+        )
+        quiet = self._snoozed(db, transitions, now)
+        rows = self.routes.incident_rows(transitions, zones, now, capture_mono, quiet)
         added = self.outbox.add(db, rows, status)
         if added and status == OutboxStatus.PENDING:
             # Waking the worker before the commit would let it look, find nothing
             # yet, and sleep: the rows must be visible first.
             self.store.after_commit(self.dispatcher.wake)
         return added
+
+    def _snoozed(self, db, transitions: Sequence[Transition], now: float) -> set[str]:
+        """Zones of these transitions whose warnings are snoozed now."""
+        if not any(tr.level == "warning" for tr in transitions):
+            return set()
+        active = self.ledger.snoozes(now, db)
+        return {tr.zone_id for tr in transitions if snoozed(active, tr.zone_id, tr.level, now)}
 
     def send_from_memory(
         self,
@@ -200,10 +217,23 @@ class AlertService:
         )
         return self._add_now(self.routes.alarm_rows(alert, self.clock()), alert.kind)
 
-    def _add_now(self, rows, kind: AlertKind) -> int:
+    def enqueue_reply(self, key: str, number: str, body: str) -> int:
+        """Answer one person's SMS (an acknowledgement's confirmation)."""
+        return self._add_now(
+            self.routes.reply_rows(key, number, body, self.clock()), AlertKind.REPLY
+        )
+
+    def add_rows(self, rows: Sequence[NewAlert], kind: AlertKind, after=None) -> int:
+        """Queue prepared rows; ``after(db)`` runs in the same transaction (the
+        lifecycle records an escalation step as sent with its rows)."""
+        return self._add_now(rows, kind, after)
+
+    def _add_now(self, rows, kind: AlertKind, after=None) -> int:
         try:
             with self.store.transaction() as db:
                 added = self.outbox.add(db, rows)
+                if after is not None:
+                    after(db)
         except Exception as exc:
             if not is_storage_failure(exc):
                 raise

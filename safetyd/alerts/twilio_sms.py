@@ -84,6 +84,28 @@ def classify(exc: TwilioException, headers: dict[str, str] | None = None) -> Del
     return DeliveryError(message, permanent=False, code=code)
 
 
+def connect(s) -> Client:
+    """A client with the credentials as installed now (``s``: TwilioSettings); raises
+    DeliveryError(fault=True) when they are missing or empty."""
+    try:
+        account = read_credential(s.account_sid_credential)
+        secret = read_credential(s.auth_token_credential)
+        key = read_credential(s.api_key_credential) if s.api_key_credential else None
+    except CredentialMissing as exc:
+        # The alert stays in the outbox until the credential is installed; the
+        # worker alarms and delivery health reports why.
+        why = str(exc)
+        if exc.empty:  # the README once advised empty files for boxes without SMS
+            why += ", or take 'sms' out of [alerts] sinks if this box sends no SMS"
+        raise DeliveryError(why, permanent=False, fault=True) from None
+    return Client(
+        username=key or account,
+        password=secret,
+        account_sid=account,
+        http_client=BaseUrlHttpClient(s.api_base_url, s.timeout_s),
+    )
+
+
 class TwilioSms:
     name = "sms"
 
@@ -117,24 +139,7 @@ class TwilioSms:
             self._generation += 1
 
     def _connect(self) -> Client:
-        s = self.settings
-        try:
-            account = read_credential(s.account_sid_credential)
-            secret = read_credential(s.auth_token_credential)
-            key = read_credential(s.api_key_credential) if s.api_key_credential else None
-        except CredentialMissing as exc:
-            # The alert stays in the outbox until the credential is installed; the
-            # worker alarms and delivery health reports why.
-            why = str(exc)
-            if exc.empty:  # the README once advised empty files for boxes without SMS
-                why += ", or take 'sms' out of [alerts] sinks if this box sends no SMS"
-            raise DeliveryError(why, permanent=False, fault=True) from None
-        return Client(
-            username=key or account,
-            password=secret,
-            account_sid=account,
-            http_client=BaseUrlHttpClient(s.api_base_url, s.timeout_s),
-        )
+        return connect(self.settings)
 
     def send(self, alert: Alert) -> str | None:
         with self._lock:

@@ -8,12 +8,13 @@ import re
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from ..alerts.messages import mask_numbers
 from ..config import load as cfg
 from ..store import open_store
 from ..timing import stamp
+from .common import add_state_args, state_db
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -39,22 +40,18 @@ def _fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _note(row: dict) -> str:
+    """The snapshot, or for an acknowledgement who gave it (numbers masked)."""
+    if row["event"] == "acknowledged":
+        return mask_numbers(row["reason"] or "")
+    return row["snapshot"] or ""
+
+
 def run(args: argparse.Namespace) -> int:
     loaded = cfg.load(args.config)  # InvalidConfig is explained by the CLI
     tz = ZoneInfo(loaded.config.site.timezone)
-    state_dir = Path(args.state_dir) if args.state_dir else loaded.state_dir
-    db = state_dir / "safetyd.db"
-    if not db.exists():
-        hint = (
-            ""
-            if args.state_dir
-            else "; if the daemon ran with --state-dir (or replay with --state-dir), pass the "
-            "same --state-dir here"
-        )
-        print(
-            f"{db}: no event database yet (safetyd has not run with this state dir){hint}",
-            file=sys.stderr,
-        )
+    db = state_db(loaded, args.state_dir)
+    if db is None:
         return 1
     try:
         since = parse_since(args.since, tz, time.time()) if args.since else None
@@ -73,16 +70,16 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(row, separators=(",", ":")))
         return 0
     header = (
-        f"{'time':24}  {'camera':12} {'zone':18} {'event':9} {'level':7} {'track':>5} "
-        f"{'body part':18} {'dist':>7} {'ttc s':>6}  snapshot"
+        f"{'time':24}  {'camera':12} {'zone':18} {'event':12} {'level':7} {'track':>5} "
+        f"{'body part':18} {'dist':>7} {'ttc s':>6}  snapshot / note"
     )
     print(header)
     for r in rows:
         when = stamp(r["wall"], tz)
         print(
-            f"{when:24}  {r['camera'][:12]:12} {r['zone'][:18]:18} {r['event']:9} "
+            f"{when:24}  {r['camera'][:12]:12} {r['zone'][:18]:18} {r['event']:12} "
             f"{r['level']:7} {r['track']:>5} {r['body_part'][:18]:18} "
-            f"{_fmt(r['distance'], '7.2f')} {_fmt(r['ttc_s'], '6.2f')}  {r['snapshot'] or ''}"
+            f"{_fmt(r['distance'], '7.2f')} {_fmt(r['ttc_s'], '6.2f')}  {_note(r)}"
         )
     print(f"{len(rows)} event(s)", file=sys.stderr)
     return 0
@@ -93,12 +90,11 @@ def add_parser(sub) -> None:
         "events",
         help="list stored incident events",
         description=(
-            "List incident events (opened, escalated, cleared, overdue) stored in the state "
+            "List incident events (opened, escalated, cleared, acknowledged) stored in the state "
             "directory's SQLite database, oldest first, times in the site's time zone."
         ),
     )
-    p.add_argument("--config", type=Path, required=True, help="safetyd.toml (for the state dir)")
-    p.add_argument("--state-dir", help="read this state directory instead of the configured one")
+    add_state_args(p)
     p.add_argument("--since", help="only events since: 30m, 2h, 7d, or a date/time")
     p.add_argument("--zone", help="only this zone id")
     p.add_argument("--camera", help="only this camera id")

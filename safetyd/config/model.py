@@ -370,6 +370,54 @@ class StormSettings(Base):
     )
 
 
+class ChainStep(Base):
+    """One rung of an escalation chain: these groups, this long after danger began,
+    while nobody has acknowledged."""
+
+    after_s: float = Field(ge=0, le=86400, description="seconds after the incident reached danger")
+    groups: list[str] = Field(min_length=1, description="recipient groups told at this step")
+
+    def step(self):  # noqa: ANN201 (lifecycle.Step; imported here it would be a cycle)
+        from ..lifecycle import Step
+
+        return Step(self.after_s, tuple(self.groups))
+
+
+def check_chain(steps: list[ChainStep] | None) -> list[ChainStep] | None:
+    """Steps in time order, each later than the one before (a chain, not a set)."""
+    if steps is not None:
+        times = [s.after_s for s in steps]
+        if times != sorted(times) or len(set(times)) != len(times):
+            raise ValueError(
+                f"escalation_chain steps must come in order of after_s, each later than the "
+                f"one before; got after_s {times}"
+            )
+    return steps
+
+
+class ReplySettings(Base):
+    enabled: bool = Field(True, description="read SMS replies to acknowledge incidents")
+    poll_interval_s: float = Field(
+        20.0, ge=5, le=600, description="how often Twilio is asked for new replies"
+    )
+    words: list[str] = Field(
+        default_factory=lambda: ["OK", "ACK", "1"],
+        min_length=1,
+        description="a reply of one of these words acknowledges (any case)",
+    )
+    lookback_s: float = Field(
+        3600.0, ge=0, le=7 * 86400, description="replies this old are still read at start"
+    )
+
+    @field_validator("words")
+    @classmethod
+    def _words(cls, words: list[str]) -> list[str]:
+        bad = [w for w in words if not re.fullmatch(r"\w+", w)]
+        if bad:
+            raise ValueError(f"reply words are single words of letters or digits; got {bad}")
+        return words
+
+
 SinkName = Literal["sms", "webhook", "log"]
 
 
@@ -384,7 +432,18 @@ class AlertSettings(Base):
         description="groups told about blind cameras and failed alert delivery",
     )
     escalate_after_s: float = Field(
-        30.0, gt=0, description="danger open this long alerts the zone's escalation groups"
+        30.0,
+        gt=0,
+        description="the old one-step chain: danger unacknowledged this long alerts a zone's "
+        "recipients.escalation groups (use escalation_chain)",
+    )
+    escalation_chain: list[ChainStep] | None = Field(
+        None,
+        description="default escalation chain of every zone without its own: steps "
+        "{after_s, groups} while danger stays unacknowledged",
+    )
+    replies: ReplySettings | None = Field(
+        None, description="acknowledge by SMS reply (polls Twilio; outbound HTTPS only)"
     )
     twilio: TwilioSettings | None = None
     webhook: WebhookSettings | None = None
@@ -411,6 +470,25 @@ class AlertSettings(Base):
                 f"system_recipients names unknown group(s) {unknown}; "
                 f"defined groups: {sorted(self.groups) or 'none'}"
             )
+        check_chain(self.escalation_chain)
+        chained = [g for s in self.escalation_chain or () for g in s.groups]
+        unknown = [g for g in dict.fromkeys(chained) if g not in self.groups]
+        if unknown:
+            raise ValueError(
+                f"escalation_chain names unknown group(s) {unknown}; "
+                f"defined groups: {sorted(self.groups) or 'none'}"
+            )
+        if self.replies is not None and self.replies.enabled:
+            if "sms" not in self.sinks or self.twilio is None:
+                raise ValueError(
+                    "[alerts.replies] reads SMS replies, but no SMS is sent: add 'sms' to "
+                    "sinks with an [alerts.twilio] section, or remove [alerts.replies]"
+                )
+            if self.twilio.from_number is None:
+                raise ValueError(
+                    "[alerts.replies] needs [alerts.twilio] from_number: replies are read as "
+                    "the messages sent to that number"
+                )
         return self
 
 

@@ -49,7 +49,6 @@ class LiveSettings:
     zones: tuple[Zone, ...]
     floor_map: FloorMap | None
     hazards: HazardSettings
-    escalate_after_s: float
     timezone: str
 
 
@@ -84,7 +83,6 @@ class CameraSettings:
                 zones=tuple(loaded.zones.get(camera_id, ())),
                 floor_map=cal.floor_map() if cal else None,
                 hazards=c.hazards,
-                escalate_after_s=c.alerts.escalate_after_s,
                 timezone=c.site.timezone,
             ),
         )
@@ -118,7 +116,6 @@ CONSUMERS: dict[str, str] = {
     "motion": "run",
     "tracking": "run",
     "hazards": "live",
-    "alerts.escalate_after_s": "live",
     "alerts": "alerts",
     "storage.state_dir": "restart",
     "storage.retention_days": "jobs",

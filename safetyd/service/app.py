@@ -28,11 +28,14 @@ from zoneinfo import ZoneInfo
 import cv2
 
 from ..alerts import messages
+from ..alerts.escalation import zone_chain
 from ..alerts.service import AlertService
 from ..config.load import LoadedConfig
 from ..config.load import load as load_config
+from ..lifecycle import next_step_at
 from ..problems import InvalidConfig
-from ..store import open_store
+from ..store import is_storage_failure, open_store
+from ..timing import stamp
 from . import logsetup
 from .camera import Cameras
 from .jobs import Jobs
@@ -40,7 +43,7 @@ from .metrics import Metrics, StateCollector
 from .reload import enabled_settings, plan_reload
 from .scheduler import Scheduler
 from .sdnotify import Notifier, watchdog_interval
-from .status import DeliveryStatus, Status
+from .status import AnswerStatus, DeliveryStatus, SnoozeStatus, Status
 from .web import Endpoints, WebServer
 
 # The journal has named these lines "safetyd.daemon" since v1; operators filter on it.
@@ -149,7 +152,10 @@ class App:
         self.cameras.start(enabled_settings(self.loaded))
         self.metrics.add_collector(StateCollector(self.status))
         self.scheduler = Scheduler()
-        self.jobs = Jobs(lambda: self.loaded, self.store, self.alerts, self.cameras, self.scheduler)
+        self.jobs = Jobs(
+            lambda: self.loaded, self.store, self.alerts, self.cameras, self.scheduler,
+            on_acknowledged=lambda s, via: self.metrics.time_to_acknowledge.labels(via).observe(s),
+        )  # fmt: skip
         self.jobs.schedule()
         self.scheduler.start()
         stack.callback(self.scheduler.stop)
@@ -308,7 +314,45 @@ class App:
             storage=self.store.status(),
             stalled=tuple(self.stalled()),
             reload_refused=self.reload_refused,
+            **self._lifecycle_status(),
         )
+
+    def _lifecycle_status(self) -> dict:
+        """Incidents waiting for an answer (and those answered in the last hour), and
+        the snoozes in force; the page still renders when the database cannot be read."""
+        tz = self.alerts.tz
+        now = time.time()
+        ledger = self.alerts.ledger
+        try:
+            incidents = {i.incident: i for i in ledger.waiting()}
+            incidents.update({i.incident: i for i in ledger.acknowledged_since(now - 3600)})
+            snoozes = ledger.snoozes(now)
+        except Exception as exc:
+            if not is_storage_failure(exc):
+                raise
+            return {"replies_error": self.jobs.lifecycle.poll_error}
+        answers = []
+        for inc in sorted(incidents.values(), key=lambda i: i.opened_wall):
+            chain = zone_chain(self.loaded, self._zone(inc.camera, inc.zone))
+            nxt = next_step_at(inc, chain)
+            answers.append(AnswerStatus(
+                incident=inc.incident, code=inc.code, camera=inc.camera, zone=inc.zone,
+                level=inc.level, opened=messages.clock(inc.opened_wall, tz),
+                acknowledged_by=messages.mask_number(inc.acked_by) if inc.acked_by else None,
+                via=inc.acked_channel,
+                acknowledged=messages.clock(inc.acked_wall, tz) if inc.acked_wall else None,
+                next_step=messages.clock(nxt, tz) if nxt is not None else None,
+            ))  # fmt: skip
+        return {
+            "answers": tuple(answers),
+            "snoozes": tuple(
+                SnoozeStatus(s.zone, stamp(s.until, tz), s.reason, s.by) for s in snoozes
+            ),
+            "replies_error": self.jobs.lifecycle.poll_error,
+        }
+
+    def _zone(self, camera: str, zone_id: str):
+        return next((z for z in self.loaded.zones.get(camera, ()) if z.id == zone_id), None)
 
     def picture(self, camera: str) -> bytes | None:
         image = self.cameras.picture(camera)

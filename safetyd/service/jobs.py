@@ -1,7 +1,8 @@
 """The timed work around the per-frame loop, run by the scheduler (APScheduler):
-the blind-camera check every second, the storage check (with a test write)
-every few seconds, the outbox sweep, arming changes logged at minute edges,
-the daily digest and retention.
+the blind-camera check and the alert lifecycle (escalation steps, snoozes that
+ended) every second, SMS replies when configured, the storage check (with a
+test write) every few seconds, the outbox sweep, arming changes logged at
+minute edges, the daily digest and retention.
 
 ``Jobs`` reads the running parts through the app; each duty is a method, and
 the daily ones are plain functions of their inputs, tested alone.
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from ..alerts import messages
 from ..alerts.base import AlertKind
+from ..alerts.escalation import Escalations
 from ..alerts.outbox import Outbox
 from ..alerts.service import AlertService
 from ..config.load import LoadedConfig
@@ -91,7 +93,9 @@ class Jobs:
         alerts: AlertService,
         cameras: Cameras,
         scheduler: Scheduler,
+        on_acknowledged: Callable[[float, str], object] | None = None,
     ) -> None:
+        """``on_acknowledged(seconds, via)``: for the time-to-acknowledge metric."""
         self.config = config
         self.store = store
         self.alerts = alerts
@@ -99,6 +103,8 @@ class Jobs:
         self.scheduler = scheduler
         self.blind = BlindCameras()
         self.storage = StorageWatch()
+        self.lifecycle = Escalations(config, alerts)
+        self.on_acknowledged = on_acknowledged
         self._armed: dict[tuple[str, str], bool] = {}
 
     def schedule(self) -> None:
@@ -106,6 +112,12 @@ class Jobs:
         c = self.config().config
         s = self.scheduler
         s.every("camera-health", 1.0, self.check_cameras)
+        s.every("lifecycle", 1.0, self.lifecycle_tick)
+        replies = c.alerts.replies
+        if replies is not None and replies.enabled:
+            s.every("sms-replies", replies.poll_interval_s, self.lifecycle.poll_replies)
+        else:
+            s.remove("sms-replies")
         s.every("storage-health", STORAGE_PROBE_S, self.check_storage)
         s.every("outbox-sweep", 30.0, self.sweep_outbox)
         s.cron("zone-arming", self.log_arming, c.site.timezone, second=0)
@@ -119,6 +131,13 @@ class Jobs:
     def check_cameras(self) -> None:
         for alarm in self.blind.check(self.cameras.states(), time.time()):
             self.alerts.raise_alarm(alarm)
+
+    def lifecycle_tick(self) -> None:
+        report = self.lifecycle.tick()
+        if self.on_acknowledged is not None:
+            for inc in report.acknowledged:
+                wall = inc.acked_wall if inc.acked_wall is not None else inc.opened_wall
+                self.on_acknowledged(wall - inc.opened_wall, inc.acked_channel or "?")
 
     def check_storage(self) -> None:
         with contextlib.suppress(Exception):  # a failure is recorded in store.status()

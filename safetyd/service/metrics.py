@@ -54,6 +54,13 @@ class Metrics:
             ["camera", "zone", "event", "level"],
             registry=self.registry,
         )
+        self.time_to_acknowledge = Histogram(
+            "safetyd_time_to_acknowledge_seconds",
+            "From an incident's opening to its acknowledgement",
+            ["via"],
+            buckets=(5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+            registry=self.registry,
+        )
         self.pipeline_errors = Counter(
             "safetyd_pipeline_errors",
             "Frames whose processing raised an error",
@@ -184,6 +191,24 @@ class StateCollector(Collector):
             "safetyd_config_reload_refused",
             "1 while the files on disk were refused at the last reload (the old config runs)",
             s.reload_refused is not None,
+        )
+        yield _single(
+            GaugeMetricFamily,
+            "safetyd_unacknowledged_incidents",
+            "Incidents waiting for an acknowledgement",
+            s.unacknowledged,
+        )
+        yield _single(
+            GaugeMetricFamily,
+            "safetyd_snoozed_zones",
+            "Zones whose warnings are snoozed now",
+            len({z.zone for z in s.snoozes}),
+        )
+        yield _single(
+            GaugeMetricFamily,
+            "safetyd_sms_replies_up",
+            "0 while SMS replies cannot be read",
+            s.replies_error is None,
         )
         yield _single(GaugeMetricFamily, "safetyd_events_unrecorded",
                       "Incident events held in memory until the database takes writes again",

@@ -70,6 +70,30 @@ class DeliveryStatus:
 
 
 @dataclass(frozen=True)
+class AnswerStatus:
+    """An incident waiting for an acknowledgement, or recently given one."""
+
+    incident: str
+    code: str
+    camera: str
+    zone: str
+    level: str
+    opened: str  # site time
+    acknowledged_by: str | None  # masked number, or the name given to `safetyd ack`
+    via: str | None  # sms | cli
+    acknowledged: str | None  # site time
+    next_step: str | None  # site time the next escalation step falls due
+
+
+@dataclass(frozen=True)
+class SnoozeStatus:
+    zone: str
+    until: str  # site time
+    reason: str
+    by: str
+
+
+@dataclass(frozen=True)
 class Status:
     site: str
     cameras: tuple[CameraStatus, ...]
@@ -77,6 +101,13 @@ class Status:
     storage: StorageStatus
     stalled: tuple[str, ...] = ()  # parts that stopped making progress (the watchdog's view)
     reload_refused: str | None = None  # the files on disk were refused; the old config runs
+    answers: tuple[AnswerStatus, ...] = ()
+    snoozes: tuple[SnoozeStatus, ...] = ()
+    replies_error: str | None = None  # SMS replies cannot be read (acks by SMS not seen)
+
+    @property
+    def unacknowledged(self) -> int:
+        return sum(a.acknowledged is None for a in self.answers)
 
     @property
     def unrecorded_events(self) -> int:
@@ -133,6 +164,9 @@ class Status:
                 for c in self.cameras
             ],
             "incidents": [asdict(i) for i in self.incidents],
+            "acknowledgements": [asdict(a) for a in self.answers],
+            "snoozes": [asdict(s) for s in self.snoozes],
+            "replies_error": self.replies_error,
             "delivery": asdict(self.delivery),
             "storage": asdict(self.storage),
         }

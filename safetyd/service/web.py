@@ -62,6 +62,13 @@ img {{ max-width: 480px; border: 1px solid #999; }}
 <h2>Open incidents</h2>
 <table id="incidents"><tr><th>camera</th><th>zone</th><th>level</th><th>track</th>
 <th>body part</th><th>since</th></tr>{incident_rows}</table>
+<h2>Acknowledgements</h2>
+<table id="answers"><tr><th>code</th><th>camera</th><th>zone</th><th>level</th>
+<th>opened</th><th>acknowledged</th><th>next escalation</th></tr>{answer_rows}</table>
+<h2>Snoozed zones (warnings only; danger always alerts)</h2>
+<table id="snoozes"><tr><th>zone</th><th>until</th><th>reason</th><th>by</th></tr>
+{snooze_rows}</table>
+{replies_error}
 <p>Alerts waiting for delivery: <span id="outbox">{outbox}</span></p>
 <script>
 // Marks the page once every camera picture has loaded (used by the browser test).
@@ -101,7 +108,32 @@ def render_page(status: Status) -> str:
         f"<td>{esc(i.since)}</td></tr>"
         for i in status.incidents
     ]
+    answers = [
+        f'<tr class="{"" if a.acknowledged else "down"}"><td>{esc(a.code)}</td>'
+        f"<td>{esc(a.camera)}</td><td>{esc(a.zone)}</td><td>{esc(a.level)}</td>"
+        f"<td>{esc(a.opened)}</td><td>"
+        + (
+            esc(f"{a.acknowledged} by {a.acknowledged_by} via {a.via}")
+            if a.acknowledged
+            else "NOT YET"
+        )
+        + f"</td><td>{esc(a.next_step or '-')}</td></tr>"
+        for a in status.answers
+    ]
+    snoozes = [
+        f"<tr><td>{esc(s.zone)}</td><td>{esc(s.until)}</td><td>{esc(s.reason)}</td>"
+        f"<td>{esc(s.by)}</td></tr>"
+        for s in status.snoozes
+    ]
+    replies_error = (
+        f'<p class="down">SMS replies cannot be read: {esc(status.replies_error)}</p>'
+        if status.replies_error
+        else ""
+    )
     return PAGE.format(
+        answer_rows="".join(answers) or '<tr><td colspan="7">none</td></tr>',
+        snooze_rows="".join(snoozes) or '<tr><td colspan="4">none</td></tr>',
+        replies_error=replies_error,
         site=esc(status.site),
         health_class="up" if not reasons else "down",
         health_text="healthy" if not reasons else "UNHEALTHY: " + esc("; ".join(reasons)),

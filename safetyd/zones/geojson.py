@@ -537,7 +537,27 @@ def _parse_feature(
         file_hash=digest,
         index=index,
         drawn_on=options.image_size,
+        escalation_chain=None
+        if props.escalation_chain is None
+        else tuple(s.step() for s in props.escalation_chain),
+        danger_must_ack=props.danger_must_ack,
     )
+
+
+def _known_groups(groups: object, context: ZoneContext, where: str, add) -> bool:
+    """Report the names in a (raw) group list that [alerts.groups] does not define."""
+    ok = True
+    if context.groups is None or not isinstance(groups, list):
+        return ok
+    for group in groups:
+        if isinstance(group, str) and group not in context.groups:
+            add(
+                where,
+                f"unknown recipient group {group!r}{suggest(group, context.groups)}; "
+                f"groups in [alerts.groups]: {', '.join(sorted(context.groups)) or 'none'}",
+            )
+            ok = False
+    return ok
 
 
 def _check_context(
@@ -560,16 +580,14 @@ def _check_context(
         )
         ok = False
     recipients = raw.get("recipients")
-    if context.groups is not None and isinstance(recipients, dict):
+    if isinstance(recipients, dict):
         for level, groups in recipients.items():
-            for group in groups if isinstance(groups, list) else ():
-                if isinstance(group, str) and group not in context.groups:
-                    add(
-                        f"{where}.recipients.{level}",
-                        f"unknown recipient group {group!r}{suggest(group, context.groups)}; "
-                        f"groups in [alerts.groups]: {', '.join(sorted(context.groups)) or 'none'}",
-                    )
-                    ok = False
+            ok &= _known_groups(groups, context, f"{where}.recipients.{level}", add)
+    chain = raw.get("escalation_chain")
+    if isinstance(chain, list):
+        for i, step in enumerate(chain):
+            groups = step.get("groups") if isinstance(step, dict) else None
+            ok &= _known_groups(groups, context, f"{where}.escalation_chain[{i}].groups", add)
     parts = raw.get("body_parts")
     if options.units == "metres" and isinstance(parts, list):
         non_feet = [
@@ -587,6 +605,17 @@ def _check_context(
                 "or draw this zone in pixels",
             )
             ok = False
+    if props is not None and props.recipients.escalation:
+        after = props.escalate_after_s or context.escalate_after_s or 30.0
+        after = int(after) if float(after).is_integer() else after  # 45, not 45.0
+        chain = json.dumps([{"after_s": after, "groups": props.recipients.escalation}])
+        add(
+            f"{where}.recipients.escalation",
+            "the old one-step escalation; it keeps working (and acknowledging now stops it). "
+            f'Its chain form, which can add steps: "escalation_chain": {chain} in place of '
+            "recipients.escalation (and escalate_after_s)",
+            "warning",
+        )
     if props is not None and not props.recipients.all_groups():
         add(
             f"{where}.recipients",

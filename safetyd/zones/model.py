@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shapely.geometry.base import BaseGeometry
 
 from .. import bodyparts
-from ..config.model import ID_RE, Config
+from ..config.model import ID_RE, ChainStep, Config, check_chain
 from ..problems import suggest
 from . import schedule as schedules
 
@@ -34,10 +34,11 @@ class Recipients(_Strict):
     danger: list[str] = Field(default_factory=list, description="groups told about danger")
     escalation: list[str] = Field(
         default_factory=list,
-        description="groups told when danger stays open longer than escalate_after_s",
+        description="the old one-step chain: groups told when danger stays unacknowledged "
+        "longer than escalate_after_s (use escalation_chain)",
     )
 
-    def all_groups(self) -> set[str]:
+    def all_groups(self) -> set[str]:  # the levels' groups (chain steps: ZoneProperties)
         return set(self.warning) | set(self.danger) | set(self.escalation)
 
 
@@ -76,6 +77,15 @@ class ZoneProperties(_Strict):
     escalate_after_s: float | None = Field(
         None, gt=0, description="override of alerts.escalate_after_s for this zone"
     )
+    escalation_chain: list[ChainStep] | None = Field(
+        None,
+        description="who is told while danger stays unacknowledged: steps {after_s, groups}; "
+        "default: [alerts] escalation_chain",
+    )
+    danger_must_ack: bool = Field(
+        False,
+        description="a danger incident's chain goes on after it clears, until acknowledged",
+    )
     schedule: str | list[str] = Field(
         "always", description="when the zone is armed: 'always' or windows 'mon-fri 06:00-22:00'"
     )
@@ -95,6 +105,20 @@ class ZoneProperties(_Strict):
                 "any) or a MediaPipe landmark name such as 'left_wrist'"
             )
         return parts
+
+    @field_validator("escalation_chain")
+    @classmethod
+    def _chain(cls, steps: list[ChainStep] | None) -> list[ChainStep] | None:
+        return check_chain(steps)
+
+    @model_validator(mode="after")
+    def _one_chain(self) -> ZoneProperties:
+        if self.escalation_chain is not None and self.recipients.escalation:
+            raise ValueError(
+                "both escalation_chain and recipients.escalation are set: the chain replaces "
+                "recipients.escalation; move those groups into a chain step"
+            )
+        return self
 
     @field_validator("schedule")
     @classmethod
@@ -152,6 +176,8 @@ class Zone:
     file_hash: str
     index: int
     drawn_on: tuple[int, int] | None = None  # the file's image_size: scaled to the picture
+    escalation_chain: tuple | None = None  # of lifecycle.Step; None: the configured default
+    danger_must_ack: bool = False
 
     def __post_init__(self) -> None:
         # A prepared geometry makes the per-frame contains_xy calls fast.
@@ -174,6 +200,7 @@ class ZoneContext:
 
     cameras: Mapping[str, CameraInfo] | None = None
     groups: frozenset[str] | None = None
+    escalate_after_s: float | None = None  # [alerts], for the migration hint
 
     @classmethod
     def from_config(cls, config: Config) -> ZoneContext:
@@ -183,6 +210,7 @@ class ZoneContext:
                 for c in config.cameras
             },
             groups=frozenset(config.alerts.groups),
+            escalate_after_s=config.alerts.escalate_after_s,
         )
 
 
