@@ -238,8 +238,57 @@ def test_a_reloaded_escalation_chain_runs_and_safetyd_ack_stops_it(tmp_path: Pat
         assert "by ana via cli" in d.get("/")[1].decode()
         metrics = d.get("/metrics")[1].decode()
         assert 'safetyd_time_to_acknowledge_seconds_count{via="cli"} 1.0' in metrics
+        # A snooze written by the command line is listed on the page and in the API.
+        snoozed = run_safetyd("snooze", "press-3-guard", "--until", "1h", "--reason",
+                              "die change", "--by", "ana", *where)  # fmt: skip
+        assert snoozed.returncode == 0, snoozed.stderr
+        assert "die change" in d.get("/")[1].decode()
+        (snooze,) = json.loads(d.get("/api/status")[1])["snoozes"]
+        assert (snooze["zone"], snooze["reason"], snooze["by"]) == (
+            "press-3-guard",
+            "die change",
+            "ana",
+        )
+        assert "safetyd_snoozed_zones 1.0" in d.get("/metrics")[1].decode()
     finally:
         assert d.stop() == 0
+
+
+def test_a_chain_in_progress_resumes_after_a_sigkill_and_sends_no_step_twice(
+    tmp_path: Path,
+) -> None:
+    """The zone says danger must be acknowledged, so the chain goes on after the
+    demo's danger clears; the daemon is killed between its steps."""
+    chain = (
+        'escalation_chain = [{ after_s = 1, groups = ["safety"] }, '
+        '{ after_s = 8, groups = ["maintenance"] }]'
+    )
+    d = DaemonProcess(tmp_path, press_camera())
+    d.config.write_text(d.config.read_text().replace("escalate_after_s = 300", chain))
+    zones = json.loads((tmp_path / "press.geojson").read_text())
+    zones["features"][0]["properties"]["danger_must_ack"] = True
+    (tmp_path / "press.geojson").write_text(json.dumps(zones))
+    d.start()
+    d.wait_ready()
+    assert d.wait_log("escalation step 1/2 incident=", 60)
+    line = next(x for x in d.log().splitlines() if "escalation step 1/2" in x)
+    incident = line.split("incident=")[1].split()[0]
+    d.kill()
+    assert f"escalation step 2/2 incident={incident}" not in d.log()
+    from daemon_harness import NotifyListener
+
+    d2 = DaemonProcess.__new__(DaemonProcess)
+    d2.__dict__.update(d.__dict__)
+    d2.notify = NotifyListener()
+    d2.start()
+    try:
+        d2.wait_ready()
+        assert d2.wait_log(f"escalation step 2/2 incident={incident}", 30)
+        time.sleep(2)  # a few more ticks: nothing of this incident goes out again
+    finally:
+        assert d2.stop() == 0
+    steps = [x for x in d2.log().splitlines() if f"incident={incident}" in x and "step" in x]
+    assert [s.split("escalation step ")[1][:3] for s in steps] == ["1/2", "2/2"], steps
 
 
 def test_a_picture_of_another_size_than_the_zones_were_drawn_for_is_an_alarm(
