@@ -39,6 +39,7 @@ def main() -> int:
     import latency
     import overhead
     import perception
+    import plantio
     import soak
     import webserver
 
@@ -55,6 +56,7 @@ def main() -> int:
         "perception": lambda: perception.run(args.quick),
         "regions-cost": lambda: perception.cost(args.quick),
         "phantoms": lambda: perception.phantoms(args.quick),
+        "plantio": lambda: plantio.run(args.quick),
     }
     json_path = args.out / "benchmarks.json"
     report = load(json_path)

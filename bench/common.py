@@ -94,7 +94,7 @@ def record(report: dict, result: Result, mach: dict) -> None:
 
 ORDER = [
     "overhead", "latency", "zones", "gating", "cameras", "soak", "http",
-    "perception", "regions-cost", "phantoms",
+    "perception", "regions-cost", "phantoms", "plantio",
 ]  # fmt: skip
 HOW = "`.venv/bin/python -m bench` (all), or `-m bench --only NAME[,NAME]`"
 

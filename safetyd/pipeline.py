@@ -46,7 +46,7 @@ from .vision.sizes import (
 )
 from .vision.sources import Frame
 from .vision.tracking import Track, Tracker
-from .zones.arming import AlwaysArmed, Arming
+from .zones.arming import AlwaysArmed, Arming, machine_armed
 from .zones.fit import fit_zones
 from .zones.model import Zone
 
@@ -145,6 +145,8 @@ class CameraPipeline:
         self.size_fault: str | None = None
         self.size_fault_short: str | None = None
         self.size_note: str | None = None
+        # Machine states that arm zones (``armed_when``): set by the daemon (plant I/O).
+        self.machine: Callable[[str], bool] | None = None
 
     @classmethod
     def from_settings(
@@ -232,7 +234,11 @@ class CameraPipeline:
             self._fit((w, h))
         setup = self.setup
         # Zones that do not fit the picture are not used (the camera reports the fault).
-        armed = frozenset() if self.size_fault else setup.arming.armed(frame.wall)
+        armed = (
+            frozenset()
+            if self.size_fault
+            else machine_armed(setup.zones, setup.arming.armed(frame.wall), self.machine)
+        )
         plan = self.regions(armed, (w, h), t) if armed else None  # nothing armed: no cost
         decision = self._gate(frame, t, plan)
         infer_s = 0.0

@@ -234,8 +234,10 @@ port = {port}
         props = sd.show("ActiveState", "MainPID", "NRestarts")
         assert (props["ActiveState"], props["MainPID"], props["NRestarts"]) == ("active", pid, "0")
         sd.run("systemctl", "reload", "safetyd")
-        props = sd.show("ActiveState", "MainPID")
-        assert (props["ActiveState"], props["MainPID"]) == ("active", pid)
+        # Type=notify with kill -HUP: systemctl returns once the signal is sent; the
+        # unit is "reloading" from the daemon's RELOADING=1 until its READY=1.
+        assert wait_for(lambda: sd.show("ActiveState")["ActiveState"] == "active", 20)
+        assert sd.show("MainPID")["MainPID"] == pid
         sd.run("test", "-f", "/var/lib/private/safetyd/safetyd.db")  # StateDirectory=
         stop_started = time.monotonic()
         sd.run("systemctl", "stop", "safetyd")

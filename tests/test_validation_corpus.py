@@ -44,7 +44,7 @@ CONFIG_CASES = [
         toml_with(append="\n[camras]\nid = 1\n"),
         None,
         ": camras: unknown key 'camras' (did you mean 'cameras'?); allowed here: alerts, cameras, "
-        "digest, hazards, http, motion, pose, privacy, site, storage, tracking",
+        "digest, hazards, http, inputs, motion, outputs, pose, privacy, site, storage, tracking",
     ),
     (
         "unknown-camera-key",
@@ -441,7 +441,8 @@ ZONE_CASES = [
         "unknown-property",
         zone_collection(zone_feature("k", warn_dist=3, recipients=OPS)),
         ": features[0] (id 'k').properties.warn_dist: unknown key 'warn_dist' (did you mean "
-        "'warn_distance'?); allowed here: body_parts, camera, cooldown_s, danger_must_ack, "
+        "'warn_distance'?); allowed here: armed_when, body_parts, camera, cooldown_s, "
+        "danger_must_ack, "
         "enabled, escalate_after_s, escalation_chain, id, min_frames, name, recipients, "
         "schedule, severity, warn_distance, warn_ttc_s",
     ),

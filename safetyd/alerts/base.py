@@ -24,6 +24,8 @@ class AlertKind(StrEnum):
     SINK_RESTORED = "sink_restored"
     DIGEST = "digest"
     ESCALATION = "escalation"  # a chain step: danger unacknowledged
+    PLANT_IO_FAILED = "plant_io_failed"  # a Modbus device unreachable too long
+    PLANT_IO_RESTORED = "plant_io_restored"
     REPLY = "reply"  # the answer to an SMS reply (an acknowledgement's confirmation)
     TEST = "test"
 

@@ -117,6 +117,13 @@ def system_text(alert: SystemAlert, site: str, tz: ZoneInfo) -> str:
         return storage_restored_text(site, alert.wall, float(f["failed_s"]), tz)
     if alert.kind == AlertKind.SINK_FAILED:
         return sink_failed_text(site, str(f["sink"]), str(f["error"]), alert.wall, tz)
+    if alert.kind == AlertKind.PLANT_IO_FAILED:
+        return (
+            f"PLANT I/O DOWN safetyd {site} {clock(alert.wall, tz)}: modbus {f['kind']} "
+            f"{f['device']} unreachable for {f['down_s']}s ({f['error']}); {f['effect']}"
+        )[:300]
+    if alert.kind == AlertKind.PLANT_IO_RESTORED:
+        return f"PLANT I/O BACK safetyd {site} {clock(alert.wall, tz)}: modbus {f['device']} works"
     if alert.kind == AlertKind.SINK_RESTORED:
         return f"ALERTS FLOWING AGAIN safetyd {site} {clock(alert.wall, tz)}: {f['sink']} works"
     raise ValueError(f"no text for system alert {alert.kind}")

@@ -207,12 +207,18 @@ def run(args: argparse.Namespace) -> int:
         )
         stack.callback(_close_quietly, pipeline)
         alerts = None
+        plant = None
         if args.send:
             from ..alerts.service import AlertService
+            from ..plant.service import Plant
 
             alerts = AlertService.from_config(loaded, store)
             stack.callback(alerts.stop)
             alerts.start()
+            if config.outputs.modbus:  # the replay drives the stack lights too
+                plant = Plant(config, loaded.zones).start()
+                stack.callback(plant.stop)
+        shown: dict[str, str] | None = None
         events_out = stack.enter_context(_output(args.events))
         tracks_out = stack.enter_context(_output(args.tracks))
         writer = None
@@ -238,6 +244,9 @@ def run(args: argparse.Namespace) -> int:
                             file=sys.stderr,
                         )
                 n_frames += 1
+                if plant is not None and pipeline.zone_states() != shown:
+                    shown = pipeline.zone_states()
+                    plant.show_zones(camera_id, shown, time.monotonic())
                 if result.transitions:
                     with store.transaction() as db:
                         store.add_events(db, result.transitions)
@@ -345,7 +354,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--send",
         action="store_true",
-        help="deliver alerts through the configured sinks (SMS, webhook, log)",
+        help="deliver alerts through the configured sinks (SMS, webhook, log) and drive the "
+        "[[outputs.modbus]] devices",
     )
     p.add_argument(
         "--send-timeout",

@@ -15,7 +15,7 @@ from pydantic import (
     ValidationError,
 )
 
-from ..problems import InvalidConfig, Problem, errors
+from ..problems import InvalidConfig, Problem, errors, suggest
 from ..zones.load import load_zone_files
 from ..zones.model import Zone, ZoneContext
 from .model import Config
@@ -86,6 +86,22 @@ def load(path: str | Path) -> LoadedConfig:
         raise InvalidConfig([Problem(str(path), "", message)], str(path)) from None
 
 
+def _plant_zones(path: Path, config: Config, zones: dict[str, tuple[Zone, ...]]) -> list[Problem]:
+    """Zone ids in [[outputs.modbus]] maps must be zones of the configuration."""
+    known = sorted({z.id for zs in zones.values() for z in zs})
+    out = []
+    for i, o in enumerate(config.outputs.modbus):
+        for j, m in enumerate(o.map):
+            for zone in m.zones:
+                if zone not in known:
+                    out.append(Problem(
+                        str(path), f"outputs.modbus[{i}] (id {o.id!r}).map[{j}].zones",
+                        f"unknown zone {zone!r}{suggest(zone, known)}; zones: "
+                        f"{', '.join(known) or 'none'}",
+                    ))  # fmt: skip
+    return out
+
+
 def _load(path: Path) -> LoadedConfig:
     config, problems = parse_config(path)
     if config is None:
@@ -128,6 +144,7 @@ def _load(path: Path) -> LoadedConfig:
                     "warning",
                 )
             )
+    problems += _plant_zones(path, config, zones)
     alerts = config.alerts
     numbers = sum(len(g.numbers) for g in alerts.groups.values())
     if numbers and "sms" not in alerts.sinks:

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from ..vision.calibration import FloorMap, degenerate_reason
+from .plantio import Inputs, Outputs
 
 E164_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
@@ -572,6 +573,8 @@ class Config(Base):
     http: HttpSettings = Field(default_factory=HttpSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
+    outputs: Outputs = Field(default_factory=Outputs, description="[[outputs.modbus]] devices")
+    inputs: Inputs = Field(default_factory=Inputs, description="[[inputs.modbus]] machine states")
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> Config:
@@ -583,6 +586,19 @@ class Config(Base):
         unknown = [g for g in self.digest.recipients if g not in self.alerts.groups]
         if unknown:
             raise ValueError(f"digest.recipients names unknown group(s) {unknown}")
+        ids = [d.id for d in (*self.outputs.modbus, *self.inputs.modbus)]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"modbus device/input id(s) {twice} used twice; ids must be unique")
+        cameras = {c.id for c in self.cameras}
+        for o in self.outputs.modbus:
+            for m in o.map:
+                unknown = [c for c in m.cameras if c not in cameras]
+                if unknown:
+                    raise ValueError(
+                        f"outputs.modbus {o.id!r}: map names unknown camera(s) {unknown}; "
+                        f"cameras: {', '.join(sorted(cameras))}"
+                    )
         return self
 
     def camera(self, camera_id: str) -> Camera:

@@ -94,8 +94,9 @@ def _is_path(source: str) -> bool:
 
 # Where every configuration key takes effect: "run" (a camera restarts), "live"
 # (swapped into running cameras), "alerts" (the alert service is reconfigured),
-# "jobs" (timed jobs are rescheduled or read it when they run), "restart" (the
-# daemon must be restarted; a reload says so). tests/test_settings.py walks the
+# "jobs" (timed jobs are rescheduled or read it when they run), "plant" (the plant
+# I/O is restarted with it), "restart" (the daemon must be restarted; a reload
+# says so). tests/test_settings.py walks the
 # configuration model and fails on any key missing here.
 CONSUMERS: dict[str, str] = {
     "site.name": "alerts",
@@ -123,6 +124,8 @@ CONSUMERS: dict[str, str] = {
     "http": "restart",
     "privacy.blur_faces": "run",
     "digest": "jobs",
+    "outputs": "plant",
+    "inputs": "plant",
 }
 
 

@@ -33,6 +33,7 @@ from ..alerts.service import AlertService
 from ..config.load import LoadedConfig
 from ..config.load import load as load_config
 from ..lifecycle import next_step_at
+from ..plant.service import Plant
 from ..problems import InvalidConfig
 from ..store import is_storage_failure, open_store
 from ..timing import stamp
@@ -144,7 +145,11 @@ class App:
         self.alerts = AlertService.from_config(self.loaded, self.store)
         self.alerts.start()
         stack.callback(self._stop_alerts)
-        self.cameras = Cameras(self.store, self.alerts, self.metrics)
+        # Plant I/O before the cameras (their first frames are shown) and stopped after
+        # them, showing its "stopped" state last.
+        self.plant = self._start_plant(self.loaded)
+        stack.callback(lambda: self.plant.stop())
+        self.cameras = Cameras(self.store, self.alerts, self.metrics, lambda: self.plant)
         for cam in c.cameras:
             if not cam.enabled:
                 log.info("camera %s is disabled in the configuration", cam.id)
@@ -155,6 +160,7 @@ class App:
         self.jobs = Jobs(
             lambda: self.loaded, self.store, self.alerts, self.cameras, self.scheduler,
             on_acknowledged=lambda s, via: self.metrics.time_to_acknowledge.labels(via).observe(s),
+            plant=lambda: self.plant,
         )  # fmt: skip
         self.jobs.schedule()
         self.scheduler.start()
@@ -162,6 +168,42 @@ class App:
         if self.web:
             self.web.start()
             log.info("http on %s", _address(c.http.bind, self.web.port))
+
+    def _start_plant(self, loaded: LoadedConfig) -> Plant:
+        c = loaded.config
+        plant = Plant(
+            c,
+            loaded.zones,
+            healthy=lambda: not self.stalled(),
+            on_written=self._output_written,
+            on_input=self._input_changed,
+        )
+        for device in plant.outputs:
+            self.metrics.plant_output_seconds.labels(device.id)  # the series exists at once
+        if not plant.empty:
+            log.info(
+                "plant I/O: %d modbus output device(s), %d input(s)",
+                len(plant.outputs),
+                len(plant.inputs),
+            )
+        return plant.start()
+
+    def _output_written(self, device: str, seconds: float) -> None:
+        self.metrics.plant_output_seconds.labels(device).observe(seconds)
+
+    def _input_changed(self, input_id: str, allows: bool) -> None:
+        zones = [
+            f"{cam}/{z.id}"
+            for cam, zs in self.loaded.zones.items()
+            for z in zs
+            if z.armed_when == input_id
+        ]
+        log.info(
+            "machine input %s: zones %s %s",
+            input_id,
+            ", ".join(zones) or "(none)",
+            "armed (within their schedule)" if allows else "disarmed",
+        )
 
     def _load(self) -> LoadedConfig:
         loaded = load_config(self.path)
@@ -227,7 +269,7 @@ class App:
     def stalled(self) -> list[str]:
         now = time.monotonic()
         problems = self.cameras.stalled(now) + self.alerts.stalled(now)
-        problems += self.scheduler.stalled(now)
+        problems += self.scheduler.stalled(now) + self.plant.stalled(now)
         if self.web and not self.web.alive:
             problems.append("http server ended")
         return problems
@@ -259,6 +301,12 @@ class App:
         if plan.restart_daemon:
             log.warning("%s changes take effect after a restart", " and ".join(plan.restart_daemon))
         self.alerts.reconfigure(new)
+        old_io = (self.loaded.config.outputs, self.loaded.config.inputs)
+        if (new.config.outputs, new.config.inputs) != old_io or new.zones != self.loaded.zones:
+            old_plant = self.plant
+            old_plant.stop()
+            self.plant = self._start_plant(new)  # the cameras find it at their next frame
+            log.info("plant I/O restarted with the new configuration")
         for camera_id in plan.stop:
             log.info("camera %s removed", camera_id)
             self.cameras.stop_one(camera_id, STOP_BUDGET_S)
@@ -314,6 +362,7 @@ class App:
             storage=self.store.status(),
             stalled=tuple(self.stalled()),
             reload_refused=self.reload_refused,
+            plant=tuple(self.plant.health()),
             **self._lifecycle_status(),
         )
 

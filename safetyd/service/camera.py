@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,10 +43,14 @@ from ..timing import Rate
 from ..vision.pose import create_estimator
 from ..vision.sizes import load_heights, save_heights
 from ..vision.sources import CameraSource, SourceError
+from ..zones.arming import machine_armed
 from ..zones.model import Zone
 from .blind import CameraState
 from .metrics import Metrics
 from .status import CameraStatus, IncidentStatus, ZoneStatus
+
+if TYPE_CHECKING:
+    from ..plant.service import Plant
 
 # The journal has named these lines "safetyd.runner" since v1; operators filter on it.
 log = logging.getLogger("safetyd.runner")
@@ -71,7 +76,10 @@ class CameraRunner:
         store: Store,
         alerts: AlertService,
         metrics: Metrics,
+        plant: Callable[[], Plant | None] = lambda: None,
     ) -> None:
+        """``plant``: the running plant I/O (it is replaced on reload): its outputs are
+        shown this camera's zones after every frame, its inputs arm zones."""
         run = settings.run
         self.settings = settings
         self.id = settings.id
@@ -97,6 +105,9 @@ class CameraRunner:
             snapshots=snapshots,
             learned=load_heights(run.sizes_path),
         )
+        self.plant = plant
+        self.pipeline.machine = self._machine_allows
+        self._shown: tuple[Plant | None, dict[str, str]] = (None, {})
         self._sizes_saved = time.monotonic()
         self._fit_said: tuple[str | None, str | None] = (None, None)
         self._lock = threading.Lock()  # held while a frame is processed, or zones swapped
@@ -201,6 +212,7 @@ class CameraRunner:
             self._rate.tick(now)
             self._processed_at = now
             self._publish()
+            self._show_plant(frame.mono)  # the stack light first: before any SMS is queued
             self.metrics.frames_processed.labels(self.id).inc()
             if result.inferred:
                 self.metrics.frames_inferred.labels(self.id).inc()
@@ -343,6 +355,21 @@ class CameraRunner:
 
     # -- status ---------------------------------------------------------------------
 
+    def _machine_allows(self, input_id: str) -> bool:
+        plant = self.plant()
+        return True if plant is None else plant.allows(input_id)
+
+    def _show_plant(self, captured_mono: float) -> None:
+        """Hand this camera's zone levels to the plant outputs when they change (the
+        call stores and wakes the output threads; it never waits for a device)."""
+        plant = self.plant()
+        if plant is None or not plant.outputs:
+            return
+        levels = self.pipeline.zone_states()  # the inference thread: safe to read here
+        if (plant, levels) != self._shown:
+            self._shown = (plant, levels)
+            plant.show_zones(self.id, levels, captured_mono)
+
     def _publish(self) -> None:
         """The open incidents as values, for other threads (inference thread or under
         the lock: the incident manager is not safe to read while a frame runs)."""
@@ -362,7 +389,7 @@ class CameraRunner:
     def state(self) -> CameraState:
         now = time.monotonic()
         setup = self.pipeline.setup
-        armed = setup.arming.armed(time.time())
+        armed = machine_armed(setup.zones, setup.arming.armed(time.time()), self._machine_allows)
         groups: list[str] = []
         for zone in setup.zones:
             if zone.id in armed:
@@ -433,7 +460,14 @@ def _password_reader(name: str | None) -> Callable[[], str] | None:
 class Cameras:
     """The running cameras, as one component: started, reloaded, stopped together."""
 
-    def __init__(self, store: Store, alerts: AlertService, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        store: Store,
+        alerts: AlertService,
+        metrics: Metrics,
+        plant: Callable[[], Plant | None] = lambda: None,
+    ) -> None:
+        self.plant = plant
         self.store = store
         self.alerts = alerts
         self.metrics = metrics
@@ -441,7 +475,9 @@ class Cameras:
 
     def start(self, settings: Mapping[str, CameraSettings]) -> None:
         for camera_id, s in settings.items():
-            self.runners[camera_id] = CameraRunner(s, self.store, self.alerts, self.metrics).start()
+            self.runners[camera_id] = CameraRunner(
+                s, self.store, self.alerts, self.metrics, self.plant
+            ).start()
 
     def running(self) -> dict[str, CameraSettings]:
         return {i: r.settings for i, r in self.runners.items()}

@@ -23,6 +23,7 @@ from ..alerts.escalation import Escalations
 from ..alerts.outbox import Outbox
 from ..alerts.service import AlertService
 from ..config.load import LoadedConfig
+from ..plant.service import Plant
 from ..store import Store
 from ..timing import day as site_day
 from ..zones.arming import arming_changes
@@ -94,8 +95,11 @@ class Jobs:
         cameras: Cameras,
         scheduler: Scheduler,
         on_acknowledged: Callable[[float, str], object] | None = None,
+        plant: Callable[[], Plant | None] = lambda: None,
     ) -> None:
-        """``on_acknowledged(seconds, via)``: for the time-to-acknowledge metric."""
+        """``on_acknowledged(seconds, via)``: for the time-to-acknowledge metric;
+        ``plant``: the running plant I/O (camera and system health shown, alarms)."""
+        self.plant = plant
         self.config = config
         self.store = store
         self.alerts = alerts
@@ -129,8 +133,16 @@ class Jobs:
             s.remove("digest")
 
     def check_cameras(self) -> None:
-        for alarm in self.blind.check(self.cameras.states(), time.time()):
+        states = self.cameras.states()
+        for alarm in self.blind.check(states, time.time()):
             self.alerts.raise_alarm(alarm)
+        plant = self.plant()
+        if plant is not None and not plant.empty:
+            offline = [s.id for s in states if not s.up]
+            fault = not self.store.status().ok or not self.alerts.health().ok
+            plant.show_health(offline, fault)
+            for alarm in plant.alarms(time.time()):
+                self.alerts.raise_alarm(alarm)
 
     def lifecycle_tick(self) -> None:
         report = self.lifecycle.tick()
@@ -156,7 +168,7 @@ class Jobs:
         for runner in list(self.cameras.runners.values()):
             setup = runner.pipeline.setup
             for zone, is_armed in arming_changes(
-                runner.id, setup.zones, setup.arming, now, self._armed
+                runner.id, setup.zones, setup.arming, now, self._armed, runner.pipeline.machine
             ):
                 if not initial or not is_armed:  # at start, only the disarmed are news
                     log.info(

@@ -54,6 +54,13 @@ class Metrics:
             ["camera", "zone", "event", "level"],
             registry=self.registry,
         )
+        self.plant_output_seconds = Histogram(
+            "safetyd_plant_output_seconds",
+            "From frame capture to a changed output acknowledged by its Modbus device",
+            ["device"],
+            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0),
+            registry=self.registry,
+        )
         self.time_to_acknowledge = Histogram(
             "safetyd_time_to_acknowledge_seconds",
             "From an incident's opening to its acknowledgement",
@@ -192,6 +199,12 @@ class StateCollector(Collector):
             "1 while the files on disk were refused at the last reload (the old config runs)",
             s.reload_refused is not None,
         )
+        modbus = GaugeMetricFamily(
+            "safetyd_modbus_up", "1 while the Modbus device answers", labels=["device", "kind"]
+        )
+        for device in s.plant:
+            modbus.add_metric([device.id, device.kind], float(device.up))
+        yield modbus
         yield _single(
             GaugeMetricFamily,
             "safetyd_unacknowledged_incidents",

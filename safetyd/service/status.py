@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ..plant.modbus import DeviceHealth
 from ..store import StorageStatus
 
 
@@ -104,6 +105,7 @@ class Status:
     answers: tuple[AnswerStatus, ...] = ()
     snoozes: tuple[SnoozeStatus, ...] = ()
     replies_error: str | None = None  # SMS replies cannot be read (acks by SMS not seen)
+    plant: tuple[DeviceHealth, ...] = ()  # Modbus outputs and inputs
 
     @property
     def unacknowledged(self) -> int:
@@ -134,6 +136,14 @@ class Status:
         out += [f"stalled: {s}" for s in self.stalled]
         if self.reload_refused:
             out.append(f"configuration: {self.reload_refused}")
+        for d in self.plant:
+            if not d.up:
+                effect = (
+                    "its lights show nothing new"
+                    if d.kind == "output"
+                    else "its zones are kept armed"
+                )
+                out.append(f"plant I/O: modbus {d.kind} {d.id} unreachable ({d.error}): {effect}")
         return out
 
     def health(self) -> tuple[bool, dict]:
@@ -148,6 +158,7 @@ class Status:
             },
             "delivery": asdict(self.delivery),
             "storage": {**asdict(self.storage), "unrecorded_events": self.unrecorded_events},
+            "plant": [asdict(d) for d in self.plant],
         }
         return not reasons, body
 
@@ -167,6 +178,7 @@ class Status:
             "acknowledgements": [asdict(a) for a in self.answers],
             "snoozes": [asdict(s) for s in self.snoozes],
             "replies_error": self.replies_error,
+            "plant": [asdict(d) for d in self.plant],
             "delivery": asdict(self.delivery),
             "storage": asdict(self.storage),
         }

@@ -1,8 +1,9 @@
-"""Which zones are armed now: their ``enabled`` flag and schedule, in site time."""
+"""Which zones are armed now: their ``enabled`` flag and schedule, in site time, and
+for a zone with ``armed_when`` its machine state (armed = schedule AND input)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -43,15 +44,30 @@ class AlwaysArmed:
         return self._armed
 
 
+def machine_armed(
+    zones: Sequence[Zone], armed: frozenset[str], allows: Callable[[str], bool] | None
+) -> frozenset[str]:
+    """Of the zones the schedule arms, those their machine input (``armed_when``) also
+    arms. ``allows(input_id)`` answers True for an input that cannot be read: an
+    unknown machine state never disarms a guard. No ``allows`` (replay): the
+    schedule alone."""
+    if allows is None or not any(z.armed_when for z in zones):
+        return armed
+    return frozenset(
+        z.id for z in zones if z.id in armed and (z.armed_when is None or allows(z.armed_when))
+    )
+
+
 def arming_changes(
     camera: str,
     zones: Sequence[Zone],
     arming: Arming | AlwaysArmed,
     wall: float,
     known: dict[tuple[str, str], bool],
+    allows: Callable[[str], bool] | None = None,
 ) -> list[tuple[Zone, bool]]:
     """Zones whose armed state differs from ``known`` (updated in place)."""
-    armed = arming.armed(wall)
+    armed = machine_armed(zones, arming.armed(wall), allows)
     changed = []
     for zone in zones:
         key, is_armed = (camera, zone.id), zone.id in armed

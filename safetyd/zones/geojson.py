@@ -541,6 +541,7 @@ def _parse_feature(
         if props.escalation_chain is None
         else tuple(s.step() for s in props.escalation_chain),
         danger_must_ack=props.danger_must_ack,
+        armed_when=props.armed_when,
     )
 
 
@@ -588,6 +589,16 @@ def _check_context(
         for i, step in enumerate(chain):
             groups = step.get("groups") if isinstance(step, dict) else None
             ok &= _known_groups(groups, context, f"{where}.escalation_chain[{i}].groups", add)
+    armed_when = raw.get("armed_when")
+    inputs = context.inputs
+    if inputs is not None and isinstance(armed_when, str) and armed_when not in inputs:
+        known = ", ".join(sorted(inputs)) or "none: add an [[inputs.modbus]]"
+        add(
+            f"{where}.armed_when",
+            f"unknown machine input {armed_when!r}{suggest(armed_when, inputs)}; "
+            f"inputs in [[inputs.modbus]]: {known}",
+        )
+        ok = False
     parts = raw.get("body_parts")
     if options.units == "metres" and isinstance(parts, list):
         non_feet = [

@@ -86,6 +86,11 @@ class ZoneProperties(_Strict):
         False,
         description="a danger incident's chain goes on after it clears, until acknowledged",
     )
+    armed_when: str | None = Field(
+        None,
+        description="id of an [[inputs.modbus]] machine state: the zone is armed only while "
+        "it reads its value (and while it cannot be read: fail-safe), within its schedule",
+    )
     schedule: str | list[str] = Field(
         "always", description="when the zone is armed: 'always' or windows 'mon-fri 06:00-22:00'"
     )
@@ -178,6 +183,7 @@ class Zone:
     drawn_on: tuple[int, int] | None = None  # the file's image_size: scaled to the picture
     escalation_chain: tuple | None = None  # of lifecycle.Step; None: the configured default
     danger_must_ack: bool = False
+    armed_when: str | None = None  # an [[inputs.modbus]] id (plant/modbus.py)
 
     def __post_init__(self) -> None:
         # A prepared geometry makes the per-frame contains_xy calls fast.
@@ -201,6 +207,7 @@ class ZoneContext:
     cameras: Mapping[str, CameraInfo] | None = None
     groups: frozenset[str] | None = None
     escalate_after_s: float | None = None  # [alerts], for the migration hint
+    inputs: frozenset[str] | None = None  # [[inputs.modbus]] ids
 
     @classmethod
     def from_config(cls, config: Config) -> ZoneContext:
@@ -211,6 +218,7 @@ class ZoneContext:
             },
             groups=frozenset(config.alerts.groups),
             escalate_after_s=config.alerts.escalate_after_s,
+            inputs=frozenset(i.id for i in config.inputs.modbus),
         )
 
 

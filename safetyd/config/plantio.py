@@ -1,0 +1,166 @@
+"""The plant I/O sections of safetyd.toml: ``[[outputs.modbus]]`` (stack lights,
+andons, PLC inputs driven by the floor's state) and ``[[inputs.modbus]]``
+(machine states that arm zones). Validated like the rest: unknown keys are
+errors and each message names the exact problem."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..plant.signals import STATES
+
+# "register" is the word the Modbus world uses; as a field it shadows ABCMeta.register
+# on the model class, which nothing here calls. Say nothing about it.
+warnings.filterwarnings("ignore", message='Field name "register" in ', category=UserWarning)
+
+Address = Annotated[int, Field(ge=0, le=65535, description="Modbus address (0-based)")]
+Word = Annotated[int, Field(ge=0, le=65535, description="a 16-bit register value")]
+Host = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\-\[\]]+$")]
+ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class _Device(_Strict):
+    id: str = Field(pattern=ID_RE, description="a name for logs, alarms and metrics")
+    host: Host = Field(description="the Modbus TCP server (tower, I/O module, PLC)")
+    port: int = Field(502, ge=1, le=65535)
+    unit: int = Field(1, ge=0, le=255, description="unit (device) id")
+    timeout_s: float = Field(0.5, gt=0, le=10, description="per request")
+    alarm_after_s: float = Field(
+        30.0, ge=0, le=3600, description="unreachable this long raises a system alarm"
+    )
+
+
+class Heartbeat(_Strict):
+    """A coil that toggles, or a register that counts, while safetyd is healthy."""
+
+    coil: Address | None = None
+    register: Address | None = None
+    every_s: float = Field(1.0, ge=0.1, le=60, description="how often it advances")
+
+    @model_validator(mode="after")
+    def _one(self) -> Heartbeat:
+        if (self.coil is None) == (self.register is None):
+            raise ValueError("a heartbeat is either a coil (toggles) or a register (counts)")
+        return self
+
+
+class OutputMap(_Strict):
+    """One mapped address and what drives it."""
+
+    coil: Address | None = Field(None, description="on while the sources' state is `state`")
+    register: Address | None = Field(None, description="holds `values` of the sources' state")
+    state: Literal["clear", "warning", "danger", "camera_offline", "system_fault"] | None = None
+    values: dict[str, Word] | None = Field(
+        None, description="register value per state (clear, warning, danger, ...)"
+    )
+    zones: list[str] = Field(default_factory=list, description="zone ids whose level it shows")
+    cameras: list[str] = Field(default_factory=list, description="camera ids: offline or not")
+    system: bool = Field(False, description="also shows system_fault (storage, delivery)")
+    stopped: Word = Field(0, description="what it shows once safetyd has stopped")
+
+    @model_validator(mode="after")
+    def _shape(self) -> OutputMap:
+        if (self.coil is None) == (self.register is None):
+            raise ValueError("each map entry drives either a coil or a register")
+        if self.coil is not None:
+            if self.state is None:
+                raise ValueError(
+                    f'coil {self.coil}: say which state turns it on (state = "danger", ...)'
+                )
+            if self.values is not None:
+                raise ValueError(f"coil {self.coil}: values are for registers; use state")
+            if self.stopped > 1:
+                raise ValueError(f"coil {self.coil}: stopped is 0 or 1")
+        else:
+            if not self.values:
+                raise ValueError(
+                    f"register {self.register}: give values per state, e.g. values = "
+                    "{ clear = 1, warning = 2, danger = 3, camera_offline = 4 }"
+                )
+            unknown = sorted(set(self.values) - set(STATES))
+            if unknown:
+                raise ValueError(
+                    f"register {self.register}: unknown state(s) {unknown} in values; states: "
+                    f"{', '.join(STATES)}"
+                )
+            if self.state is not None:
+                raise ValueError(f"register {self.register}: state is for coils; use values")
+        if not (self.zones or self.cameras or self.system):
+            raise ValueError("nothing drives this entry: give zones, cameras or system = true")
+        return self
+
+
+class ModbusOutput(_Device):
+    reassert_s: float = Field(
+        5.0, ge=0.5, le=600, description="every output is written again this often"
+    )
+    heartbeat: Heartbeat | None = None
+    map: list[OutputMap] = Field(min_length=1, description="[[outputs.modbus.map]] entries")
+
+    @model_validator(mode="after")
+    def _addresses(self) -> ModbusOutput:
+        if self.heartbeat is not None:
+            hb = ("coil", self.heartbeat.coil) if self.heartbeat.coil is not None else (
+                "register", self.heartbeat.register)  # fmt: skip
+            for m in self.map:
+                if (m.coil is not None and hb == ("coil", m.coil)) or (
+                    m.register is not None and hb == ("register", m.register)
+                ):
+                    raise ValueError(
+                        f"the heartbeat's {hb[0]} {hb[1]} is also mapped to a state; give it "
+                        "an address of its own"
+                    )
+        return self
+
+
+class ModbusInput(_Device):
+    """A machine state read from the plant: zones name it in ``armed_when``."""
+
+    discrete_input: Address | None = None
+    coil: Address | None = None
+    register: Address | None = Field(None, description="a holding register")
+    input_register: Address | None = None
+    equals: Word = Field(1, description="the zone is armed while the input reads this")
+    poll_hz: float = Field(5.0, gt=0, le=50, description="reads per second")
+    alarm_after_s: float = Field(
+        5.0, ge=0, le=3600, description="unreadable this long raises a system alarm"
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> ModbusInput:
+        given = [k for k in ("discrete_input", "coil", "register", "input_register")
+                 if getattr(self, k) is not None]  # fmt: skip
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of discrete_input, coil, register, input_register"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        if given[0] in ("discrete_input", "coil") and self.equals > 1:
+            raise ValueError(f"a {given[0]} reads 0 or 1; equals = {self.equals} never matches")
+        return self
+
+    @property
+    def kind(self) -> str:
+        for k in ("discrete_input", "coil", "register", "input_register"):
+            if getattr(self, k) is not None:
+                return k
+        raise AssertionError("validated")
+
+    @property
+    def address(self) -> int:
+        return int(getattr(self, self.kind))
+
+
+class Outputs(_Strict):
+    modbus: list[ModbusOutput] = Field(default_factory=list)
+
+
+class Inputs(_Strict):
+    modbus: list[ModbusInput] = Field(default_factory=list)

@@ -1,0 +1,133 @@
+"""The plant I/O, wired: the floor's state (zones from each camera's frames, cameras
+offline, system faults) to every output device, machine states from every input,
+their health, and the alarms when a device stays unreachable.
+
+The floor's state is kept here, whole: a camera's frame updates its zones and
+every device is shown the merged picture at once (``show`` never blocks).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+
+from ..alerts.base import AlertKind, SystemAlert
+from ..config.model import Config
+from ..config.plantio import ModbusInput, ModbusOutput
+from ..zones.model import Zone
+from .modbus import DeviceHealth, InputPoller, OutputDevice, stalled
+from .signals import FloorState
+
+
+class Plant:
+    def __init__(
+        self,
+        config: Config,
+        zones: Mapping[str, Iterable[Zone]],
+        healthy: Callable[[], bool] = lambda: True,
+        on_written: Callable[[str, float], object] | None = None,
+        on_input: Callable[[str, bool], object] | None = None,
+    ) -> None:
+        self.outputs = [OutputDevice(o, healthy, on_written) for o in config.outputs.modbus]
+        self.inputs = {i.id: InputPoller(i) for i in config.inputs.modbus}
+        for poller in self.inputs.values():
+            if on_input is not None:
+                poller.on_change(on_input)
+        self._lock = threading.Lock()
+        self._zones: dict[str, str] = {}
+        self._zone_cameras = {z.id: cam for cam, zs in zones.items() for z in zs}
+        self._offline: frozenset[str] = frozenset()
+        self._system_fault = False
+        self._alarmed: set[str] = set()  # devices whose outage was alarmed
+
+    @property
+    def empty(self) -> bool:
+        return not self.outputs and not self.inputs
+
+    def parts(self) -> list[OutputDevice | InputPoller]:
+        return [*self.outputs, *self.inputs.values()]
+
+    def start(self) -> Plant:
+        for part in self.parts():
+            part.start()
+        self._push(None)
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        for part in reversed(self.parts()):
+            part.stop(timeout)
+
+    # -- the floor ---------------------------------------------------------------------
+
+    def show_zones(
+        self, camera: str, levels: Mapping[str, str], captured_mono: float | None
+    ) -> None:
+        """A camera's zones now (zone id -> clear | warning | danger), from its frame."""
+        with self._lock:
+            for zone, cam in self._zone_cameras.items():
+                if cam == camera:
+                    self._zones[zone] = levels.get(zone, "clear")
+        self._push(captured_mono)
+
+    def show_health(self, cameras_offline: Iterable[str], system_fault: bool) -> None:
+        offline = frozenset(cameras_offline)
+        with self._lock:
+            if offline == self._offline and system_fault == self._system_fault:
+                return
+            self._offline, self._system_fault = offline, system_fault
+        self._push(None)
+
+    def floor(self) -> FloorState:
+        with self._lock:
+            return FloorState(dict(self._zones), self._offline, dict(self._zone_cameras),
+                              self._system_fault)  # fmt: skip
+
+    def _push(self, captured_mono: float | None) -> None:
+        floor = self.floor()
+        for device in self.outputs:
+            device.show(floor, captured_mono)
+
+    # -- machine states ----------------------------------------------------------------
+
+    def allows(self, input_id: str) -> bool:
+        """Whether zones naming this input may be armed (unknown input or unreadable:
+        yes, fail-safe)."""
+        poller = self.inputs.get(input_id)
+        return True if poller is None else poller.allows
+
+    # -- health --------------------------------------------------------------------------
+
+    def health(self) -> list[DeviceHealth]:
+        return [p.health() for p in self.parts()]
+
+    def stalled(self, now: float) -> list[str]:
+        return stalled(self.parts(), now)
+
+    def alarms(self, now: float) -> list[SystemAlert]:
+        """One alarm per device that stays unreachable past its ``alarm_after_s``, and
+        one when it is back."""
+        out = []
+        settings: dict[str, ModbusOutput | ModbusInput] = {o.id: o.settings for o in self.outputs}
+        settings.update({i.id: i.settings for i in self.inputs.values()})
+        for h in self.health():
+            after = settings[h.id].alarm_after_s
+            if not h.up and h.down_since is not None and now - h.down_since >= after:
+                if h.id not in self._alarmed:
+                    self._alarmed.add(h.id)
+                    what = (
+                        "its outputs show nothing new"
+                        if h.kind == "output"
+                        else "zones armed by it stay armed (fail-safe)"
+                    )
+                    out.append(SystemAlert(
+                        AlertKind.PLANT_IO_FAILED, f"plant_io_failed:{h.id}:{now:.0f}", "danger",
+                        now, facts={"device": h.id, "kind": h.kind, "error": h.error or "?",
+                                    "down_s": round(now - h.down_since), "effect": what},
+                    ))  # fmt: skip
+            elif h.up and h.id in self._alarmed:
+                self._alarmed.discard(h.id)
+                out.append(SystemAlert(
+                    AlertKind.PLANT_IO_RESTORED, f"plant_io_restored:{h.id}:{now:.0f}", "info",
+                    now, facts={"device": h.id, "kind": h.kind},
+                ))  # fmt: skip
+        return out
