@@ -37,6 +37,7 @@ def main() -> int:
     import cameras
     import gating
     import latency
+    import mqtt
     import overhead
     import perception
     import plantio
@@ -57,6 +58,9 @@ def main() -> int:
         "regions-cost": lambda: perception.cost(args.quick),
         "phantoms": lambda: perception.phantoms(args.quick),
         "plantio": lambda: plantio.run(args.quick),
+        "mqtt-latency": lambda: mqtt.latency(args.quick),
+        "mqtt-throughput": lambda: mqtt.throughput(args.quick),
+        "mqtt-fleet": lambda: mqtt.fleet(args.quick),
     }
     json_path = args.out / "benchmarks.json"
     report = load(json_path)

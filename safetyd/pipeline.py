@@ -340,10 +340,14 @@ class CameraPipeline:
 
     def zone_states(self) -> dict[str, str]:
         """zone id → the highest open incident level (for drawing)."""
-        states: dict[str, str] = {}
+        return {zone: level for zone, (level, _) in self.zone_incidents().items()}
+
+    def zone_incidents(self) -> dict[str, tuple[str, str]]:
+        """zone id → (the highest open incident level, that incident's id)."""
+        states: dict[str, tuple[str, str]] = {}
         for inc in self.incidents.open_incidents():
-            if states.get(inc.zone.id) != "danger":
-                states[inc.zone.id] = inc.level
+            if states.get(inc.zone.id, ("",))[0] != "danger":
+                states[inc.zone.id] = (str(inc.level), inc.id)
         return states
 
     def close(self) -> None:

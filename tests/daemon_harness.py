@@ -79,7 +79,12 @@ class NotifyListener:
 
 
 def config_text(
-    tmp: Path, http_port: int, twilio_url: str | None, cameras: str, extra: str = ""
+    tmp: Path,
+    http_port: int,
+    twilio_url: str | None,
+    cameras: str,
+    extra: str = "",
+    sinks: str | None = None,
 ) -> str:
     twilio = (
         f"""
@@ -91,7 +96,7 @@ timeout_s = 5
         if twilio_url
         else ""
     )
-    sinks = '["log", "sms"]' if twilio_url else '["log"]'
+    sinks = sinks or ('["log", "sms"]' if twilio_url else '["log"]')
     return f"""
 [site]
 name = "Test plant"
@@ -174,13 +179,14 @@ class DaemonProcess:
         extra: str = "",
         abstract: bool = True,
         env: dict | None = None,
+        sinks: str | None = None,
     ) -> None:
         self.tmp = tmp
         self.http_port = free_port()
         self.config = tmp / "safetyd.toml"
         shutil.copy(PRESS_ZONES, tmp / "press.geojson")
         (tmp / "yard.geojson").write_text(json.dumps(YARD_ZONES))
-        self.config.write_text(config_text(tmp, self.http_port, twilio_url, cameras, extra))
+        self.config.write_text(config_text(tmp, self.http_port, twilio_url, cameras, extra, sinks))
         self.notify = NotifyListener(abstract=abstract, directory=tmp)
         self.log_path = tmp / "daemon.log"
         self.extra_env = env or {}

@@ -26,6 +26,8 @@ class AlertKind(StrEnum):
     ESCALATION = "escalation"  # a chain step: danger unacknowledged
     PLANT_IO_FAILED = "plant_io_failed"  # a Modbus device unreachable too long
     PLANT_IO_RESTORED = "plant_io_restored"
+    BOX_OFFLINE = "box_offline"  # another safetyd box vanished (its MQTT Last Will)
+    BOX_RESTORED = "box_restored"
     REPLY = "reply"  # the answer to an SMS reply (an acknowledgement's confirmation)
     TEST = "test"
 

@@ -124,6 +124,13 @@ def system_text(alert: SystemAlert, site: str, tz: ZoneInfo) -> str:
         )[:300]
     if alert.kind == AlertKind.PLANT_IO_RESTORED:
         return f"PLANT I/O BACK safetyd {site} {clock(alert.wall, tz)}: modbus {f['device']} works"
+    if alert.kind == AlertKind.BOX_OFFLINE:
+        return (
+            f"SAFETY BOX OFFLINE {f['site']}/{f['box']} {clock(alert.wall, tz)} "
+            f"(seen by safetyd {site}): {f['reason'] or 'gone'}; its cameras are not watched"
+        )[:300]
+    if alert.kind == AlertKind.BOX_RESTORED:
+        return f"SAFETY BOX BACK {f['site']}/{f['box']} {clock(alert.wall, tz)}: online again"
     if alert.kind == AlertKind.SINK_RESTORED:
         return f"ALERTS FLOWING AGAIN safetyd {site} {clock(alert.wall, tz)}: {f['sink']} works"
     raise ValueError(f"no text for system alert {alert.kind}")

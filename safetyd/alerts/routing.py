@@ -5,8 +5,8 @@
   transition. (Escalation when nobody answers: alerts/escalation.py.)
 * A zone whose warnings are snoozed gets no warning SMS; the log and the
   webhook still get it, marked. Danger is never snoozed.
-* The webhook and the log get every transition (``cleared`` included) and
-  every system alarm.
+* The webhook, MQTT and the log get every transition (``cleared`` included)
+  and every system alarm.
 * System alarms (blind cameras, storage, failed deliveries) go to
   ``alerts.system_recipients`` and the groups the alarm names.
 
@@ -72,7 +72,7 @@ class Routes:
                 NewAlert(f"{key}:sms:{n}", kind, "sms", n, level, body, text, created, **extra)
                 for n in self.numbers(groups)
             ]
-        for sink in ("webhook", "log"):
+        for sink in ("webhook", "mqtt", "log"):
             if sink in self.sinks:
                 out.append(
                     NewAlert(f"{key}:{sink}", kind, sink, sink, level, body, text, created, **extra)

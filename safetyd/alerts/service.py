@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ..abc import Sink
@@ -28,6 +29,9 @@ from .log import LogSink
 from .outbox import NewAlert, Outbox
 from .routing import Routes
 
+if TYPE_CHECKING:
+    from ..mqtt.link import MqttLink
+
 log = logging.getLogger(__name__)
 DANGER_WAIT_S = 30.0  # a danger alert still undelivered after this: delivery is unhealthy
 NOTICE_WINDOW_S = 600.0  # one NOT DELIVERED notice per failing number per this long
@@ -43,7 +47,8 @@ class DeliveryHealth:
     reasons: tuple[str, ...]
 
 
-def build_sinks(loaded: LoadedConfig) -> dict[str, Sink]:
+def build_sinks(loaded: LoadedConfig, mqtt: MqttLink | None = None) -> dict[str, Sink]:
+    """``mqtt``: the box's broker connection (the mqtt sink publishes through it)."""
     alerts = loaded.config.alerts
     sinks: dict[str, Sink] = {}
     if "log" in alerts.sinks:
@@ -56,6 +61,10 @@ def build_sinks(loaded: LoadedConfig) -> dict[str, Sink]:
         from .webhook import Webhook
 
         sinks["webhook"] = Webhook(alerts.webhook)
+    if "mqtt" in alerts.sinks and mqtt is not None:
+        from ..mqtt.sink import MqttSink
+
+        sinks["mqtt"] = MqttSink(mqtt, loaded.config.site.name)
     return sinks
 
 
@@ -78,10 +87,14 @@ class AlertService:
         sinks: Mapping[str, Sink],
         clock=time.time,
         alarms: bool = True,
+        mqtt: MqttLink | None = None,
     ) -> None:
         """``alarms``: tell the system recipients about failed deliveries and broken
-        channels (the daemon); off for a one-shot ``test-alert``, which reports itself."""
+        channels (the daemon); off for a one-shot ``test-alert``, which reports itself.
+        ``mqtt``: the broker connection the sinks are rebuilt with on reload."""
         self.alerts = loaded.config.alerts
+        self.mqtt = mqtt
+        self._own_mqtt = False
         self.store = store
         self.outbox = Outbox(store)
         self.ledger = Ledger(store)
@@ -104,13 +117,30 @@ class AlertService:
         return self.routes.tz
 
     @classmethod
-    def from_config(cls, loaded: LoadedConfig, store: Store, alarms: bool = True) -> AlertService:
-        return cls(loaded, store, build_sinks(loaded), alarms=alarms)
+    def from_config(
+        cls,
+        loaded: LoadedConfig,
+        store: Store,
+        alarms: bool = True,
+        mqtt: MqttLink | None = None,
+    ) -> AlertService:
+        """``mqtt`` None with an mqtt sink configured: a connection of its own (a
+        one-shot command), closed by ``stop``."""
+        settings = loaded.config.mqtt
+        own = mqtt is None and "mqtt" in loaded.config.alerts.sinks and settings is not None
+        if own and settings is not None:
+            from ..mqtt.service import link_of
+
+            mqtt = link_of(loaded)
+            mqtt.start().wait_connected(settings.publish_timeout_s)
+        service = cls(loaded, store, build_sinks(loaded, mqtt), alarms=alarms, mqtt=mqtt)
+        service._own_mqtt = bool(own)
+        return service
 
     def reconfigure(self, loaded: LoadedConfig) -> None:
         """Take a reloaded configuration: recipients, sinks, limits. Queued rows stay."""
         self.alerts = loaded.config.alerts
-        self.sinks = build_sinks(loaded)
+        self.sinks = build_sinks(loaded, self.mqtt)
         self.routes = _routes(loaded, self.sinks)
         d = self.dispatcher
         d.sinks, d.delivery, d.storm, d.tz = (
@@ -130,6 +160,8 @@ class AlertService:
 
     def stop(self, timeout: float = 5.0) -> None:
         self.dispatcher.stop(timeout)
+        if self._own_mqtt and self.mqtt is not None:
+            self.mqtt.stop()
 
     def stalled(self, now: float) -> list[str]:
         """The delivery worker ended or has not come round (``now``: monotonic, for

@@ -6,6 +6,7 @@ validates the new configuration completely before anything changes.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -86,6 +87,46 @@ def load(path: str | Path) -> LoadedConfig:
         raise InvalidConfig([Problem(str(path), "", message)], str(path)) from None
 
 
+def _mqtt_warnings(path: Path, config: Config) -> list[Problem]:
+    """What an [mqtt] section allows but probably does not mean."""
+    m = config.mqtt
+    if m is None:
+        return []
+    out = []
+    if "mqtt" not in config.alerts.sinks:
+        out.append(Problem(
+            str(path), "alerts.sinks",
+            "[mqtt] is set but 'mqtt' is not in sinks: live state and commands use the "
+            "broker, events (incidents, system alarms) do not; add \"mqtt\" to sinks",
+            "warning",
+        ))  # fmt: skip
+    if m.username_credential is None and not m.cert_file:
+        out.append(Problem(
+            str(path), "mqtt",
+            "no username_credential or client certificate: the broker must accept anonymous "
+            "clients, and then anybody on the network may send this box commands; use a "
+            "broker login and an ACL (docs/MQTT.md)",
+            "warning",
+        ))  # fmt: skip
+    if not m.broker.tls and not ipaddress.ip_address(_host_ip(m.broker.host)).is_loopback:
+        out.append(Problem(
+            str(path), "mqtt.url",
+            f"{m.url} is not TLS: the broker password and commands cross the network in "
+            "clear text; use mqtts:// (and ca_file) unless the network is trusted",
+            "warning",
+        ))  # fmt: skip
+    return out
+
+
+def _host_ip(host: str) -> str:
+    """The host if it is an IP address, else a non-loopback stand-in (names: not local)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return "127.0.0.1" if host == "localhost" else "192.0.2.1"
+    return host
+
+
 def _plant_zones(path: Path, config: Config, zones: dict[str, tuple[Zone, ...]]) -> list[Problem]:
     """Zone ids in [[outputs.modbus]] maps must be zones of the configuration."""
     known = sorted({z.id for zs in zones.values() for z in zs})
@@ -158,6 +199,7 @@ def _load(path: Path) -> LoadedConfig:
                 "warning",
             )
         )
+    problems += _mqtt_warnings(path, config)
     http = config.http
     if http.enabled and not http.loopback:
         problems.append(

@@ -23,7 +23,9 @@ from pydantic import (
 )
 
 from ..vision.calibration import FloorMap, degenerate_reason
+from .mqtt import MqttSettings
 from .plantio import Inputs, Outputs
+from .secrets import CredentialName
 
 E164_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
@@ -46,37 +48,6 @@ ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Ident = Annotated[
     str,
     Field(pattern=ID_RE, description="letters, digits, '_', '-' or '.', at most 64 characters"),
-]
-
-
-# What a pasted secret looks like: a Twilio auth token or API secret (32 hex), an
-# Account or API key SID, or a long run of mixed letters and digits. Names are words.
-SECRET_SHAPES = (
-    re.compile(r"^[0-9a-fA-F]{32}$"),
-    re.compile(r"^(AC|SK)[0-9a-fA-F]{32}$"),
-    re.compile(r"^(?=.*[0-9])(?=.*[a-z])(?=.*[A-Z])[A-Za-z0-9]{20,}$"),
-)
-
-
-def _not_a_secret(value: str) -> str:
-    if any(shape.match(value) for shape in SECRET_SHAPES):
-        # Never quote the value: it is probably the secret, and messages get logged.
-        raise ValueError(
-            "this looks like the secret itself, not the name of the credential that holds "
-            "it; put the secret in a systemd credential (LoadCredential=) or an environment "
-            "variable and give its name here, e.g. 'twilio-auth-token' (and rotate the "
-            "secret if this file was shared)"
-        )
-    return value
-
-
-CredentialName = Annotated[
-    str,
-    Field(
-        pattern=r"^[A-Za-z0-9_.-]{1,128}$",
-        description="the name of a systemd credential or environment variable (not the secret)",
-    ),
-    AfterValidator(_not_a_secret),
 ]
 
 
@@ -419,13 +390,13 @@ class ReplySettings(Base):
         return words
 
 
-SinkName = Literal["sms", "webhook", "log"]
+SinkName = Literal["sms", "webhook", "log", "mqtt"]
 
 
 class AlertSettings(Base):
     sinks: list[SinkName] = Field(
         default_factory=lambda: list[SinkName](["log"]),
-        description="where alerts go: sms, webhook, log",
+        description="where alerts go: sms, webhook, log, mqtt (needs an [mqtt] section)",
     )
     groups: dict[Ident, Group] = Field(default_factory=dict, description="recipient groups")
     system_recipients: list[str] = Field(
@@ -575,6 +546,7 @@ class Config(Base):
     digest: DigestSettings = Field(default_factory=DigestSettings)
     outputs: Outputs = Field(default_factory=Outputs, description="[[outputs.modbus]] devices")
     inputs: Inputs = Field(default_factory=Inputs, description="[[inputs.modbus]] machine states")
+    mqtt: MqttSettings | None = Field(None, description="the plant's MQTT broker")
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> Config:
@@ -586,6 +558,18 @@ class Config(Base):
         unknown = [g for g in self.digest.recipients if g not in self.alerts.groups]
         if unknown:
             raise ValueError(f"digest.recipients names unknown group(s) {unknown}")
+        if "mqtt" in self.alerts.sinks and self.mqtt is None:
+            raise ValueError("alerts.sinks include 'mqtt' but there is no [mqtt] section")
+        if self.mqtt is not None:
+            unknown = [g for g in self.mqtt.fleet.alarm_groups if g not in self.alerts.groups]
+            if unknown:
+                raise ValueError(f"mqtt.fleet.alarm_groups names unknown group(s) {unknown}")
+            deadline = self.alerts.delivery.send_deadline_s
+            if self.mqtt.publish_timeout_s > deadline:
+                raise ValueError(
+                    f"[mqtt] publish_timeout_s ({self.mqtt.publish_timeout_s:g}) is longer than "
+                    f"[alerts.delivery] send_deadline_s ({deadline:g}); lower it"
+                )
         ids = [d.id for d in (*self.outputs.modbus, *self.inputs.modbus)]
         twice = sorted({i for i in ids if ids.count(i) > 1})
         if twice:

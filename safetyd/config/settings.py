@@ -126,6 +126,7 @@ CONSUMERS: dict[str, str] = {
     "digest": "jobs",
     "outputs": "plant",
     "inputs": "plant",
+    "mqtt": "restart",
 }
 
 

@@ -33,6 +33,7 @@ from ..alerts.service import AlertService
 from ..config.load import LoadedConfig
 from ..config.load import load as load_config
 from ..lifecycle import next_step_at
+from ..mqtt.service import MqttService, link_of
 from ..plant.service import Plant
 from ..problems import InvalidConfig
 from ..store import is_storage_failure, open_store
@@ -44,7 +45,7 @@ from .metrics import Metrics, StateCollector
 from .reload import enabled_settings, plan_reload
 from .scheduler import Scheduler
 from .sdnotify import Notifier, watchdog_interval
-from .status import AnswerStatus, DeliveryStatus, SnoozeStatus, Status
+from .status import AnswerStatus, DeliveryStatus, MqttStatus, SnoozeStatus, Status
 from .web import Endpoints, WebServer
 
 # The journal has named these lines "safetyd.daemon" since v1; operators filter on it.
@@ -142,19 +143,33 @@ class App:
             except OSError as exc:
                 raise StartupError(_listen_error(c.http.bind, c.http.port, exc)) from None
             stack.callback(self.web.stop)
-        self.alerts = AlertService.from_config(self.loaded, self.store)
+        # The broker connection before alert delivery (the mqtt sink publishes through
+        # it); connecting happens in the background and never holds up the start.
+        link = link_of(self.loaded) if c.mqtt is not None else None
+        self.alerts = AlertService.from_config(self.loaded, self.store, mqtt=link)
         self.alerts.start()
         stack.callback(self._stop_alerts)
+        self.mqtt: MqttService | None = None
+        if link is not None:
+            self.mqtt = MqttService(
+                lambda: self.loaded, link, self.alerts, lambda: self.cameras.statuses(),
+                on_latency=self.metrics.mqtt_state_seconds.observe,
+            )  # fmt: skip
         # Plant I/O before the cameras (their first frames are shown) and stopped after
         # them, showing its "stopped" state last.
         self.plant = self._start_plant(self.loaded)
         stack.callback(lambda: self.plant.stop())
-        self.cameras = Cameras(self.store, self.alerts, self.metrics, lambda: self.plant)
+        self.cameras = Cameras(
+            self.store, self.alerts, self.metrics, lambda: self.plant, lambda: self.mqtt
+        )
         for cam in c.cameras:
             if not cam.enabled:
                 log.info("camera %s is disabled in the configuration", cam.id)
         stack.callback(self.cameras.stop, STOP_BUDGET_S)
         self.cameras.start(enabled_settings(self.loaded))
+        if self.mqtt is not None:
+            self.mqtt.start()
+            stack.callback(self.mqtt.stop)
         self.metrics.add_collector(StateCollector(self.status))
         self.scheduler = Scheduler()
         self.jobs = Jobs(
@@ -270,6 +285,8 @@ class App:
         now = time.monotonic()
         problems = self.cameras.stalled(now) + self.alerts.stalled(now)
         problems += self.scheduler.stalled(now) + self.plant.stalled(now)
+        if self.mqtt is not None:
+            problems += self.mqtt.stalled(now)
         if self.web and not self.web.alive:
             problems.append("http server ended")
         return problems
@@ -325,6 +342,8 @@ class App:
         for camera_id in (*plan.restart, *plan.start):
             log.info("camera %s (re)started with its new settings", camera_id)
         self.loaded = new
+        if self.mqtt is not None:
+            self.mqtt.reloaded()
         logsetup.use_timezone(ZoneInfo(new.config.site.timezone))
         self.jobs.schedule()
         self.jobs.log_arming()
@@ -363,8 +382,21 @@ class App:
             stalled=tuple(self.stalled()),
             reload_refused=self.reload_refused,
             plant=tuple(self.plant.health()),
+            mqtt=self._mqtt_status(),
             **self._lifecycle_status(),
         )
+
+    def _mqtt_status(self) -> MqttStatus | None:
+        m = self.mqtt
+        if m is None:
+            return None
+        link = m.link
+        return MqttStatus(
+            broker=link.settings.url, base_topic=m.topics.base, connected=link.connected,
+            error=link.error, since=messages.clock(link.since, self.alerts.tz),
+            commands=m.commands_done, refused=m.commands_refused,
+            fleet=tuple(m.fleet_rows()) if m.fleet else None,
+        )  # fmt: skip
 
     def _lifecycle_status(self) -> dict:
         """Incidents waiting for an answer (and those answered in the last hour), and

@@ -50,6 +50,7 @@ from .metrics import Metrics
 from .status import CameraStatus, IncidentStatus, ZoneStatus
 
 if TYPE_CHECKING:
+    from ..mqtt.service import MqttService
     from ..plant.service import Plant
 
 # The journal has named these lines "safetyd.runner" since v1; operators filter on it.
@@ -77,9 +78,11 @@ class CameraRunner:
         alerts: AlertService,
         metrics: Metrics,
         plant: Callable[[], Plant | None] = lambda: None,
+        mqtt: Callable[[], MqttService | None] = lambda: None,
     ) -> None:
         """``plant``: the running plant I/O (it is replaced on reload): its outputs are
-        shown this camera's zones after every frame, its inputs arm zones."""
+        shown this camera's zones after every frame, its inputs arm zones. ``mqtt``:
+        the broker's live state, shown the same after every frame."""
         run = settings.run
         self.settings = settings
         self.id = settings.id
@@ -106,8 +109,10 @@ class CameraRunner:
             learned=load_heights(run.sizes_path),
         )
         self.plant = plant
+        self.mqtt = mqtt
         self.pipeline.machine = self._machine_allows
         self._shown: tuple[Plant | None, dict[str, str]] = (None, {})
+        self._told: tuple[object, tuple[Zone, ...], dict[str, tuple[str, str]]] | None = None
         self._sizes_saved = time.monotonic()
         self._fit_said: tuple[str | None, str | None] = (None, None)
         self._lock = threading.Lock()  # held while a frame is processed, or zones swapped
@@ -213,6 +218,7 @@ class CameraRunner:
             self._processed_at = now
             self._publish()
             self._show_plant(frame.mono)  # the stack light first: before any SMS is queued
+            self._show_mqtt(frame.mono)
             self.metrics.frames_processed.labels(self.id).inc()
             if result.inferred:
                 self.metrics.frames_inferred.labels(self.id).inc()
@@ -370,6 +376,23 @@ class CameraRunner:
             self._shown = (plant, levels)
             plant.show_zones(self.id, levels, captured_mono)
 
+    def _show_mqtt(self, captured_mono: float) -> None:
+        """Hand this camera's zones to the broker's live state when they change (the
+        call stores and wakes the publisher; it never waits for the broker)."""
+        mqtt = self.mqtt()
+        if mqtt is None:
+            return
+        zones = self.pipeline.setup.zones
+        told = (mqtt, zones, self.pipeline.zone_incidents())
+        if told != self._told:
+            # The first hand-over is the camera's initial state, not a change: it is
+            # published, but not timed (its frame also carried the model's warm-up).
+            first = self._told is None or self._told[0] is not mqtt
+            self._told = told
+            mqtt.show_zones(
+                self.id, [z.id for z in zones], told[2], None if first else captured_mono
+            )
+
     def _publish(self) -> None:
         """The open incidents as values, for other threads (inference thread or under
         the lock: the incident manager is not safe to read while a frame runs)."""
@@ -466,8 +489,10 @@ class Cameras:
         alerts: AlertService,
         metrics: Metrics,
         plant: Callable[[], Plant | None] = lambda: None,
+        mqtt: Callable[[], MqttService | None] = lambda: None,
     ) -> None:
         self.plant = plant
+        self.mqtt = mqtt
         self.store = store
         self.alerts = alerts
         self.metrics = metrics
@@ -476,7 +501,7 @@ class Cameras:
     def start(self, settings: Mapping[str, CameraSettings]) -> None:
         for camera_id, s in settings.items():
             self.runners[camera_id] = CameraRunner(
-                s, self.store, self.alerts, self.metrics, self.plant
+                s, self.store, self.alerts, self.metrics, self.plant, self.mqtt
             ).start()
 
     def running(self) -> dict[str, CameraSettings]:

@@ -61,6 +61,12 @@ class Metrics:
             buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0),
             registry=self.registry,
         )
+        self.mqtt_state_seconds = Histogram(
+            "safetyd_mqtt_state_seconds",
+            "From frame capture to a changed zone state acknowledged by the MQTT broker",
+            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0),
+            registry=self.registry,
+        )
         self.time_to_acknowledge = Histogram(
             "safetyd_time_to_acknowledge_seconds",
             "From an incident's opening to its acknowledgement",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ..mqtt.fleet import FleetRow
 from ..plant.modbus import DeviceHealth
 from ..store import StorageStatus
 
@@ -95,6 +96,18 @@ class SnoozeStatus:
 
 
 @dataclass(frozen=True)
+class MqttStatus:
+    broker: str
+    base_topic: str
+    connected: bool
+    error: str | None  # why not connected
+    since: str  # site time of the last connect or disconnect
+    commands: int
+    refused: int
+    fleet: tuple[FleetRow, ...] | None  # None: the fleet is not watched by this box
+
+
+@dataclass(frozen=True)
 class Status:
     site: str
     cameras: tuple[CameraStatus, ...]
@@ -106,6 +119,7 @@ class Status:
     snoozes: tuple[SnoozeStatus, ...] = ()
     replies_error: str | None = None  # SMS replies cannot be read (acks by SMS not seen)
     plant: tuple[DeviceHealth, ...] = ()  # Modbus outputs and inputs
+    mqtt: MqttStatus | None = None
 
     @property
     def unacknowledged(self) -> int:
@@ -181,4 +195,5 @@ class Status:
             "plant": [asdict(d) for d in self.plant],
             "delivery": asdict(self.delivery),
             "storage": asdict(self.storage),
+            "mqtt": asdict(self.mqtt) if self.mqtt else None,
         }

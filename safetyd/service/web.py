@@ -18,6 +18,7 @@ import html
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -69,6 +70,7 @@ img {{ max-width: 480px; border: 1px solid #999; }}
 <table id="snoozes"><tr><th>zone</th><th>until</th><th>reason</th><th>by</th></tr>
 {snooze_rows}</table>
 {replies_error}
+{mqtt}
 <p>Alerts waiting for delivery: <span id="outbox">{outbox}</span></p>
 <script>
 // Marks the page once every camera picture has loaded (used by the browser test).
@@ -131,6 +133,7 @@ def render_page(status: Status) -> str:
         else ""
     )
     return PAGE.format(
+        mqtt=_mqtt_html(status),
         answer_rows="".join(answers) or '<tr><td colspan="7">none</td></tr>',
         snooze_rows="".join(snoozes) or '<tr><td colspan="4">none</td></tr>',
         replies_error=replies_error,
@@ -141,6 +144,38 @@ def render_page(status: Status) -> str:
         figures="".join(figures),
         incident_rows="".join(incidents) or '<tr><td colspan="6">none</td></tr>',
         outbox=status.delivery.pending,
+    )
+
+
+def _mqtt_html(status: Status) -> str:
+    m = status.mqtt
+    if m is None:
+        return ""
+    esc = html.escape
+    state = (
+        f'<span class="up">connected since {esc(m.since)}</span>'
+        if m.connected
+        else f'<span class="down">NOT CONNECTED ({esc(m.error or "?")}) since {esc(m.since)}</span>'
+    )
+    out = f'<p id="mqtt">MQTT {esc(m.broker)} as {esc(m.base_topic)}: {state}</p>'
+    if m.fleet is None:
+        return out
+    rows = []
+    for r in m.fleet:
+        alarm = r.state != "online"
+        state_text = "online" if not alarm else f"{r.state.upper()} {r.reason}".strip()
+        seen = "-" if r.last_seen is None else f"{max(0.0, time.time() - r.last_seen):.0f}s ago"
+        rows.append(
+            f'<tr data-box="{esc(r.site)}/{esc(r.box)}"><td>{esc(r.site)}/{esc(r.box)}</td>'
+            f'<td class="{"down" if alarm else "up"}">{esc(state_text)}</td>'
+            f"<td>{r.cameras}</td><td>{esc(', '.join(r.cameras_offline) or '-')}</td>"
+            f"<td>{r.open_incidents}</td><td>{esc(seen)}</td></tr>"
+        )
+    return (
+        out + '<h2>Fleet</h2><table id="fleet"><tr><th>box</th><th>state</th><th>cameras</th>'
+        "<th>cameras offline</th><th>open incidents</th><th>last seen</th></tr>"
+        + ("".join(rows) or '<tr><td colspan="6">no box seen yet</td></tr>')
+        + "</table>"
     )
 
 

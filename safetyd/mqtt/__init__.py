@@ -1,0 +1,1 @@
+"""The plant's MQTT broker: events, live state, commands, discovery, the fleet."""
