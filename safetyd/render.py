@@ -256,3 +256,20 @@ def draw_zones(
             state,
         )
     return img
+
+
+def zone_preview(
+    image: np.ndarray, zones: Sequence, floor_map: FloorMap | None
+) -> tuple[bool, list[tuple[int, int, int, int]]]:
+    """Draw zones, warn buffers and the regions the pose model would look at with every
+    zone armed (before the camera has learned people's sizes) onto ``image``; return
+    (whole frame?, the region boxes). ``safetyd zones render`` and the zone editor."""
+    from .vision import regions as regionplan
+    from .vision.sizes import Heights
+
+    h, w = image.shape[:2]
+    plan = regionplan.plan(zones, {z.id for z in zones}, (w, h), Heights(floor_map), floor_map)
+    boxes = [r.box for r in plan.regions]
+    draw_regions(image, boxes, "region")
+    draw_zones(image, zones, floor_map)
+    return plan.full_frame, boxes

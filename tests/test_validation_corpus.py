@@ -44,8 +44,8 @@ CONFIG_CASES = [
         toml_with(append="\n[camras]\nid = 1\n"),
         None,
         ": camras: unknown key 'camras' (did you mean 'cameras'?); allowed here: alerts, cameras, "
-        "digest, hazards, http, inputs, motion, mqtt, outputs, pose, privacy, site, storage, "
-        "tracking",
+        "console, digest, hazards, http, inputs, motion, mqtt, outputs, pose, privacy, site, "
+        "storage, tracking",
     ),
     (
         "unknown-camera-key",

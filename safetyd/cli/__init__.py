@@ -17,10 +17,10 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..problems import InvalidConfig
-from . import ack, check_config, events, fleet, io, replay, run, snooze, test_alert, zones
+from . import ack, check_config, events, fleet, io, replay, run, snooze, test_alert, user, zones
 from .common import EXIT_INVALID, EXIT_PIPE, EXIT_STORAGE, EXIT_SYSTEM, print_problems, summary
 
-COMMANDS = (check_config, zones, replay, run, events, ack, snooze, test_alert, io, fleet)
+COMMANDS = (check_config, zones, replay, run, events, ack, snooze, test_alert, io, fleet, user)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -63,7 +63,6 @@ def cmd_zones_check(args: argparse.Namespace) -> int:
 def cmd_zones_render(args: argparse.Namespace) -> int:
     import cv2
 
-    from ..render import draw_regions, draw_zones
     from ..zones.geojson import parse_zone_file
 
     context, parsed_config = _zone_context(args.config)
@@ -94,21 +93,14 @@ def cmd_zones_render(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INVALID
-    # The regions the model would look at with every zone armed, before the camera has
-    # learned how big people are (or with its calibration's sizes).
-    from ..vision import regions as regionplan
-    from ..vision.sizes import Heights
+    from ..render import zone_preview
 
-    h, w = image.shape[:2]
-    plan = regionplan.plan(zones, {z.id for z in zones}, (w, h), Heights(floor_map), floor_map)
-    boxes = [r.box for r in plan.regions]
-    draw_regions(image, boxes, "region")
-    draw_zones(image, zones, floor_map)
+    full_frame, boxes = zone_preview(image, zones, floor_map)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(args.out), image):
         print(f"{args.out}: cannot write the image", file=sys.stderr)
         return EXIT_INVALID
-    where = "the whole frame" if plan.full_frame else f"{len(boxes)} region(s)"
+    where = "the whole frame" if full_frame else f"{len(boxes)} region(s)"
     print(f"{args.out}: drew {len(zones)} zone(s); the pose model looks at {where}")
     return EXIT_OK
 

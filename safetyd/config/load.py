@@ -36,6 +36,12 @@ class LoadedConfig:
         return resolve_path(self.path, value)
 
     @property
+    def users_path(self) -> Path:
+        """The console's users file (default: in the state directory)."""
+        named = self.config.console.users_file
+        return self.resolve(named) if named else self.state_dir / "users.json"
+
+    @property
     def state_dir(self) -> Path:
         return self.resolve(self.config.storage.state_dir)
 
@@ -116,6 +122,34 @@ def _mqtt_warnings(path: Path, config: Config) -> list[Problem]:
             "warning",
         ))  # fmt: skip
     return out
+
+
+def _console_problems(path: Path, config: Config) -> list[Problem]:
+    """A console nobody can log in to; beyond loopback that is refused, since the
+    console serves live frames of workers and acknowledges incidents."""
+    from ..console.users import UserError
+    from ..console.users import load as load_users
+
+    c = config.console
+    if not c.enabled:
+        return []
+    named = c.users_file
+    users_path = resolve_path(path, named or str(Path(config.storage.state_dir) / "users.json"))
+    try:
+        users = load_users(users_path)
+    except UserError as exc:
+        users, why = {}, str(exc)
+    else:
+        why = f"{users_path} has no users yet"
+    if users:
+        return []
+    fix = f"add one: safetyd user add NAME --role engineer --config {path}"
+    if not c.loopback:
+        return [Problem(str(path), "console.bind",
+                        f"{c.bind!r} serves the console beyond this machine, but login is not "
+                        f"set up ({why}); {fix}", "error")]  # fmt: skip
+    return [Problem(str(path), "console.users_file",
+                    f"nobody can log in to the console: {why}; {fix}", "warning")]  # fmt: skip
 
 
 def _host_ip(host: str) -> str:
@@ -200,6 +234,7 @@ def _load(path: Path) -> LoadedConfig:
             )
         )
     problems += _mqtt_warnings(path, config)
+    problems += _console_problems(path, config)
     http = config.http
     if http.enabled and not http.loopback:
         problems.append(

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from ..vision.calibration import FloorMap, degenerate_reason
+from .console import ConsoleSettings
 from .mqtt import MqttSettings
 from .plantio import Inputs, Outputs
 from .secrets import CredentialName
@@ -547,6 +548,7 @@ class Config(Base):
     outputs: Outputs = Field(default_factory=Outputs, description="[[outputs.modbus]] devices")
     inputs: Inputs = Field(default_factory=Inputs, description="[[inputs.modbus]] machine states")
     mqtt: MqttSettings | None = Field(None, description="the plant's MQTT broker")
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> Config:
@@ -558,6 +560,8 @@ class Config(Base):
         unknown = [g for g in self.digest.recipients if g not in self.alerts.groups]
         if unknown:
             raise ValueError(f"digest.recipients names unknown group(s) {unknown}")
+        if (self.console.tls_cert_credential is None) != (self.console.tls_key_credential is None):
+            raise ValueError("console TLS needs both tls_cert_credential and tls_key_credential")
         if "mqtt" in self.alerts.sinks and self.mqtt is None:
             raise ValueError("alerts.sinks include 'mqtt' but there is no [mqtt] section")
         if self.mqtt is not None:

@@ -127,6 +127,7 @@ CONSUMERS: dict[str, str] = {
     "outputs": "plant",
     "inputs": "plant",
     "mqtt": "restart",
+    "console": "restart",
 }
 
 

@@ -23,6 +23,7 @@ import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import cv2
@@ -32,6 +33,7 @@ from ..alerts.escalation import zone_chain
 from ..alerts.service import AlertService
 from ..config.load import LoadedConfig
 from ..config.load import load as load_config
+from ..credentials import CredentialMissing
 from ..lifecycle import next_step_at
 from ..mqtt.service import MqttService, link_of
 from ..plant.service import Plant
@@ -47,6 +49,9 @@ from .scheduler import Scheduler
 from .sdnotify import Notifier, watchdog_interval
 from .status import AnswerStatus, DeliveryStatus, MqttStatus, SnoozeStatus, Status
 from .web import Endpoints, WebServer
+
+if TYPE_CHECKING:
+    from ..console.server import ConsoleServer
 
 # The journal has named these lines "safetyd.daemon" since v1; operators filter on it.
 log = logging.getLogger("safetyd.daemon")
@@ -92,7 +97,10 @@ class App:
         self._stack = ExitStack()
         self._last_stall_log = 0.0
         self.web: WebServer | None = None
+        self.console: ConsoleServer | None = None
         self.reload_refused: str | None = None  # until a reload succeeds
+        self.reloads = 0  # reloads done (applied or refused), for request_reload
+        self._reload_done = threading.Condition()
 
     # -- start ---------------------------------------------------------------------
 
@@ -183,6 +191,30 @@ class App:
         if self.web:
             self.web.start()
             log.info("http on %s", _address(c.http.bind, self.web.port))
+        self.console = self._start_console()
+        if self.console is not None:
+            stack.callback(self.console.stop)
+
+    def _start_console(self) -> ConsoleServer | None:
+        settings = self.loaded.config.console
+        if not settings.enabled:
+            return None
+        from ..console.app import Backend
+        from ..console.server import ConsoleServer
+
+        backend = Backend(status=self.status, loaded=lambda: self.loaded,
+                          picture=self.picture, store=self.store, alerts=self.alerts,
+                          frame=self.frame, reload=self.request_reload)  # fmt: skip
+        try:
+            console = ConsoleServer(settings, self.loaded.users_path, backend).start()
+        except OSError as exc:
+            raise StartupError(
+                _listen_error(settings.bind, settings.port, exc).replace("[http]", "[console]")
+            ) from None
+        except CredentialMissing as exc:
+            raise StartupError(f"console TLS: {exc}") from None
+        log.info("console on %s://%s", console.scheme, _address(settings.bind, console.port))
+        return console
 
     def _start_plant(self, loaded: LoadedConfig) -> Plant:
         c = loaded.config
@@ -268,6 +300,9 @@ class App:
             if self._reload.is_set():
                 self._reload.clear()
                 self.reload()
+                with self._reload_done:
+                    self.reloads += 1
+                    self._reload_done.notify_all()
             stalled = self.stalled()
             if stalled:
                 if time.monotonic() - self._last_stall_log > 10:
@@ -289,6 +324,8 @@ class App:
             problems += self.mqtt.stalled(now)
         if self.web and not self.web.alive:
             problems.append("http server ended")
+        if self.console is not None and not self.console.alive:
+            problems.append("console server ended")
         return problems
 
     # -- reload ---------------------------------------------------------------------
@@ -441,6 +478,22 @@ class App:
             return None
         ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
         return data.tobytes() if ok else None
+
+    def frame(self, camera: str):  # noqa: ANN201 (numpy image or None)
+        """The camera's last processed frame, as it came (the zone editor draws on it)."""
+        runner = self.cameras.runners.get(camera)
+        last = runner.last if runner else None
+        return None if last is None else last.frame.image
+
+    def request_reload(self, timeout: float = 30.0) -> tuple[bool, str]:
+        """The ordinary reload (as SIGHUP), run by the main thread; wait for its outcome."""
+        with self._reload_done:
+            seen = self.reloads
+            self._reload.set()
+            self._wake.set()
+            if not self._reload_done.wait_for(lambda: self.reloads > seen, timeout):
+                return False, f"no reload within {timeout:.0f}s"
+            return self.reload_refused is None, self.reload_refused or ""
 
     def status_line(self) -> str:
         states = self.cameras.statuses()

@@ -1,0 +1,209 @@
+"""The zone editor's server side (engineers only): check, preview and save a
+camera's zone file drawn in the browser.
+
+* **Check**: the edited GeoJSON is checked exactly as the daemon loads it, with
+  the configuration's context and the camera's other zone files, and answered
+  with the same messages as ``safetyd zones check`` (about the real file name).
+* **Preview**: the camera's current frame with the zones, their warn buffers
+  and the regions the pose model would look at (``safetyd zones render``).
+* **Save**: only a file without errors is written: atomically (a temporary
+  file renamed over it), the previous version kept as ``<file>.previous``, an
+  audit line (who, when, what changed) appended, then the daemon's ordinary
+  reload takes it, which swaps the zones of that camera only. A reload that is
+  refused leaves the old zones armed; a broken zone is never armed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..config.load import LoadedConfig, parse_config
+from ..problems import Problem, errors
+from ..zones.load import load_zone_files
+from ..zones.model import ZoneContext, zone_schema
+
+MAX_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class Checked:
+    problems: list[str]  # as `safetyd zones check` prints them
+    ok: bool
+    zones: tuple  # the parsed zones when ok
+
+
+def zone_files(loaded: LoadedConfig, camera: str) -> list[Path]:
+    cam = loaded.config.camera(camera)
+    return [loaded.resolve(z) for z in cam.zones]
+
+
+def check(loaded: LoadedConfig, camera: str, index: int, text: str) -> Checked:
+    """Check ``text`` as zone file ``index`` of ``camera`` (with its other files)."""
+    files = zone_files(loaded, camera)
+    target = files[index]
+    if len(text.encode()) > MAX_BYTES:
+        return Checked([f"{target}: larger than {MAX_BYTES} bytes"], False, ())
+    parsed, problems = parse_config(loaded.path)
+    context = ZoneContext.from_config(parsed) if parsed is not None else ZoneContext()
+    with tempfile.TemporaryDirectory(prefix="safetyd-zones-") as tmp:
+        draft = Path(tmp) / target.name
+        draft.write_text(text, encoding="utf-8")
+        listed = [draft if i == index else f for i, f in enumerate(files)]
+        by_camera = {camera: listed}
+        # A file other cameras list too is checked against them as well.
+        for other in loaded.config.cameras:
+            if other.id != camera and any(loaded.resolve(z) == target for z in other.zones):
+                by_camera[other.id] = [draft if loaded.resolve(z) == target
+                                       else loaded.resolve(z) for z in other.zones]  # fmt: skip
+        zones, found = load_zone_files(by_camera, context)
+    messages = [_about(p, draft, target) for p in found]
+    return Checked(messages, not errors(found), zones.get(camera, ()))
+
+
+def _about(problem: Problem, draft: Path, target: Path) -> str:
+    """The message as it will read about the real file, not the draft."""
+    return str(problem).replace(str(draft), str(target))
+
+
+def preview(frame: np.ndarray | None, loaded: LoadedConfig, camera: str, zones) -> bytes:
+    from ..render import zone_preview
+
+    cam = loaded.config.camera(camera)
+    if frame is None:
+        w, h = cam.width or 640, cam.height or 360
+        frame = np.full((h, w, 3), 90, np.uint8)
+    image = frame.copy()
+    floor_map = cam.calibration.floor_map() if cam.calibration else None
+    zone_preview(image, list(zones), floor_map)
+    ok, data = cv2.imencode(".png", image)
+    return data.tobytes() if ok else b""
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _ids(text: str) -> dict[str, str]:
+    """zone id -> a digest of its feature (what changed, for the audit)."""
+    try:
+        features = json.loads(text).get("features", [])
+    except (ValueError, AttributeError):
+        return {}
+    out = {}
+    for f in features if isinstance(features, list) else ():
+        if isinstance(f, dict) and isinstance(f.get("properties"), dict):
+            zid = str(f["properties"].get("id"))
+            out[zid] = hashlib.sha256(json.dumps(f, sort_keys=True).encode()).hexdigest()[:12]
+    return out
+
+
+def save(
+    loaded: LoadedConfig,
+    camera: str,
+    index: int,
+    text: str,
+    user: str,
+    audit_path: Path,
+    reload: Callable[[], tuple[bool, str]],
+) -> tuple[bool, list[str], str]:
+    """(saved?, problems, what happened). Nothing is written when the check fails."""
+    checked = check(loaded, camera, index, text)
+    if not checked.ok:
+        return False, checked.problems, "not saved: the zone file has errors"
+    target = zone_files(loaded, camera)[index]
+    before = target.read_text(encoding="utf-8") if target.exists() else ""
+    try:
+        if before:
+            _atomic_write(target.with_name(target.name + ".previous"), before)
+        _atomic_write(target, text)
+    except OSError as exc:
+        return (
+            False,
+            [],
+            (
+                f"cannot write {target}: {exc.strerror or exc}; the service must be able to write "
+                "its zone files (keep them in the state directory, or grant write access)"
+            ),
+        )
+    old, new = _ids(before), _ids(text)
+    entry = {
+        "wall": round(time.time(), 3), "user": user, "action": "zones.save",
+        "camera": camera, "file": str(target),
+        "before_sha256": hashlib.sha256(before.encode()).hexdigest(),
+        "after_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "added": sorted(set(new) - set(old)), "removed": sorted(set(old) - set(new)),
+        "changed": sorted(z for z in set(old) & set(new) if old[z] != new[z]),
+    }  # fmt: skip
+    ok, why = reload()
+    entry["reload"] = "applied" if ok else f"refused: {why}"
+    audit_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(audit_path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(entry) + "\n")
+    if not ok:
+        return (
+            True,
+            checked.problems,
+            (f"saved, but the reload was refused ({why}); the previous zones stay armed"),
+        )
+    return True, checked.problems, f"saved and reloaded: {len(checked.zones)} zone(s) armed"
+
+
+def schema_fields() -> list[dict[str, Any]]:
+    """The properties form, from the zone JSON Schema: one field per property, with
+    its type, choices, default and description (objects and lists as JSON text)."""
+    schema = zone_schema()
+    defs = schema.get("$defs", {})
+    required = set(schema.get("required", []))
+    out = []
+    for name, prop in schema.get("properties", {}).items():
+        kind, choices = _kind(prop, defs)
+        out.append({
+            "name": name, "kind": kind, "choices": choices,
+            "default": prop.get("default"), "required": name in required,
+            "placeholder": "" if prop.get("default") is None else json.dumps(prop["default"]),
+            "description": prop.get("description", ""),
+        })  # fmt: skip
+    return out
+
+
+def _kind(prop: dict, defs: dict) -> tuple[str, list]:
+    options = prop.get("anyOf") or prop.get("oneOf") or [prop]
+    types = []
+    for o in options:
+        if "$ref" in o:
+            o = defs.get(o["$ref"].split("/")[-1], {})
+        if "enum" in o:
+            return "choice", list(o["enum"])
+        if "const" in o:
+            return "choice", [o["const"]]
+        types.append(o.get("type"))
+    types = [t for t in types if t and t != "null"]
+    if types and all(t in ("number", "integer") for t in types):
+        return "number", []
+    if types == ["boolean"]:
+        return "boolean", []
+    if types == ["string"]:
+        return "text", []
+    return "json", []

@@ -1,0 +1,506 @@
+"""The operator console: the real daemon (demo clip, looping incidents) serves it;
+Debian's chromium with chromium-driver, driven by selenium, uses it as a person
+would; a plain HTTP client checks what the server refuses by itself (roles and
+CSRF are enforced on the server, not by hidden buttons).
+
+Screenshots go to test-artifacts/console/ (kept by CI as artifacts).
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SAFETYD, run_safetyd, wait_for, write_config
+from daemon_harness import DaemonProcess, press_camera
+
+ARTIFACTS = ROOT / "test-artifacts" / "console"
+PASSWORDS = {"vera": "viewer-pass-1", "otto": "operator-pass-1", "erin": "engineer-pass-1",
+             "emil": "engineer-pass-2"}  # fmt: skip
+ROLES = {"vera": "viewer", "otto": "operator", "erin": "engineer", "emil": "engineer"}
+XSS = "<script>alert('zone')</script>"
+
+
+def add_user(users: Path, name: str, role: str, password: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*SAFETYD, "user", "add", name, "--role", role, "--users-file", str(users),
+         "--password-stdin"],
+        input=password + "\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("console")
+    users = tmp / "users.json"
+    for name, password in PASSWORDS.items():
+        assert add_user(users, name, ROLES[name], password).returncode == 0
+    disabled = (
+        press_camera()
+        .replace('id = "press-line"', 'id = "spare"')
+        .replace("loop = true", "loop = true\nenabled = false")
+    )
+    extra = f'\n[console]\nenabled = true\nport = 0\nusers_file = "{users}"\nlockout_s = 30\n'
+    d = DaemonProcess(tmp, press_camera() + disabled, extra=extra)
+    zones = json.loads((tmp / "press.geojson").read_text())
+    zones["features"][0]["properties"]["name"] = f"Press {XSS}"
+    (tmp / "press.geojson").write_text(json.dumps(zones))
+    d.start()
+    try:
+        d.wait_ready(90)
+        assert d.wait_log("console on http://", 10)
+        port = int(re.search(r"console on http://127\.0\.0\.1:(\d+)", d.log())[1])
+        d.console = f"http://127.0.0.1:{port}"
+        yield d
+    finally:
+        d.stop()
+
+
+def browser(width: int = 1366, height: int = 768):
+    if shutil.which("chromium") is None or shutil.which("chromedriver") is None:
+        reason = "chromium or chromium-driver not installed (.ci/run installs both)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                f"--window-size={width},{height}", "--no-first-run",
+                "--disable-background-networking"):  # fmt: skip
+        options.add_argument(arg)
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let selenium fetch a driver
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver.set_page_load_timeout(30)
+    return driver
+
+
+def shot(driver, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    assert path.stat().st_size > 5000
+    return path
+
+
+def log_in(driver, d, name: str, password: str | None = None) -> None:
+    """Fill in the login form and wait for the next page."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(d.console + "/login")
+    form = driver.find_element(By.ID, "login")
+    driver.find_element(By.ID, "name").send_keys(name)
+    driver.find_element(By.ID, "password").send_keys(password or PASSWORDS[name])
+    driver.find_element(By.ID, "submit").click()
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def left() -> bool:
+        try:
+            form.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        return False
+
+    assert wait_for(left, 15), "the login form was not answered"
+
+
+class Client:
+    """A plain HTTP client with cookies (what a script or an attacker would use)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()
+        )
+
+    def request(
+        self, path: str, form: dict | None = None, accept: str = "text/html"
+    ) -> tuple[int, str, dict]:
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        req = urllib.request.Request(self.base + path, data=data, headers={"Accept": accept})
+        try:
+            with self.opener.open(req, timeout=20) as r:
+                return r.status, r.read().decode(errors="replace"), dict(r.headers)
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode(errors="replace"), dict(exc.headers)
+
+    def log_in(self, name: str, password: str | None = None) -> int:
+        _, page, _ = self.request("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)[1]
+        code, _, _ = self.request("/login", {"csrf": csrf, "name": name,
+                                             "password": password or PASSWORDS[name]})  # fmt: skip
+        return code
+
+    def csrf(self) -> str:
+        _, page, _ = self.request("/")
+        return re.search(r'name="csrf" value="([^"]+)"', page)[1]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        return None
+
+
+def waiting_incident(d) -> dict:
+    db = d.tmp / "state" / "safetyd.db"
+    assert wait_for(lambda: _rows(db, "SELECT * FROM incidents WHERE acked_wall IS NULL"), 60)
+    return _rows(db, "SELECT * FROM incidents WHERE acked_wall IS NULL ORDER BY opened_wall")[0]
+
+
+def _rows(db: Path, sql: str) -> list[dict]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        con.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in con.execute(sql)]
+        except sqlite3.OperationalError:
+            return []
+
+
+# -- users and configuration -----------------------------------------------------------------
+
+
+def test_user_add_keeps_a_hash_and_refuses_weak_input(tmp_path) -> None:
+    users = tmp_path / "users.json"
+    assert add_user(users, "ann", "operator", "correct horse").returncode == 0
+    text = users.read_text()
+    assert "correct horse" not in text and "$argon2" in text
+    assert oct(users.stat().st_mode & 0o777) == "0o600"
+    short = add_user(users, "bob", "viewer", "short")
+    assert short.returncode == 1 and "at least 10 characters" in short.stderr
+    bad = add_user(users, "<bob>", "viewer", "long enough pw")
+    assert bad.returncode == 1 and "a user name is" in bad.stderr
+    listed = run_safetyd("user", "list", "--users-file", str(users))
+    assert listed.stdout.split() == ["ann", "operator"]
+    assert run_safetyd("user", "remove", "ann", "--users-file", str(users)).returncode == 0
+    assert run_safetyd("user", "remove", "ann", "--users-file", str(users)).returncode == 1
+
+
+def test_a_console_beyond_loopback_without_users_is_refused(tmp_path) -> None:
+    from conftest import BASE_TOML
+
+    path = write_config(tmp_path, BASE_TOML + "\n[console]\nenabled = true\nbind = '0.0.0.0'\n"
+                        f"users_file = '{tmp_path / 'none.json'}'\n")  # fmt: skip
+    result = run_safetyd("check-config", str(path))
+    assert result.returncode == 1
+    assert "serves the console beyond this machine, but login is not set up" in result.stderr
+    path = write_config(tmp_path, BASE_TOML + "\n[console]\nenabled = true\n"
+                        f"users_file = '{tmp_path / 'none.json'}'\n")  # fmt: skip
+    result = run_safetyd("check-config", str(path))
+    assert result.returncode == 0 and "nobody can log in to the console" in result.stderr
+
+
+def test_a_camera_cannot_be_named_script(tmp_path) -> None:
+    from conftest import BASE_TOML
+
+    path = write_config(tmp_path, BASE_TOML.replace('id = "cam1"', 'id = "<script>"'))
+    result = run_safetyd("check-config", str(path))
+    assert result.returncode == 1 and "cameras[0].id" in result.stderr
+
+
+# -- login, logout, lockout --------------------------------------------------------------------
+
+
+def test_login_wrong_password_and_logout_in_the_browser(daemon) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser()
+    try:
+        log_in(driver, daemon, "vera", "not her password")
+        assert "wrong name or password" in driver.find_element(By.ID, "error").text
+        assert driver.get_cookie("safetyd_session") is None
+        log_in(driver, daemon, "vera")
+        assert wait_for(lambda: driver.current_url == daemon.console + "/", 10)
+        cookie = driver.get_cookie("safetyd_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert "vera (viewer)" in driver.find_element(By.TAG_NAME, "header").text
+        driver.find_element(By.ID, "logout").click()
+        assert wait_for(lambda: driver.current_url == daemon.console + "/login", 10)
+        driver.get(daemon.console + "/history")
+        assert driver.current_url == daemon.console + "/login"  # the session is gone
+    finally:
+        driver.quit()
+
+
+def test_failed_logins_lock_the_name_out(daemon) -> None:
+    c = Client(daemon.console)
+    codes = [c.log_in("erin", "wrong password") for _ in range(5)]
+    assert codes == [401] * 5
+    assert c.log_in("erin") == 429  # locked: even the right password
+    code, _, headers = c.request("/")
+    assert code == 303 and headers["location"] == "/login"
+    assert Client(daemon.console).log_in("vera") == 303  # others from this address may
+
+
+# -- roles and CSRF, on the server ---------------------------------------------------------------
+
+
+def test_roles_and_csrf_are_checked_by_the_server(daemon) -> None:
+    inc = waiting_incident(daemon)
+    anonymous = Client(daemon.console)
+    assert anonymous.request("/api/live", accept="application/json")[0] == 401
+    assert anonymous.request("/ack", {"incident": inc["incident"], "csrf": "x"})[0] == 401
+    viewer = Client(daemon.console)
+    assert viewer.log_in("vera") == 303
+    code, body, _ = viewer.request("/ack", {"incident": inc["incident"], "csrf": viewer.csrf()})
+    assert code == 403 and "needs the role operator" in body
+    code, body, _ = viewer.request("/snooze", {"zone": "press-3-guard", "until": "10m",
+                                               "reason": "x", "csrf": viewer.csrf()})  # fmt: skip
+    assert code == 403
+    operator = Client(daemon.console)
+    assert operator.log_in("otto") == 303
+    code, body, _ = operator.request("/ack", {"incident": inc["incident"]})
+    assert code == 403 and "CSRF" in body
+    code, body, _ = operator.request("/ack", {"incident": inc["incident"], "csrf": "forged"})
+    assert code == 403
+    code, body, _ = operator.request("/snooze", {"zone": "press-3-guard", "until": "10m",
+                                                 "reason": "x", "level": "danger",
+                                                 "csrf": operator.csrf()})  # fmt: skip
+    assert code == 400 and "danger is never snoozed" in body
+    db = daemon.tmp / "state" / "safetyd.db"
+    row = _rows(db, f"SELECT * FROM incidents WHERE incident = '{inc['incident']}'")[0]
+    assert row["acked_wall"] is None  # none of the refused requests changed anything
+    _, _, headers = operator.request("/")
+    assert "script-src 'self'" in headers["content-security-policy"]
+
+
+# -- live view: banner, acknowledge, NOT MONITORED ------------------------------------------------
+
+
+def test_the_danger_banner_shows_within_a_second_and_an_operator_acknowledges(daemon) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser()
+    try:
+        log_in(driver, daemon, "otto")
+        states = driver.execute_script(  # one read: the table is redrawn at each update
+            "return Object.fromEntries([...document.querySelectorAll('#cameras tbody tr')]"
+            ".map(r => [r.dataset.camera, r.innerText]))"
+        )
+        assert "NOT MONITORED" in states["spare"] and "up" in states["press-line"]
+        # Time the banner in the page itself, then compare with the incident's opening.
+        # Time the banner in the page (hidden -> shown), then compare with the danger
+        # transition that showed it: the latest one before it appeared.
+        driver.execute_script("""
+            window.bannerTimes = [];
+            const b = document.getElementById('banner');
+            let wasHidden = b.hidden;
+            new MutationObserver(() => {
+              if (wasHidden && !b.hidden) window.bannerTimes.push(Date.now());
+              wasHidden = b.hidden;
+            }).observe(b, {attributes: true, childList: true});""")
+        db = daemon.tmp / "state" / "safetyd.db"
+        assert wait_for(lambda: driver.execute_script("return window.bannerTimes.length"), 90)
+        shown = driver.execute_script("return window.bannerTimes[0]") / 1000.0
+        walls = [r["wall"] for r in _rows(db, "SELECT wall FROM events WHERE level = 'danger'")]
+        before = [w for w in walls if w <= shown + 0.05]
+        assert before, "no danger transition before the banner"
+        assert shown - max(before) <= 1.0, (shown, max(before))
+        banner = driver.find_element(By.ID, "banner").text
+        assert banner.startswith("DANGER: press-3-guard (camera press-line)")
+        shot(driver, "live-1366x768")
+        # Acknowledge from the page.
+        # The table is redrawn at each update: find and press the button in one step.
+        assert wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#answers .ack-button"), 30)
+        incident = driver.execute_script("""
+            const b = document.querySelector('#answers .ack-button');
+            const id = b.closest('tr').dataset.incident;
+            b.click();
+            return id;""")
+        assert wait_for(lambda: _rows(db, "SELECT acked_by, acked_channel FROM incidents WHERE "
+                                          f"incident = '{incident}' AND acked_wall IS NOT NULL"),
+                        10)  # fmt: skip
+        row = _rows(db, f"SELECT acked_by, acked_channel FROM incidents WHERE incident = "
+                        f"'{incident}'")[0]  # fmt: skip
+        assert (row["acked_by"], row["acked_channel"]) == ("console:otto", "console")
+    finally:
+        driver.quit()
+
+
+def test_a_viewer_sees_no_acknowledge_button_and_the_phone_layout_fits(daemon) -> None:
+    from selenium.webdriver.common.by import By
+
+    waiting_incident(daemon)
+    driver = browser(390, 844)
+    try:
+        log_in(driver, daemon, "vera")
+        assert wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#answers tr[data-incident]"),
+                        60)  # fmt: skip
+        assert not driver.find_elements(By.CSS_SELECTOR, ".ack-button")
+        wide = driver.execute_script(
+            "return document.documentElement.scrollWidth - window.innerWidth"
+        )
+        assert wide <= 1, f"the page is {wide}px wider than a phone"
+        shot(driver, "live-phone")
+    finally:
+        driver.quit()
+
+
+# -- history, CSV, XSS ------------------------------------------------------------------------
+
+
+def test_history_filters_incident_page_and_csv(daemon) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    db = daemon.tmp / "state" / "safetyd.db"
+    assert wait_for(lambda: _rows(db, "SELECT 1 FROM events WHERE event = 'cleared'"), 90)
+    driver = browser()
+    try:
+        log_in(driver, daemon, "vera")
+        driver.get(daemon.console + "/history")
+        rows = driver.find_elements(By.CSS_SELECTOR, "#history tr[data-incident]")
+        assert rows
+        Select(driver.find_element(By.ID, "f-level")).select_by_visible_text("danger")
+        driver.find_element(By.ID, "f-apply").click()
+        assert wait_for(lambda: "level=danger" in driver.current_url, 10)
+        levels = {
+            r.find_elements(By.TAG_NAME, "td")[4].text
+            for r in driver.find_elements(By.CSS_SELECTOR, "#history tr[data-incident]")
+        }
+        assert levels == {"danger"}
+        Select(driver.find_element(By.ID, "f-zone")).select_by_visible_text("press-3-guard")
+        driver.find_element(By.ID, "f-apply").click()
+        assert wait_for(lambda: "zone=press-3-guard" in driver.current_url, 10)
+        assert driver.find_elements(By.CSS_SELECTOR, "#history tr[data-incident]")
+        # The zone's name is a script: shown as text, never run.
+        assert XSS in driver.find_element(By.ID, "history").text
+        assert driver.execute_script("return typeof window.__xss") == "undefined"
+        assert "&lt;script&gt;" in driver.page_source
+        # One incident: timeline, snapshot, deliveries.
+        driver.find_element(By.CSS_SELECTOR, "#history tr[data-incident] a").click()
+        assert wait_for(lambda: "/incident/" in driver.current_url, 10)
+        timeline = driver.find_element(By.ID, "timeline").text
+        assert "opened" in timeline
+        assert driver.find_elements(By.CSS_SELECTOR, "#deliveries td")
+        images = driver.find_elements(By.CSS_SELECTOR, "img.snapshot")
+        assert images and driver.execute_script(
+            "return arguments[0].naturalWidth", images[0]) > 0  # fmt: skip
+        shot(driver, "incident-1366x768")
+        # CSV export with the same filters.
+        c = Client(daemon.console)
+        c.log_in("vera")
+        code, body, headers = c.request("/history.csv?level=danger&zone=press-3-guard")
+        assert code == 200 and headers["content-type"].startswith("text/csv")
+        lines = body.strip().splitlines()
+        assert lines[0].startswith("when,incident,event,level,camera,zone")
+        assert len(lines) > 1 and all(",press-3-guard," in line for line in lines[1:])
+    finally:
+        driver.quit()
+
+
+# -- the zone editor (these change the daemon's zones: they run last) ------------------------
+
+
+def draw_polygon(driver, corners: list[tuple[float, float]]) -> None:
+    """Click New zone, the corners (fractions of the picture), Finish."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.ID, "new-zone").click()
+    svg = driver.find_element(By.ID, "overlay")
+    w, h = svg.size["width"], svg.size["height"]
+    for fx, fy in corners:
+        ActionChains(driver).move_to_element_with_offset(
+            svg, int(fx * w - w / 2), int(fy * h - h / 2)).click().perform()  # fmt: skip
+    driver.find_element(By.ID, "finish").click()
+
+
+def fill(driver, **props: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    for name, value in props.items():
+        field = driver.find_element(By.CSS_SELECTOR, f'#props [data-prop="{name}"]')
+        field.clear()
+        field.send_keys(value)
+    driver.find_element(By.CSS_SELECTOR, "#props label").click()  # leave the field: change
+
+
+def status_zones(d) -> dict:
+    code, body = d.get("/api/status")
+    cams = {c["id"]: c for c in json.loads(body)["cameras"]}
+    return cams["press-line"]["zones"]
+
+
+def test_only_engineers_reach_the_zone_editor(daemon) -> None:
+    operator = Client(daemon.console)
+    assert operator.log_in("otto") == 303
+    code, body, _ = operator.request("/zones/press-line")
+    assert code == 403 and "needs the role engineer" in body
+    engineer = Client(daemon.console)
+    assert engineer.log_in("emil") == 303
+    csrf = engineer.csrf()
+    req = urllib.request.Request(daemon.console + "/zones/press-line/0/save", data=b"{}",
+                                 headers={"X-CSRF-Token": "forged"})  # fmt: skip
+    try:
+        engineer.opener.open(req, timeout=20)
+        raise AssertionError("a forged CSRF token was accepted")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 403
+    assert csrf
+
+
+def test_an_engineer_draws_a_zone_and_the_daemon_arms_it_a_broken_one_is_refused(
+    daemon,
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    zone_file = daemon.tmp / "press.geojson"
+    original = zone_file.read_text()
+    audit = daemon.tmp / "state" / "audit.jsonl"
+    driver = browser()
+    try:
+        log_in(driver, daemon, "emil")
+        driver.get(daemon.console + "/zones/press-line")
+        assert wait_for(lambda: driver.find_element(By.ID, "editor").get_attribute(
+            "data-ready") == "yes" and driver.execute_script(
+            "return document.getElementById('frame').naturalWidth") > 0, 20)  # fmt: skip
+        assert [b.text for b in driver.find_elements(By.CSS_SELECTOR, "#zone-list button")] == [
+            "press-3-guard"]  # fmt: skip
+        draw_polygon(driver, [(0.05, 0.1), (0.3, 0.1), (0.3, 0.35), (0.05, 0.35)])
+        fill(driver, id="aisle-1", name="Aisle 1", body_parts='["feet"]', warn_distance="20",
+             recipients='{"danger": ["operators"]}')  # fmt: skip
+        driver.find_element(By.ID, "preview").click()
+        assert wait_for(lambda: driver.execute_script(
+            "const i = document.getElementById('preview-img');"
+            "return !i.hidden && i.naturalWidth > 0"), 20)  # fmt: skip
+        driver.find_element(By.ID, "save").click()
+        assert wait_for(lambda: "saved and reloaded" in driver.find_element(By.ID, "status").text,
+                        40), driver.find_element(By.ID, "status").text  # fmt: skip
+        shot(driver, "zone-editor-1366x768")
+        assert wait_for(lambda: status_zones(daemon).get("aisle-1") is True, 10)
+        saved = json.loads(zone_file.read_text())
+        ring = next(f for f in saved["features"] if f["properties"]["id"] == "aisle-1")[
+            "geometry"]["coordinates"][0]  # fmt: skip
+        assert len(ring) == 5 and ring[0] == ring[-1]
+        assert (daemon.tmp / "press.geojson.previous").read_text() == original
+        entry = json.loads(audit.read_text().splitlines()[-1])
+        assert (entry["user"], entry["camera"], entry["added"], entry["reload"]) == (
+            "emil", "press-line", ["aisle-1"], "applied")  # fmt: skip
+        # A zone whose outline crosses itself: refused with zones check's message.
+        before, lines = zone_file.read_text(), len(audit.read_text().splitlines())
+        draw_polygon(driver, [(0.5, 0.5), (0.7, 0.7), (0.7, 0.5), (0.5, 0.7)])
+        fill(driver, id="bowtie", name="Bowtie", body_parts='["feet"]', warn_distance="20")
+        driver.find_element(By.ID, "save").click()
+        assert wait_for(lambda: "not saved" in driver.find_element(By.ID, "status").text, 20)
+        messages = driver.find_element(By.ID, "messages").text
+        assert "geometry is not a valid area: Self-intersection" in messages
+        assert f"{zone_file}:" in messages  # about the real file, as zones check says it
+        shot(driver, "zone-editor-refused")
+        assert zone_file.read_text() == before
+        assert len(audit.read_text().splitlines()) == lines
+        assert "bowtie" not in status_zones(daemon)
+    finally:
+        driver.quit()
