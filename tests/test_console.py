@@ -8,6 +8,7 @@ Screenshots go to test-artifacts/console/ (kept by CI as artifacts).
 
 from __future__ import annotations
 
+import http.client
 import http.cookiejar
 import json
 import os
@@ -15,9 +16,11 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -472,6 +475,15 @@ def test_an_engineer_draws_a_zone_and_the_daemon_arms_it_a_broken_one_is_refused
         draw_polygon(driver, [(0.05, 0.1), (0.3, 0.1), (0.3, 0.35), (0.05, 0.35)])
         fill(driver, id="aisle-1", name="Aisle 1", body_parts='["feet"]', warn_distance="20",
              recipients='{"danger": ["operators"]}')  # fmt: skip
+        # Edit: drag the first corner a little.
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        corner = driver.find_element(By.CSS_SELECTOR, '#overlay circle[data-vertex="0"]')
+        was = (corner.get_attribute("cx"), corner.get_attribute("cy"))
+        ActionChains(driver).click_and_hold(corner).move_by_offset(15, 12).release().perform()
+        corner = driver.find_element(By.CSS_SELECTOR, '#overlay circle[data-vertex="0"]')
+        moved = [int(corner.get_attribute("cx")), int(corner.get_attribute("cy"))]
+        assert moved != [int(v) for v in was]
         driver.find_element(By.ID, "preview").click()
         assert wait_for(lambda: driver.execute_script(
             "const i = document.getElementById('preview-img');"
@@ -484,7 +496,7 @@ def test_an_engineer_draws_a_zone_and_the_daemon_arms_it_a_broken_one_is_refused
         saved = json.loads(zone_file.read_text())
         ring = next(f for f in saved["features"] if f["properties"]["id"] == "aisle-1")[
             "geometry"]["coordinates"][0]  # fmt: skip
-        assert len(ring) == 5 and ring[0] == ring[-1]
+        assert len(ring) == 5 and ring[0] == ring[-1] == moved
         assert (daemon.tmp / "press.geojson.previous").read_text() == original
         entry = json.loads(audit.read_text().splitlines()[-1])
         assert (entry["user"], entry["camera"], entry["added"], entry["reload"]) == (
@@ -504,3 +516,175 @@ def test_an_engineer_draws_a_zone_and_the_daemon_arms_it_a_broken_one_is_refused
         assert "bowtie" not in status_zones(daemon)
     finally:
         driver.quit()
+
+
+# -- floor calibration ------------------------------------------------------------------------
+
+
+def test_calibration_fit_plan_and_preview_on_the_example_dock_camera() -> None:
+    """The example configuration's dock camera: calibrated, with a forklift lane in
+    metres. Its marks fit; the lane is on the plan in metres and drawn on the image."""
+    import cv2
+    import numpy as np
+
+    from safetyd.config import load as cfg
+    from safetyd.console import calibrate
+
+    loaded = cfg.load(ROOT / "systemd" / "safetyd.toml")
+    cam = loaded.config.camera("dock")
+    verdict = calibrate.fit(cam.calibration.image_points, cam.calibration.floor_points)
+    assert verdict["ok"] and verdict["rms_m"] < 0.1
+    assert len(verdict["per_point_m"]) == len(cam.calibration.image_points)
+    lanes = calibrate.plan(loaded, "dock")
+    assert lanes and all(len(z["points"]) >= 4 for z in lanes)
+    png = calibrate.preview(None, loaded, "dock", cam.calibration.floor_map())
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert (image != 90).any()  # the lane was drawn on the blank frame
+    collinear = calibrate.fit([(0, 0), (10, 0), (20, 0), (30, 0)], [(0, 0), (1, 0), (2, 0), (3, 0)])
+    assert not collinear["ok"] and "lie on one line" in collinear["errors"][0]
+
+
+def test_an_engineer_calibrates_the_floor_in_the_browser_and_it_is_saved(daemon) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    driver = browser()
+    config_before = daemon.config.read_text()
+    try:
+        log_in(driver, daemon, "emil")
+        driver.get(daemon.console + "/calibration/press-line")
+        assert wait_for(lambda: driver.find_element(By.ID, "calibration").get_attribute(
+            "data-ready") == "yes" and driver.execute_script(
+            "return document.getElementById('frame').naturalWidth") > 0, 20)  # fmt: skip
+        svg = driver.find_element(By.ID, "overlay")
+        w, h = svg.size["width"], svg.size["height"]
+        for fx, fy in [(0.0625, 0.97), (0.9375, 0.97), (0.656, 0.556), (0.344, 0.556)]:
+            ActionChains(driver).move_to_element_with_offset(
+                svg, int(fx * w - w / 2), int(fy * h - h / 2)).click().perform()  # fmt: skip
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#marks tbody tr")) == 4
+
+        def metres(points) -> None:
+            for i, (x, y) in enumerate(points):
+                for key, v in (("fx", x), ("fy", y)):
+                    field = driver.find_element(
+                        By.CSS_SELECTOR, f'#marks input[data-mark="{i}"][data-key="{key}"]'
+                    )
+                    field.clear()
+                    field.send_keys(str(v))
+                    field.send_keys("\t")
+
+        metres([(0, 0), (4, 0), (8, 0), (12, 0)])  # all on one line: no floor
+        driver.find_element(By.ID, "compute").click()
+        assert wait_for(lambda: "lie on one line" in driver.find_element(By.ID, "messages").text,
+                        10)  # fmt: skip
+        metres([(0, 0), (4, 0), (4, 6), (0, 6)])
+        driver.find_element(By.ID, "compute").click()
+        assert wait_for(lambda: "reprojection error" in driver.find_element(By.ID, "status").text,
+                        10)  # fmt: skip
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#plan circle")) == 4
+        assert wait_for(lambda: driver.execute_script(
+            "const i = document.getElementById('preview-img');"
+            "return !i.hidden && i.naturalWidth > 0"), 20)  # fmt: skip
+        shot(driver, "calibration-1366x768")
+        driver.find_element(By.ID, "save-calibration").click()
+        assert wait_for(lambda: "saved and reloaded" in driver.find_element(By.ID, "status").text,
+                        40), driver.find_element(By.ID, "status").text  # fmt: skip
+        import tomllib
+
+        saved = tomllib.loads(daemon.config.read_text())
+        cam = next(c for c in saved["cameras"] if c["id"] == "press-line")
+        assert cam["calibration"]["floor_points"] == [[0, 0], [4, 0], [4, 6], [0, 6]]
+        assert len(cam["calibration"]["image_points"]) == 4
+        assert (daemon.tmp / "safetyd.toml.previous").read_text() == config_before
+        audit = daemon.tmp / "state" / "audit.jsonl"
+        entry = json.loads(audit.read_text().splitlines()[-1])
+        assert (entry["action"], entry["user"], entry["reload"]) == (
+            "calibration.save", "emil", "applied")  # fmt: skip
+    finally:
+        driver.quit()
+
+
+def test_built_in_tls_serves_https_with_secure_cookies(tmp_path, monkeypatch) -> None:
+    """[console] tls_cert_credential/tls_key_credential: uvicorn serves https with the
+    files systemd passes in; cookies are marked Secure."""
+    import shutil as sh
+    import ssl
+    import types
+    from zoneinfo import ZoneInfo
+
+    from mqtt_broker import make_certificates
+
+    from safetyd.config.console import ConsoleSettings
+    from safetyd.console.app import Backend
+    from safetyd.console.server import ConsoleServer
+    from safetyd.service.status import DeliveryStatus, Status
+    from safetyd.store import StorageStatus
+
+    make_certificates(tmp_path, ())
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    sh.copy(tmp_path / "server.pem", creds / "console-cert")
+    sh.copy(tmp_path / "server.key", creds / "console-key")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    status = Status(site="TLS plant", cameras=(), delivery=DeliveryStatus(0, True, (), ()),
+                    storage=StorageStatus(True, "/x", None, None, 0))  # fmt: skip
+    backend = Backend(status=lambda: status, loaded=lambda: None, picture=lambda c: None,
+                      store=None, alerts=types.SimpleNamespace(tz=ZoneInfo("UTC")))  # fmt: skip
+    settings = ConsoleSettings(enabled=True, port=0, tls_cert_credential="console-cert",
+                               tls_key_credential="console-key")  # fmt: skip
+    server = ConsoleServer(settings, tmp_path / "users.json", backend).start()
+    try:
+        context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+        url = f"https://127.0.0.1:{server.port}/login"
+        assert wait_for(lambda: _https_ok(url, context), 10)
+        with urllib.request.urlopen(url, context=context, timeout=10) as r:
+            assert r.status == 200 and b"TLS plant" in r.read()
+            cookie = r.headers["set-cookie"]
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+        with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+            urllib.request.urlopen(f"http://127.0.0.1:{server.port}/login", timeout=5).read()
+    finally:
+        server.stop()
+
+
+def _https_ok(url: str, context) -> bool:
+    try:
+        with urllib.request.urlopen(url, context=context, timeout=5):
+            return True
+    except (urllib.error.URLError, ConnectionError):
+        return False
+
+
+def test_the_live_state_says_why_and_since_when_a_camera_is_offline() -> None:
+    import types
+    from zoneinfo import ZoneInfo
+
+    from safetyd.config import load as cfg
+    from safetyd.console.app import Backend, live_state
+    from safetyd.service.status import CameraStatus, DeliveryStatus, Status
+    from safetyd.store import StorageStatus
+
+    loaded = cfg.load(ROOT / "systemd" / "safetyd.toml")  # cameras walkway, press-line, dock
+    down = CameraStatus(id="walkway", up=False, connected=False, fps=0.0, frame_age_s=90.0,
+                        frames_read=10, frames_dropped=0, reconnects=3,
+                        error="rtsp://cam-walkway/stream: connection refused", zones=(),
+                        incidents=())  # fmt: skip
+    never = CameraStatus(id="press-line", up=False, connected=False, fps=0.0, frame_age_s=None,
+                         frames_read=0, frames_dropped=0, reconnects=0, error=None, zones=(),
+                         incidents=())  # fmt: skip
+    status = Status(site="P", cameras=(down, never), delivery=DeliveryStatus(0, True, (), ()),
+                    storage=StorageStatus(True, "/x", None, None, 0))  # fmt: skip
+    tz = types.SimpleNamespace(tz=ZoneInfo("Europe/Berlin"))
+    backend = Backend(status=lambda: status, loaded=lambda: loaded, picture=lambda c: None,
+                      store=None, alerts=tz)  # fmt: skip
+    before = time.time()
+    cams = {c["id"]: c for c in live_state(backend)["cameras"]}
+    assert cams["walkway"]["state"] == "OFFLINE"
+    assert cams["walkway"]["reason"] == "rtsp://cam-walkway/stream: connection refused"
+    since = datetime.strptime(cams["walkway"]["since"][:19], "%Y-%m-%d %H:%M:%S")
+    expected = datetime.fromtimestamp(before - 90, ZoneInfo("Europe/Berlin")).replace(tzinfo=None)
+    assert abs((since - expected).total_seconds()) <= 2
+    assert cams["walkway"]["since"].endswith(("CET", "CEST"))
+    assert (cams["press-line"]["reason"], cams["press-line"]["since"]) == (
+        "no fresh frames", "start")  # fmt: skip
+    assert cams["dock"]["state"] == "NOT MONITORED"  # configured, not running

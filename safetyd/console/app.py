@@ -39,7 +39,7 @@ from starlette.templating import Jinja2Templates
 from .. import lifecycle
 from ..alerts.messages import mask_number
 from ..timing import stamp
-from . import editor
+from . import calibrate, editor
 from . import users as users_file
 from .sessions import LoginLimiter, Session, Sessions
 from .users import User
@@ -168,6 +168,8 @@ class Console:
                 Route("/snapshot/{event_id:int}.jpg", self.snapshot),
                 Route("/ack", self.ack, methods=["POST"]),
                 Route("/snooze", self.snooze, methods=["POST"]),
+                Route("/calibration/{camera}", self.calibration_page),
+                Route("/calibration/{camera}/{action}", self.calibration_act, methods=["POST"]),
                 Route("/zones/{camera}", self.zones_page),
                 Route("/zones/{camera}/frame.jpg", self.zones_frame),
                 Route("/zones/{camera}/file/{index:int}", self.zones_file),
@@ -535,6 +537,58 @@ class Console:
                 loaded.state_dir / "audit.jsonl", self.backend.reload,
             )  # fmt: skip
             return JSONResponse({"ok": saved, "problems": problems, "message": message},
+                                200 if saved else 422)  # fmt: skip
+        return PlainTextResponse("unknown action", 404)
+
+    # -- floor calibration (engineers) ---------------------------------------------------
+
+    async def calibration_page(self, request: Request) -> Response:
+        s = self._need(request, "engineer")
+        camera = self._camera(request)
+        loaded = self.backend.loaded()
+        cal = loaded.config.camera(camera).calibration
+        marks = (
+            [{"x": x, "y": y, "fx": fx, "fy": fy}
+             for (x, y), (fx, fy) in zip(cal.image_points, cal.floor_points, strict=True)]
+            if cal else []
+        )  # fmt: skip
+        return self._page(request, "calibration.html", s, camera=camera,
+                          marks=json.dumps(marks),
+                          plan=json.dumps(calibrate.plan(loaded, camera)))  # fmt: skip
+
+    async def calibration_act(self, request: Request) -> Response:
+        """check | preview | save; body {"image_points": [[x, y]…], "floor_points": […]}."""
+        s = self._need(request, "engineer")
+        if not s.csrf_ok(request.headers.get("x-csrf-token")):
+            raise Forbidden("the request's CSRF token is missing or wrong: reload the page")
+        camera = self._camera(request)
+        try:
+            body = json.loads(await request.body())
+            image = [(float(x), float(y)) for x, y in body["image_points"]][:64]
+            floor = [(float(x), float(y)) for x, y in body["floor_points"]][:64]
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"ok": False, "errors": ["marks: pairs of numbers expected"]},
+                                400)  # fmt: skip
+        loaded = self.backend.loaded()
+        action = request.path_params["action"]
+        if action == "check":
+            return JSONResponse(calibrate.fit(image, floor))
+        if action == "preview":
+            verdict = calibrate.fit(image, floor)
+            if not verdict["ok"]:
+                return JSONResponse(verdict, 422)
+            from ..vision.calibration import FloorMap
+
+            frame = await asyncio.to_thread(self.backend.frame, camera)
+            png = await asyncio.to_thread(calibrate.preview, frame, loaded, camera,
+                                          FloorMap.from_points(image, floor))  # fmt: skip
+            return Response(png, media_type="image/png")
+        if action == "save":
+            saved, problems, message = await asyncio.to_thread(
+                calibrate.save, loaded, camera, image, floor, s.user.name,
+                loaded.state_dir / "audit.jsonl", self.backend.reload,
+            )  # fmt: skip
+            return JSONResponse({"ok": saved, "errors": problems, "message": message},
                                 200 if saved else 422)  # fmt: skip
         return PlainTextResponse("unknown action", 404)
 

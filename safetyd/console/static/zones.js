@@ -115,6 +115,27 @@ async function post(action) {
   });
 }
 
+// The preview follows every edit (half a second after the last one), as long as the
+// draft has no errors; the Preview button also says what the errors are.
+let previewTimer = null;
+function schedulePreview() {
+  clearTimeout(previewTimer);
+  previewTimer = setTimeout(() => refreshPreview(true), 500);
+}
+
+async function refreshPreview(quiet) {
+  const r = await post("preview");
+  if (r.status !== 200) {
+    if (!quiet) { const a = await r.json(); say("errors:", a.problems); }
+    return;
+  }
+  const img = $("preview-img");
+  if (img.src) URL.revokeObjectURL(img.src);
+  img.src = URL.createObjectURL(await r.blob());
+  img.hidden = false;
+  if (!quiet) say("preview drawn");
+}
+
 async function load() {
   const camera = $("editor").dataset.camera;
   const r = await fetch(`/zones/${encodeURIComponent(camera)}/file/${ed.file}`);
@@ -124,6 +145,7 @@ async function load() {
   if (metres) say("This file's zones are in metres on the floor: it is shown, not edited here.");
   $("save").disabled = !!metres;
   select(-1);
+  schedulePreview();
   $("editor").dataset.ready = "yes";
 }
 
@@ -139,11 +161,12 @@ document.addEventListener("DOMContentLoaded", () => {
                    geometry: {type: "Polygon", coordinates: [[...pts, pts[0]]]}});
     ed.drawing = null;
     select(ed.zones.length - 1);
+    schedulePreview();
   });
   $("delete-zone").addEventListener("click", () => {
-    if (ed.selected >= 0) { ed.zones.splice(ed.selected, 1); select(-1); }
+    if (ed.selected >= 0) { ed.zones.splice(ed.selected, 1); select(-1); schedulePreview(); }
   });
-  $("props").addEventListener("change", readForm);
+  $("props").addEventListener("change", () => { readForm(); schedulePreview(); });
   svg.addEventListener("mousedown", e => {
     const v = e.target.dataset && e.target.dataset.vertex;
     if (v !== undefined && ed.selected >= 0) { ed.drag = Number(v); e.preventDefault(); }
@@ -155,7 +178,10 @@ document.addEventListener("DOMContentLoaded", () => {
     if (ed.drag === 0) r[r.length - 1] = r[0];
     draw();
   });
-  svg.addEventListener("mouseup", () => { ed.drag = null; });
+  svg.addEventListener("mouseup", () => {
+    if (ed.drag !== null) schedulePreview();
+    ed.drag = null;
+  });
   svg.addEventListener("click", e => {
     if (ed.drawing) { ed.drawing.push(point(e)); draw(); }
   });
@@ -165,14 +191,7 @@ document.addEventListener("DOMContentLoaded", () => {
     say(a.ok ? "no errors" + (a.problems.length ? " (warnings below)" : "") : "errors:",
         a.problems);
   });
-  $("preview").addEventListener("click", async () => {
-    const r = await post("preview");
-    if (r.status !== 200) { const a = await r.json(); say("errors:", a.problems); return; }
-    const img = $("preview-img");
-    img.src = URL.createObjectURL(await r.blob());
-    img.hidden = false;
-    say("preview drawn");
-  });
+  $("preview").addEventListener("click", () => refreshPreview(false));
   $("save").addEventListener("click", async () => {
     say("saving…");
     const r = await post("save");
