@@ -108,7 +108,9 @@ def latency(quick: bool = False, seconds: float = 90.0) -> Result:
             "file and an ACL.",
             "Measured from the frame's capture (monotonic) to the PUBACK of that zone's "
             "message, as safetyd_mqtt_state_seconds does; the frame's inference comes first, "
-            "so this includes one frame's processing.",
+            "so this includes one frame's processing. The camera's first hand-over (its "
+            "initial state, whose frame also carries the model's warm-up) is published but "
+            "not timed: it is not a change.",
         ],
         data={"latency_s": latencies},
     )
