@@ -688,3 +688,25 @@ def test_the_live_state_says_why_and_since_when_a_camera_is_offline() -> None:
     assert (cams["press-line"]["reason"], cams["press-line"]["since"]) == (
         "no fresh frames", "start")  # fmt: skip
     assert cams["dock"]["state"] == "NOT MONITORED"  # configured, not running
+
+
+def test_sessions_expire_and_the_limiter_forgives_after_the_lockout() -> None:
+    from safetyd.console.sessions import LoginLimiter, Sessions
+    from safetyd.console.users import User
+
+    now = [1000.0]
+    sessions = Sessions(hours=1, clock=lambda: now[0])
+    s = sessions.create(User("ann", "operator"))
+    assert sessions.get(s.token) is s and s.csrf_ok(s.csrf) and not s.csrf_ok("x")
+    now[0] += 3599
+    assert sessions.get(s.token) is s
+    now[0] += 2
+    assert sessions.get(s.token) is None  # expired: gone for good
+    limiter = LoginLimiter(3, lockout_s=60, window_s=900, clock=lambda: now[0])
+    for _ in range(2):
+        limiter.failed("ann")
+    assert limiter.locked("ann") == 0
+    limiter.failed("ann")
+    assert limiter.locked("ann") == 60 and limiter.locked("bob") == 0
+    now[0] += 61
+    assert limiter.locked("ann") == 0

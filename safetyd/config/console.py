@@ -4,10 +4,9 @@ view, history, acknowledge). It has its own port; /metrics and /healthz stay on
 
 from __future__ import annotations
 
-import ipaddress
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
+from .listen import BindAddress, is_loopback
 from .secrets import CredentialName
 
 
@@ -15,7 +14,7 @@ class ConsoleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     enabled: bool = Field(False, description="serve the operator console")
-    bind: str = Field("127.0.0.1", description="IP address to listen on")
+    bind: BindAddress = Field("127.0.0.1", description="IP address to listen on")
     port: int = Field(9471, ge=0, le=65535, description="TCP port (0: any free port)")
     users_file: str | None = Field(
         None,
@@ -39,15 +38,9 @@ class ConsoleSettings(BaseModel):
         "behind a TLS reverse proxy",
     )
 
-    @field_validator("bind")
-    @classmethod
-    def _ip(cls, value: str) -> str:
-        ipaddress.ip_address(value)
-        return value
-
     @property
     def loopback(self) -> bool:
-        return ipaddress.ip_address(self.bind).is_loopback
+        return is_loopback(self.bind)
 
     @property
     def tls(self) -> bool:

@@ -7,7 +7,6 @@ holds the configuration file (``load.py``)."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +23,7 @@ from pydantic import (
 
 from ..vision.calibration import FloorMap, degenerate_reason
 from .console import ConsoleSettings
+from .listen import BindAddress, is_loopback
 from .mqtt import MqttSettings
 from .plantio import Inputs, Outputs
 from .secrets import CredentialName
@@ -473,7 +473,7 @@ class StorageSettings(Base):
 
 class HttpSettings(Base):
     enabled: bool = Field(True, description="serve /metrics, /healthz and the status page")
-    bind: str = Field(
+    bind: BindAddress = Field(
         "127.0.0.1", description="IP address to listen on (IPv4 or IPv6, e.g. 127.0.0.1 or ::1)"
     )
     port: int = Field(9470, ge=0, le=65535, description="TCP port (0: any free port)")
@@ -483,15 +483,9 @@ class HttpSettings(Base):
         "(it serves live camera frames of workers)",
     )
 
-    @field_validator("bind")
-    @classmethod
-    def _ip(cls, value: str) -> str:
-        ipaddress.ip_address(value)
-        return value
-
     @property
     def loopback(self) -> bool:
-        return ipaddress.ip_address(self.bind).is_loopback
+        return is_loopback(self.bind)
 
     @model_validator(mode="after")
     def _exposed(self) -> HttpSettings:

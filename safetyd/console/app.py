@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -152,6 +153,10 @@ class Console:
         # Per client address, looser: several people may share one (a shop-floor PC).
         self.addresses = LoginLimiter(4 * max_failures, lockout_s, clock=clock)
         self.secure = secure
+        # One live state per push interval, shared by every open page: the cost of the
+        # live view does not grow with the number of people watching it.
+        self._live: tuple[float, dict] | None = None
+        self._live_lock = threading.Lock()
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.app = Starlette(
             routes=[
@@ -274,14 +279,21 @@ class Console:
 
     # -- live -------------------------------------------------------------------------
 
+    def live_now(self) -> dict:
+        with self._live_lock:
+            now = time.monotonic()
+            if self._live is None or now - self._live[0] >= PUSH_EVERY_S * 0.8:
+                self._live = (now, live_state(self.backend))
+            return self._live[1]
+
     async def live(self, request: Request) -> Response:
         s = self._need(request)
-        state = await asyncio.to_thread(live_state, self.backend)
+        state = await asyncio.to_thread(self.live_now)
         return self._page(request, "live.html", s, live=state, initial=json.dumps(state))
 
     async def live_json(self, request: Request) -> Response:
         self._need(request)
-        return JSONResponse(await asyncio.to_thread(live_state, self.backend))
+        return JSONResponse(await asyncio.to_thread(self.live_now))
 
     async def stream(self, request: Request) -> Response:
         """Server-sent events: the live state whenever it changes (checked every
@@ -294,7 +306,7 @@ class Console:
                 if self._session(request) is None:  # logged out or removed meanwhile
                     yield "event: logout\ndata: {}\n\n"
                     return
-                state = json.dumps(await asyncio.to_thread(live_state, self.backend))
+                state = json.dumps(await asyncio.to_thread(self.live_now))
                 if state != last:
                     last, quiet = state, 0.0
                     yield f"data: {state}\n\n"

@@ -11,7 +11,6 @@ the ordinary reload takes it.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from ..config.load import load as load_config
 from ..config.model import Calibration
 from ..problems import InvalidConfig
 from ..vision.calibration import FloorMap
-from .editor import _atomic_write
+from .editor import atomic_write, audit
 
 Points = list[tuple[float, float]]
 
@@ -108,8 +107,8 @@ def save(
     finally:
         draft.unlink(missing_ok=True)
     try:
-        _atomic_write(path.with_name(path.name + ".previous"), before)
-        _atomic_write(path, text)
+        atomic_write(path.with_name(path.name + ".previous"), before)
+        atomic_write(path, text)
     except OSError as exc:
         return False, [], f"cannot write {path}: {exc.strerror or exc}"
     ok, why = reload()
@@ -118,9 +117,7 @@ def save(
         "camera": camera, "file": str(path), "points": len(image_points),
         "rms_m": verdict["rms_m"], "reload": "applied" if ok else f"refused: {why}",
     }  # fmt: skip
-    audit_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(audit_path, "a", encoding="utf-8") as out:
-        out.write(json.dumps(entry) + "\n")
+    audit(audit_path, entry)
     if not ok:
         return True, [], f"saved, but the reload was refused ({why})"
     return True, [], f"saved and reloaded: reprojection error {verdict['rms_m']} m (RMS)"

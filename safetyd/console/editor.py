@@ -90,7 +90,7 @@ def preview(frame: np.ndarray | None, loaded: LoadedConfig, camera: str, zones) 
     return data.tobytes() if ok else b""
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -119,6 +119,13 @@ def _ids(text: str) -> dict[str, str]:
     return out
 
 
+def audit(path: Path, entry: dict) -> None:
+    """One line of the audit log: who changed what, when, and whether it took effect."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
 def save(
     loaded: LoadedConfig,
     camera: str,
@@ -136,8 +143,8 @@ def save(
     before = target.read_text(encoding="utf-8") if target.exists() else ""
     try:
         if before:
-            _atomic_write(target.with_name(target.name + ".previous"), before)
-        _atomic_write(target, text)
+            atomic_write(target.with_name(target.name + ".previous"), before)
+        atomic_write(target, text)
     except OSError as exc:
         return (
             False,
@@ -158,9 +165,7 @@ def save(
     }  # fmt: skip
     ok, why = reload()
     entry["reload"] = "applied" if ok else f"refused: {why}"
-    audit_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(audit_path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(entry) + "\n")
+    audit(audit_path, entry)
     if not ok:
         return (
             True,
