@@ -118,10 +118,11 @@ def test_state_changes_reach_the_right_coils_in_the_right_order(server) -> None:
         # Off before on: the amber lamp goes out before the red one lights.
         assert changes == [("coil", 1, 0), ("coil", 0, 1), ("hr", 10, 3)]
         assert server.get("coil", 2) == 0
-        # Timed when the client has the server's answer, a moment after the server's
-        # memory shows the write.
-        assert wait_for(lambda: len(latencies) == 3, 5)
-        assert all(0 < s < 1.0 for s in latencies)
+        # Each change of the outputs is timed once the server has answered (a moment after
+        # its memory shows the write). The first show may change nothing: the device's
+        # own first cycle may already have written the same all-clear, untimed.
+        assert wait_for(lambda: len(latencies) >= 2, 5)
+        assert len(latencies) <= 3 and all(0 < s < 1.0 for s in latencies)
         # The heartbeat counts while the daemon is healthy.
         beats = server.get("hr", 100)
         assert wait_for(lambda: server.get("hr", 100) >= beats + 3, 5)
