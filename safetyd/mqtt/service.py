@@ -26,7 +26,7 @@ from ..config.mqtt import MqttSettings
 from ..service.status import CameraStatus
 from . import commands, discovery
 from .fleet import BoxChange, FleetRow, FleetWatcher
-from .link import MqttLink, status_payload
+from .link import MqttLink
 from .state import StatePublisher, ZoneLevel
 from .topics import Topics, slug
 
@@ -97,7 +97,8 @@ class MqttService:
         if self._thread:
             self._thread.join(timeout)
         self.publisher.stop(timeout)
-        self.link.stop(goodbye=self._status("offline", "stopped"), timeout=timeout)
+        goodbye = json.dumps(self._status("offline", "stopped"), separators=(",", ":"))
+        self.link.stop(goodbye=goodbye.encode(), timeout=timeout)
 
     def stalled(self, now: float) -> list[str]:
         problems = self.publisher.stalled(now)
@@ -131,17 +132,17 @@ class MqttService:
 
     # -- state --------------------------------------------------------------------------
 
-    def _status(self, state: str, reason: str) -> bytes:
-        return status_payload(
-            state, reason, box=self.topics.box, site=self.topics.site,
-            site_name=self.loaded().config.site.name, connection=self.link.connection,
-            since=round(self.started_wall, 3), updated=round(time.time(), 3),
-            version=__version__,
-        )  # fmt: skip
+    def _status(self, state: str, reason: str) -> dict:
+        return {
+            "state": state, "reason": reason, "box": self.topics.box, "site": self.topics.site,
+            "site_name": self.loaded().config.site.name, "connection": self.link.connection,
+            "since": round(self.started_wall, 3), "updated": round(time.time(), 3),
+            "version": __version__,
+        }  # fmt: skip
 
     def _connected(self) -> None:
-        # paho's thread: say online at once (the Last Will said offline), then the rest.
-        self.link.publish_nowait(self.topics.status, self._status("online", "running"))
+        # paho's thread: the status (online again: the Last Will said offline) and the
+        # rest go out through the publisher at once.
         self._publish_discovery()
         self._tick(force=True)
 
@@ -171,7 +172,7 @@ class MqttService:
         offline = sorted(c.id for c in statuses if not c.up)
         incidents = [i for c in statuses for i in c.incidents]
         danger = sum(1 for i in incidents if i.level == "danger")
-        status = json.loads(self._status("online", "running"))
+        status = self._status("online", "running")
         status.update(
             cameras=len(config.cameras), cameras_offline=offline,
             open_incidents=len(incidents), danger=danger,

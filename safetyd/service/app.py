@@ -204,7 +204,7 @@ class App:
 
         backend = Backend(status=self.status, loaded=lambda: self.loaded,
                           picture=self.picture, store=self.store, alerts=self.alerts,
-                          frame=self.frame, reload=self.request_reload)  # fmt: skip
+                          frame=self.cameras.frame, reload=self.request_reload)  # fmt: skip
         try:
             console = ConsoleServer(settings, self.loaded.users_path, backend).start()
         except OSError as exc:
@@ -478,12 +478,6 @@ class App:
             return None
         ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
         return data.tobytes() if ok else None
-
-    def frame(self, camera: str):  # noqa: ANN201 (numpy image or None)
-        """The camera's last processed frame, as it came (the zone editor draws on it)."""
-        runner = self.cameras.runners.get(camera)
-        last = runner.last if runner else None
-        return None if last is None else last.frame.image
 
     def request_reload(self, timeout: float = 30.0) -> tuple[bool, str]:
         """The ordinary reload (as SIGHUP), run by the main thread; wait for its outcome."""

@@ -217,8 +217,11 @@ class CameraRunner:
             self._rate.tick(now)
             self._processed_at = now
             self._publish()
-            self._show_plant(frame.mono)  # the stack light first: before any SMS is queued
-            self._show_mqtt(frame.mono)
+            # The zones' levels after this frame, taken once, shown to the plant I/O (the
+            # stack light first: before any SMS is queued) and to the broker.
+            open_ = self.pipeline.zone_incidents()
+            self._show_plant(open_, frame.mono)
+            self._show_mqtt(open_, frame.mono)
             self.metrics.frames_processed.labels(self.id).inc()
             if result.inferred:
                 self.metrics.frames_inferred.labels(self.id).inc()
@@ -365,25 +368,25 @@ class CameraRunner:
         plant = self.plant()
         return True if plant is None else plant.allows(input_id)
 
-    def _show_plant(self, captured_mono: float) -> None:
+    def _show_plant(self, open_: dict[str, tuple[str, str]], captured_mono: float) -> None:
         """Hand this camera's zone levels to the plant outputs when they change (the
         call stores and wakes the output threads; it never waits for a device)."""
         plant = self.plant()
         if plant is None or not plant.outputs:
             return
-        levels = self.pipeline.zone_states()  # the inference thread: safe to read here
+        levels = {zone: level for zone, (level, _) in open_.items()}
         if (plant, levels) != self._shown:
             self._shown = (plant, levels)
             plant.show_zones(self.id, levels, captured_mono)
 
-    def _show_mqtt(self, captured_mono: float) -> None:
+    def _show_mqtt(self, open_: dict[str, tuple[str, str]], captured_mono: float) -> None:
         """Hand this camera's zones to the broker's live state when they change (the
         call stores and wakes the publisher; it never waits for the broker)."""
         mqtt = self.mqtt()
         if mqtt is None:
             return
         zones = self.pipeline.setup.zones
-        told = (mqtt, zones, self.pipeline.zone_incidents())
+        told = (mqtt, zones, open_)
         if told != self._told:
             # The first hand-over is the camera's initial state, not a change: it is
             # published, but not timed (its frame also carried the model's warm-up).
@@ -447,6 +450,11 @@ class CameraRunner:
             incidents=self._incidents,
             unrecorded_events=self.unrecorded(),
         )
+
+    def frame(self) -> np.ndarray | None:
+        """The last processed frame as it came (the zone editor draws on it)."""
+        last = self.last
+        return None if last is None else last.frame.image
 
     def picture(self) -> np.ndarray | None:
         """The last processed frame with zones and skeletons drawn (status page)."""
@@ -532,6 +540,10 @@ class Cameras:
     def picture(self, camera_id: str) -> np.ndarray | None:
         runner = self.runners.get(camera_id)
         return runner.picture() if runner else None
+
+    def frame(self, camera_id: str) -> np.ndarray | None:
+        runner = self.runners.get(camera_id)
+        return runner.frame() if runner else None
 
     def unrecorded(self) -> int:
         return sum(r.unrecorded() for r in self.runners.values())
