@@ -22,6 +22,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from .abc import PoseEstimator
 from .config.settings import CameraSettings, LiveSettings
 from .hazards import HazardEngine
@@ -35,7 +37,7 @@ from .vision.phantoms import PhantomJudge
 from .vision.plausibility import PlausibilityFilter
 from .vision.pose import Pose
 from .vision.regional import Expected, RegionalEstimator
-from .vision.regions import RegionPlan
+from .vision.regions import MIN_PERSON_PX, RegionPlan
 from .vision.sizes import (
     FloorHeights,
     Heights,
@@ -254,8 +256,9 @@ class CameraPipeline:
                 if i not in self._phantoms
             ]
             looked = self.estimator.estimate(
-                frame.image, t, plan, expected, regions=decision is None or decision.infer
-            )
+                frame.image, t, plan, expected, regions=decision is None or decision.infer,
+                movers=self._movers(decision, plan),
+            )  # fmt: skip
             infer_s = time.perf_counter() - t0
             calls = looked.calls
         inferred = calls > 0
@@ -304,6 +307,22 @@ class CameraPipeline:
         x0, y0, x1, y1 = box
         people = self.tracker.ids() - set(self._phantoms)
         return self.gate.decide(frame.image[y0:y1, x0:x1], t, bool(people))
+
+    def _movers(self, decision: GateDecision | None, plan: RegionPlan) -> list[np.ndarray]:
+        """The motion gate's moving blobs as boxes of a person's size in frame pixels:
+        as tall as the blob, or as the people this camera has seen stand where the
+        blob's bottom is (a blob can be just the legs or arms that moved)."""
+        if decision is None or not decision.movers:
+            return []
+        x, y = plan.bounds[:2]
+        out = []
+        for x0, y0, x1, y1 in decision.movers:
+            x0, y0, x1, y1 = x0 + x, y0 + y, x1 + x, y1 + y
+            tall = max(y1 - y0, self.heights.at((x0 + x1) / 2, y1) or 0.0)
+            if tall < MIN_PERSON_PX:
+                continue
+            out.append(np.array([x0, y1 - tall, x1, y1]))
+        return out
 
     def _judge(self, tracks: list[Track], frame: Frame, t: float) -> None:
         """Phantom verdicts for the tracks seen now (kept for those not seen), and size

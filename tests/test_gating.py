@@ -45,3 +45,31 @@ def test_never_skipped_while_someone_is_tracked() -> None:
     decisions = [gate.decide(img, i / 10, tracking=True) for i, img in enumerate(still)]
     assert all(d.infer for d in decisions)
     assert {d.reason for d in decisions[1:]} == {"tracking"}
+
+
+def test_a_walking_person_is_a_mover_where_he_is_and_a_still_scene_has_none() -> None:
+    import json
+
+    gate = MotionGate()
+    still, walk = frames("empty.mp4"), frames("walk-in.mp4")
+    for i, img in enumerate(still):
+        assert gate.decide(img, i / 10, tracking=False).movers == () or i < 5
+    truth = json.loads((FIXTURES / "walk-in.json").read_text())["frames"]
+    t0 = len(still) / 10
+    hits = 0
+    for i, img in enumerate(walk[25:60], start=25):  # wholly in view, walking in
+        movers = gate.decide(img, t0 + i / 10, tracking=False).movers
+        x0, y0, x1, y1 = truth[i]["person_box"]
+        # The largest moving blob is on him (its centre inside his silhouette's box).
+        if movers:
+            mx, my = (movers[0][0] + movers[0][2]) / 2, (movers[0][1] + movers[0][3]) / 2
+            hits += x0 <= mx <= x1 and y0 <= my <= y1
+    assert hits >= 30
+
+
+def test_no_movers_while_the_background_is_being_learned() -> None:
+    gate = MotionGate(warmup_frames=5)
+    walk = frames("walk-in.mp4")[30:36]  # he is in view from the first frame
+    assert [gate.decide(img, i / 10, tracking=False).movers for i, img in enumerate(walk[:5])] == [
+        ()
+    ] * 5

@@ -89,6 +89,49 @@ def test_tiles_find_a_small_person_the_whole_frame_misses() -> None:
     assert 1180 <= (x0 + x1) / 2 <= 1350 and 740 <= y0 <= 900
 
 
+def test_something_moving_that_no_pose_explains_gets_a_closer_look() -> None:
+    """The pose model misses the astronaut at 120 px in a 1000 px region; a mover box
+    around her (what the motion gate reports) is looked at closer and finds her. A
+    mover on a person already found costs nothing."""
+    frame = paste(noise_floor(1280, 1000), astronaut(120), 700, 600)
+    plan = regions.manual([[200, 0, 1200, 1000]], (1280, 1000))
+    mover = np.array([700.0, 600.0, 820.0, 720.0])
+    looker = RegionalEstimator(MediaPipePoseEstimator, context_every_s=0)
+    try:
+        assert looker.estimate(frame, 0.0, plan).poses() == []  # the region alone misses her
+        looked = looker.estimate(frame, 0.1, plan, movers=[mover])
+        assert [f.kind for f in looked.found] == ["region", "mover"]
+        (pose,) = looked.poses()
+        assert pose.bbox[0] >= 680 and pose.bbox[2] <= 840 and pose.bbox[1] >= 580
+    finally:
+        looker.close()
+    big = paste(noise_floor(1280, 1000), astronaut(400), 500, 300)
+    looker = RegionalEstimator(MediaPipePoseEstimator, context_every_s=0)
+    try:
+        looked = looker.estimate(big, 0.0, plan, movers=[np.array([520.0, 320, 880, 680])])
+        assert [f.kind for f in looked.found] == ["region"] and len(looked.poses()) == 1
+    finally:
+        looker.close()
+
+
+def test_moving_machinery_without_a_person_is_looked_at_less_and_less() -> None:
+    """A moving blob where the model finds nobody (a machine part) gets a look on each
+    of its first frames, then one a second: bounded cost, never blind for long."""
+    floor = noise_floor(1280, 720)
+    plan = regions.manual([[0, 0, 1280, 720]], (1280, 720))
+    looker = RegionalEstimator(MediaPipePoseEstimator, context_every_s=0)
+    looks = []
+    try:
+        for i in range(40):  # 4 s at 10 fps, the blob drifting
+            mover = np.array([300.0 + 2 * i, 200, 420 + 2 * i, 380])
+            looked = looker.estimate(floor, i / 10, plan, movers=[mover])
+            looks.append(looked.count("mover"))
+    finally:
+        looker.close()
+    assert looks[:3] == [1, 1, 1]
+    assert 4 <= sum(looks) <= 3 + 5  # then about once a second
+
+
 def _zone(zone_id: str, ring, **props):
     import shapely
     from test_hazards import make_zone
@@ -164,6 +207,38 @@ def test_the_demo_keeps_one_id_and_draws_no_inverted_box() -> None:
             pipe.close()
     assert len(ids) == 1, ids
     assert drawn_lost > 0
+
+
+def test_the_demo_man_far_away_is_found_in_his_region_and_warned_first(tmp_path: Path) -> None:
+    """fixtures/walk-in.mp4 shrunk to 0.3 of a 1080p frame: the man (a bent figure cut
+    off at the thighs, 242 px tall) is missed by the model on his region's picture on
+    most frames; what moves there is looked at closer, and then followed."""
+    truth = json.loads((FIXTURES / "walk-in.json").read_text())["frames"]
+    scaled, where = shrink_into(read_frames(FIXTURES / "walk-in.mp4"), 0.3)
+    guard = [[455, 40], [630, 40], [630, 315], [455, 315]]
+    zones = {"type": "FeatureCollection", "features": [_feature(
+        "press-3-guard", where.coords(guard), body_parts=["hands"],
+        warn_distance=40 * where.factor, min_frames=3)]}  # fmt: skip
+    pipe = _pipeline(tmp_path, zones, size=(1920, 1080))
+    inside = found = 0
+    events = []
+    try:
+        for i, image in enumerate(scaled):
+            t = i / 10
+            res = pipe.process(Frame("cam", i, t, 1e9 + t, t, image), t)
+            events += [(tr.event, tr.level) for tr in res.transitions]
+            box = truth[i]["person_box"]
+            if box is None or res.plan is None:
+                continue
+            mapped = where.box(box)
+            if any(_overlap(r.box, mapped) >= 0.9 for r in res.plan.regions):
+                inside += 1
+                found += any(tr.seen and _overlap(tr.bbox, mapped) >= 0.33 for tr in res.tracks)
+    finally:
+        pipe.close()
+    assert inside >= 30
+    assert found >= 0.9 * inside, (found, inside)
+    assert events[:2] == [("opened", "warning"), ("escalated", "danger")], events
 
 
 def _overlap(track_box, truth_box) -> float:

@@ -7,6 +7,11 @@ skipped while anyone is being tracked (a worker standing still inside a zone
 moves very little and must keep being checked), and at least every
 ``max_skip_s`` seconds inference runs anyway, so a gating mistake cannot
 blind a camera for long.
+
+The same foreground mask also says *where* things moved: its blobs
+(``GateDecision.movers``, boxes in the gated picture's pixels) let the pose
+model look closer at something moving that it did not recognise as a person
+(vision/regional.py, "movers").
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ import cv2
 import numpy as np
 
 GATE_WIDTH = 96  # pixels: a person is still a dozen pixels wide; the model stays cheap
+MOVER_MIN_PX = 3  # a blob this many mask pixels tall and wide can be a person
+MOVERS_MAX = 8  # the largest blobs only: a flickering light makes hundreds
+
+Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,7 @@ class GateDecision:
     infer: bool
     reason: str  # tracking | motion | interval | warmup | skip
     changed_frac: float
+    movers: tuple[Box, ...] = ()  # moving blobs, largest first, in the picture's pixels
 
 
 class MotionGate:
@@ -44,7 +54,7 @@ class MotionGate:
         self._last_infer: float | None = None
         self._kernel = np.ones((3, 3), np.uint8)
 
-    def _changed(self, image: np.ndarray) -> float:
+    def _changed(self, image: np.ndarray) -> tuple[float, tuple[Box, ...]]:
         h, w = image.shape[:2]
         # Nearest-neighbour decimation, then a blur: a quarter of the CPU of an
         # area-averaging resize, and the blur takes out the sensor noise it keeps.
@@ -54,11 +64,13 @@ class MotionGate:
         mask = self._bg.apply(grey)
         # Opening removes isolated noise pixels; a person is a blob.
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._kernel)
-        return float(np.count_nonzero(mask)) / mask.size
+        return float(np.count_nonzero(mask)) / mask.size, _blobs(mask, w / size[0], h / size[1])
 
     def decide(self, image: np.ndarray, t: float, tracking: bool) -> GateDecision:
-        changed = self._changed(image)
+        changed, movers = self._changed(image)
         self._seen += 1
+        if self._seen <= self.warmup_frames:
+            movers = ()  # a new background model calls everything foreground
         if tracking:
             reason = "tracking"
         elif self._seen <= self.warmup_frames:
@@ -68,6 +80,25 @@ class MotionGate:
         elif self._last_infer is None or t - self._last_infer >= self.max_skip_s - 1e-6:
             reason = "interval"
         else:
-            return GateDecision(False, "skip", changed)
+            return GateDecision(False, "skip", changed, movers)
         self._last_infer = t
-        return GateDecision(True, reason, changed)
+        return GateDecision(True, reason, changed, movers)
+
+
+def _blobs(mask: np.ndarray, sx: float, sy: float) -> tuple[Box, ...]:
+    """The mask's connected blobs big enough to be a person, as boxes scaled back to
+    the picture. A walker's body parts move apart (legs, arms); a closing joins them."""
+    if not mask.any():
+        return ()
+    joined = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    big = [
+        stats[i]
+        for i in range(1, n)
+        if min(stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT]) >= MOVER_MIN_PX
+    ]
+    big.sort(key=lambda s: -s[cv2.CC_STAT_AREA])
+    return tuple(
+        (float(s[0] * sx), float(s[1] * sy), float((s[0] + s[2]) * sx), float((s[1] + s[3]) * sy))
+        for s in big[:MOVERS_MAX]
+    )

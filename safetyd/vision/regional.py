@@ -1,6 +1,6 @@
 """The pose model run over a camera's regions, poses returned in frame pixels.
 
-Four kinds of looks, each a call of the pose model on part of the frame:
+Five kinds of looks, each a call of the pose model on part of the frame:
 
 * **regions** (every frame): one model instance per region, because
   MediaPipe's VIDEO mode tracks a person from one call to the next inside an
@@ -14,6 +14,15 @@ Four kinds of looks, each a call of the pose model on part of the frame:
   lost for a frame, people outside the regions (found by a look around) and the
   second and third person of a group, whom the model's detector tends to
   suppress next to the first.
+* **movers** (when needed): something moving in a region that no pose
+  explains (a blob of the motion gate's mask, sized by what the camera knows of
+  people's heights there) gets a follow-up crop of its own. The model's
+  detector misses people it would see at a closer scale (small, bent, seen
+  from the side, partly hidden); a crop of about two heights finds them, and
+  once found the tracker's follow-ups keep them. Moving machinery the model
+  finds nothing in costs a look every ``BARREN_RETRY_S`` after
+  ``BARREN_AFTER`` empty looks, not one per frame; and all mover looks together
+  are held to ``MOVER_RATE`` per frame on average.
 * **look-around** (every ``context_every_s``, 2 s): the whole frame, and each region
   with people in it, with the people already tracked blanked out. It finds
   whoever is not yet tracked: outside the regions, or hidden behind the person
@@ -47,6 +56,17 @@ COVERED_IOU = 0.3  # a person is found this frame if a pose overlaps him this mu
 # blanked out, not somebody else.
 BLANK_GROW = (0.15, 0.1)
 REMAINS = 0.6  # share of a found box inside blanked boxes that makes it remains
+MOVER_LIMIT = 2  # mover looks per frame at most
+# ... and on average over time: each frame the regions are looked at earns this share
+# of a look, saved up to a burst (a newcomer gets looks at once; a camera where things
+# move that the model never recognises pays about a twentieth more, not double).
+MOVER_RATE = 0.05
+MOVER_BURST = 3.0
+EXPLAINED = 0.5  # a moving blob this much inside a found or expected person is him
+SAME_CROP = 0.6  # a mover crop overlapping a crop looked at this much adds nothing
+BARREN_AFTER = 3  # empty looks at a moving thing before it is looked at less often
+BARREN_RETRY_S = 1.0  # ... then once this often
+BARREN_FORGET_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -58,13 +78,22 @@ class Expected:
     confirmed: bool
 
 
+@dataclass(eq=False)
+class _Barren:
+    """A place where moving things were looked at and nobody was found."""
+
+    box: np.ndarray
+    t: float
+    misses: int = 1
+
+
 @dataclass(frozen=True)
 class Found:
     """The poses one model call found, in frame pixels, and where it looked."""
 
     box: Box
     poses: tuple[Pose, ...]
-    kind: str = "region"  # region | follow | around
+    kind: str = "region"  # region | follow | mover | around
 
     @property
     def crop_height(self) -> int:
@@ -153,6 +182,8 @@ class RegionalEstimator:
         # loading a model takes a tenth of a second, too long to do per new person.
         self._spare: list[PoseEstimator] = []
         self._last_around: float | None = None
+        self._barren: list[_Barren] = []
+        self._mover_budget = MOVER_BURST
 
     def _model(self, key: Hashable, single: bool = False) -> PoseEstimator:
         model = self._models.get(key)
@@ -166,7 +197,9 @@ class RegionalEstimator:
 
     def _release(self, key: Hashable) -> None:
         model = self._models.pop(key)
-        single = isinstance(key, tuple) and key[0] == "follow" and key[1] != "frame"
+        single = isinstance(key, tuple) and (
+            key[0] == "mover" or (key[0] == "follow" and key[1] != "frame")
+        )
         if single and len(self._spare) < FOLLOW_LIMIT:
             self._spare.append(model)
         else:
@@ -179,10 +212,12 @@ class RegionalEstimator:
         plan: RegionPlan,
         expected: Sequence[Expected] = (),
         regions: bool = True,
+        movers: Sequence[np.ndarray] = (),
     ) -> Looked:
         """Look at this frame. ``regions=False`` (motion gating found the regions still
         and nobody tracked): only the look-around runs, if it is due, so that someone
-        approaching from outside the regions is still found."""
+        approaching from outside the regions is still found. ``movers``: boxes of
+        about a person's size around moving blobs (frame pixels, largest first)."""
         h, w = image.shape[:2]
         size = (w, h)
         used: set[Hashable] = set()
@@ -230,6 +265,21 @@ class RegionalEstimator:
             found[-1] = Found(last.box, keep, last.kind)
             seen += [p.bbox for p in keep]
 
+        if regions:
+            self._mover_budget = min(self._mover_budget + MOVER_RATE, MOVER_BURST)
+            # Only the people found this frame explain motion: an expected person whose
+            # follow-up came back empty gets a second look at the moving blob's scale.
+            followed = [f.box for f in found if f.kind == "follow"]
+            for slot, box in enumerate(self._movers_to_look(movers, plan, seen, followed, t, size)):
+                crop = blank(_crop(image, box), [_shift(b, box) for b in seen])
+                look(("mover", slot), box, crop, "mover", single=True)
+                last = found[-1]
+                keep = tuple(p for p in last.poses if not any(_covers(b, p.bbox) for b in seen))
+                found[-1] = Found(last.box, keep, last.kind)
+                seen += [p.bbox for p in keep]
+                self._note_mover(box, bool(keep), t)
+                self._mover_budget -= 1
+
         if plan.regions and self._around_due(t) and (not plan.full_frame or expected):
             known = [e.box for e in expected] + [p.bbox for f in found for p in f.poses]
             for region in plan.regions:
@@ -249,6 +299,54 @@ class RegionalEstimator:
             self._release(key)
         return Looked(tuple(found))
 
+    def _movers_to_look(
+        self,
+        movers: Sequence[np.ndarray],
+        plan: RegionPlan,
+        known: Sequence[np.ndarray],
+        looked: Sequence[Box],
+        t: float,
+        size: tuple[int, int],
+    ) -> list[Box]:
+        """Crops for moving things inside a region that no person found this frame
+        explains, bounded per frame, not the crops just looked at (``looked``), skipping
+        places that keep giving nothing."""
+        self._barren = [b for b in self._barren if t - b.t <= BARREN_FORGET_S]
+        if plan.full_frame:
+            # The plan is the whole frame because people are big enough in it: a
+            # closer look is for regions that shrink them (and the whole frame's cost
+            # is the budget a camera without small people keeps).
+            return []
+        out: list[Box] = []
+        for mover in movers:
+            if len(out) >= min(MOVER_LIMIT, int(self._mover_budget)):
+                break
+            inside = [r for r in plan.regions if _inside(mover, r.box)]
+            if not inside or any(_explains(k, mover) for k in known):
+                continue
+            box = follow_box(mover, size)
+            if box is None or any(boxes.area(box) >= 0.8 * boxes.area(r.box) for r in inside):
+                continue  # as big as the region: the model just looked at that
+            if any(boxes.iou(box, b) >= SAME_CROP for b in [*out, *looked]):
+                continue
+            if any(
+                b.misses >= BARREN_AFTER and t - b.t < BARREN_RETRY_S and _covers(b.box, mover)
+                for b in self._barren
+            ):
+                continue
+            out.append(box)
+        return out
+
+    def _note_mover(self, box: Box, found: bool, t: float) -> None:
+        here = np.array(box, float)
+        near = [b for b in self._barren if _covers(b.box, here)]
+        if found:
+            self._barren = [b for b in self._barren if b not in near]
+        elif near:
+            near[0].box, near[0].t, near[0].misses = here, t, near[0].misses + 1
+        else:
+            self._barren.append(_Barren(here, t))
+
     def _around_due(self, t: float) -> bool:
         if self.context_every_s <= 0:
             return False
@@ -262,6 +360,13 @@ class RegionalEstimator:
             model.close()
         self._models.clear()
         self._spare.clear()
+
+
+def _explains(person: np.ndarray, mover: np.ndarray) -> bool:
+    """A moving blob on a person found this frame is that person moving: mostly inside
+    his (grown) box, or overlapping him. (His box joins his landmarks; what he
+    carries, his coat and his shadow move with him and make the blob bigger.)"""
+    return boxes.contained_fraction(mover, grown(person)) >= EXPLAINED or _covers(person, mover)
 
 
 def _crop(image: np.ndarray, box: Box) -> np.ndarray:
