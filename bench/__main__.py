@@ -55,6 +55,7 @@ def main() -> int:
         "soak": lambda: soak.run(args.quick, args.soak_minutes),
         "http": lambda: webserver.run(args.quick),
         "perception": lambda: perception.run(args.quick),
+        "crowd": lambda: perception.crowd(args.quick),
         "regions-cost": lambda: perception.cost(args.quick),
         "phantoms": lambda: perception.phantoms(args.quick),
         "plantio": lambda: plantio.run(args.quick),

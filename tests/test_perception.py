@@ -26,6 +26,7 @@ from safetyd.vision.sources import Frame
 
 pytestmark = pytest.mark.slow
 WORKER = SHARED_FOOTAGE / "worker-zone-detection.gif"
+THREE = SHARED_FOOTAGE / "three-people-standing.gif"
 needs_footage = pytest.mark.skipif(
     not WORKER.exists(), reason=f"shared test footage not present at {SHARED_FOOTAGE}"
 )
@@ -307,3 +308,33 @@ def test_a_worker_standing_still_keeps_his_incident_and_a_small_copy_is_a_phanto
         more = [paste(f, small, 200, 200) for f in frames] + [paste(frames[-1], small, 200, 200)]
         results, _ = _worker_run(0.6, Path(name), more, [])
     assert len({t.incident_id for r in results for t in r.transitions}) <= 1
+
+
+@pytest.mark.skipif(not THREE.exists(), reason=f"shared test footage not present at {THREE}")
+def test_three_people_standing_close_together_are_each_tracked(tmp_path: Path) -> None:
+    """Three people side by side, shoulders overlapping (counted by eye in every frame):
+    the model returns one of them per picture. The others, found by the look-around,
+    are followed in crops with the ones already found blanked out, and keep their
+    ids."""
+    frames = read_frames(THREE)
+    front = [[0, 230], [480, 230], [480, 270], [0, 270]]
+    zones = {
+        "type": "FeatureCollection",
+        "features": [_feature("bench", front, body_parts=["hands"])],
+    }
+    pipe = _pipeline(tmp_path, zones, size=(480, 270))
+    counts, ids = [], set()
+    try:
+        for i, image in enumerate(frames):
+            t = i * 0.08
+            res = pipe.process(Frame("cam", i, t, 1e9 + t, t, image), t)
+            people = [tr for tr in res.tracks if tr.seen and tr.confirmed]
+            counts.append(len(people))
+            if i >= len(frames) // 2:
+                ids |= {tr.id for tr in people}
+    finally:
+        pipe.close()
+    second_half = counts[len(frames) // 2 :]
+    assert max(second_half) == 3
+    assert np.median(second_half) >= 2, counts
+    assert len(ids) <= 4, ids  # at most one id change among three people

@@ -44,6 +44,16 @@ def test_without_sizes_the_zone_stands_in_for_a_person() -> None:
     assert boxes(plan) == [(780, 380, 1120, 680)]
 
 
+def test_without_sizes_a_long_strip_is_not_taken_for_a_giant() -> None:
+    """A strip 800 px long and 60 px deep in front of a bench: the guessed person is
+    three times its depth (180 px), not its length, so the region is not the whole
+    frame (where people of that size would be too small for the model)."""
+    zone = make_zone("z", shapely.box(560, 700, 1360, 760), warn_distance=20)
+    plan = regions.plan([zone], {"z"}, FRAME, Unknown())
+    assert boxes(plan) == [(360, 500, 1560, 960)]
+    assert not plan.full_frame
+
+
 def test_a_disarmed_zone_gets_no_region() -> None:
     a = make_zone("a", shapely.box(100, 100, 200, 200))
     b = make_zone("b", shapely.box(1500, 800, 1600, 900))

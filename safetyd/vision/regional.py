@@ -237,15 +237,15 @@ class RegionalEstimator:
             if not any(_covers(b, e.box) for b in seen) and not _ghost_of_another(e, expected)
         ]  # fmt: skip
         # People big enough for the whole frame are followed in it (one call for all of
-        # them); smaller ones each in a crop of their own.
+        # them); smaller ones each in a crop of their own. In a whole-frame plan the
+        # region already was the whole frame: there everyone missing gets a crop (the
+        # model tends to return one of several people standing close together, and a
+        # crop with that one blanked out finds the next).
         big = max(w, h) / SIDE_PER_HEIGHT
-        whole = [e for e in missing if e.box[3] - e.box[1] >= big]
-        crops = [e for e in missing if e.box[3] - e.box[1] < big]
-        # (In a whole-frame plan the region already was the whole frame.)
+        whole = [e for e in missing if e.box[3] - e.box[1] >= big and not plan.full_frame]
+        crops = [e for e in missing if e not in whole]
         follows: list[tuple[Hashable, Box, list]] = (
-            [(("follow", "frame"), (0, 0, w, h), list(seen))]
-            if whole and not plan.full_frame
-            else []
+            [(("follow", "frame"), (0, 0, w, h), list(seen))] if whole else []
         )
         for e in sorted(crops, key=lambda e: not e.confirmed):
             box = follow_box(e.box, size)

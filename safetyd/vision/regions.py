@@ -21,8 +21,9 @@ least about 0.22 of the long side of the picture it is given (docs/BENCHMARKS.md
 
 A person's height comes from ``sizes.Heights`` (calibration, or learned from
 the people this camera has seen). Before anything is known, a pixel zone's
-larger side stands in for it: zones are drawn around machines of about a
-person's size, and a wrong guess is corrected once people have been seen.
+larger side stands in for it (zones are drawn around machines of about a
+person's size), but no more than three times its shorter side (a long, shallow
+strip is not a person tall); a wrong guess is corrected once people have been seen.
 A disarmed zone gets no region; with no zone armed nothing is inferred.
 
 Pure: planning is a function of zones, arming, frame size and heights.
@@ -47,6 +48,13 @@ SIDE_PER_HEIGHT = 4.5  # a tile's long side, in person heights (measured: reliab
 SNAP_TO_FULL = 0.5  # a region covering this share of the frame becomes the frame
 MIN_GUESS_FRAC = 0.06  # the unknown-height guess stays within these fractions
 MAX_GUESS_FRAC = 0.9  # of the frame height
+# ... and at most this many times the zone's shorter side: a long strip along a
+# conveyor or in front of a bench is as deep as a step or two, seen foreshortened,
+# and the person at it is a few times that, not as tall as the strip is long. A guess
+# too big makes a region that shrinks people until the model cannot see them (and
+# nobody found, nothing is learned); one too small is safer: the whole frame's
+# look-around finds the big people a small region cuts.
+SHORT_SIDE_HEIGHTS = 3.0
 MIN_PERSON_PX = 40  # smaller people are beyond the model at any scale: no finer tiles
 MAX_TILES = 6  # per region: beyond that the tiles grow instead (bounded cost)
 WALK_HEIGHTS_PER_S = 1.0  # a brisk walk, 1.7 m/s, in body heights per second
@@ -194,14 +202,16 @@ def _person_height(
     frame_size: tuple[int, int],
 ) -> tuple[float, bool]:
     """The tallest person expected at the zone (feet along its near edge and middle),
-    and True; or the zone's larger side and False when nothing is known yet."""
+    and True; or a guess from the zone's shape and False when nothing is known yet."""
     x0, y0, x1, y1 = bounds
     xs = (x0, (x0 + x1) / 2, x1)
     values = [v for x in xs for y in (y1, (y0 + y1) / 2) if (v := heights.at(x, y)) is not None]
     if values:
         return max(values), True
     h = frame_size[1]
-    return min(max(x1 - x0, y1 - y0, MIN_GUESS_FRAC * h), MAX_GUESS_FRAC * h), False
+    long, short = max(x1 - x0, y1 - y0), min(x1 - x0, y1 - y0)
+    guess = min(long, SHORT_SIDE_HEIGHTS * short)
+    return min(max(guess, MIN_GUESS_FRAC * h), MAX_GUESS_FRAC * h), False
 
 
 def _merge(grown):
