@@ -191,6 +191,21 @@ def test_user_add_keeps_a_hash_and_refuses_weak_input(tmp_path) -> None:
     assert run_safetyd("user", "remove", "ann", "--users-file", str(users)).returncode == 1
 
 
+def test_a_removed_or_demoted_user_is_seen_at_his_next_request(tmp_path) -> None:
+    """The role a session checks at each request is cached by the file's identity:
+    every change made by `safetyd user` (another process) is seen at once."""
+    from safetyd.console import users as users_file
+
+    users = tmp_path / "users.json"
+    assert users_file.role_of(users, "ann") is None  # no file: nobody
+    assert add_user(users, "ann", "engineer", "correct horse").returncode == 0
+    assert users_file.role_of(users, "ann") == "engineer"
+    assert add_user(users, "ann", "viewer", "correct horse").returncode == 0  # demoted
+    assert users_file.role_of(users, "ann") == "viewer"
+    assert run_safetyd("user", "remove", "ann", "--users-file", str(users)).returncode == 0
+    assert users_file.role_of(users, "ann") is None
+
+
 def test_a_console_beyond_loopback_without_users_is_refused(tmp_path) -> None:
     from conftest import BASE_TOML
 
@@ -628,7 +643,9 @@ def test_built_in_tls_serves_https_with_secure_cookies(tmp_path, monkeypatch) ->
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
     status = Status(site="TLS plant", cameras=(), delivery=DeliveryStatus(0, True, (), ()),
                     storage=StorageStatus(True, "/x", None, None, 0))  # fmt: skip
-    backend = Backend(status=lambda: status, loaded=lambda: None, picture=lambda c: None,
+    loaded = types.SimpleNamespace(config=types.SimpleNamespace(
+        site=types.SimpleNamespace(name="TLS plant")))  # fmt: skip
+    backend = Backend(status=lambda: status, loaded=lambda: loaded, picture=lambda c: None,
                       store=None, alerts=types.SimpleNamespace(tz=ZoneInfo("UTC")))  # fmt: skip
     settings = ConsoleSettings(enabled=True, port=0, tls_cert_credential="console-cert",
                                tls_key_credential="console-key")  # fmt: skip

@@ -133,6 +133,31 @@ def test_moving_machinery_without_a_person_is_looked_at_less_and_less() -> None:
     assert 4 <= sum(looks) <= 3 + 5  # then about once a second
 
 
+def test_a_moving_machine_part_opens_no_incident_and_costs_little(tmp_path: Path) -> None:
+    """A shuttle (a striped block the size of a person's torso) slides to and fro over
+    a zone for 12 s: the motion gate reports it every frame, the closer looks find no
+    person in it, and after a few empty looks it is looked at about once a second."""
+    ring = [[500, 250], [800, 250], [800, 500], [500, 500]]
+    pipe = _pipeline(tmp_path, {"type": "FeatureCollection", "features": [
+        _feature("shuttle", ring, body_parts=["hands", "feet"])]})  # fmt: skip
+    floor = noise_floor(1280, 720)
+    block = np.zeros((150, 110, 3), np.uint8)
+    block[::20] = 220  # stripes: texture for the motion gate
+    calls, events = [], []
+    try:
+        for i in range(120):
+            x = 420 + int(300 * abs((i % 40) - 20) / 20)  # to and fro, 15 px per frame
+            image = paste(floor, block, x, 300)
+            res = pipe.process(Frame("cam", i, i / 10, 1e9 + i / 10, i / 10, image), i / 10)
+            calls.append(res.calls)
+            events += res.transitions
+    finally:
+        pipe.close()
+    assert events == []
+    assert max(calls) >= 2  # it was looked at closer
+    assert np.mean(calls[20:]) <= 1.3, calls
+
+
 def _zone(zone_id: str, ring, **props):
     import shapely
     from test_hazards import make_zone

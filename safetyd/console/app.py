@@ -224,7 +224,7 @@ class Console:
     def _page(self, request: Request, name: str, s: Session | None, **ctx) -> Response:
         tz = self.backend.alerts.tz
         return self.templates.TemplateResponse(
-            request, name, {"session": s, "site": self.backend.status().site,
+            request, name, {"session": s, "site": self.backend.loaded().config.site.name,
                             "tz": str(tz), **ctx},
         )  # fmt: skip
 

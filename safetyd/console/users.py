@@ -113,7 +113,26 @@ def verify(path: Path, name: str, password: str) -> User | None:
     return User(name, entry["role"])
 
 
+# The roles as last read, keyed by the file's identity: a session asks at every
+# request (each step of a live stream too), and re-reading and parsing the file each
+# time is wasted work. Saving replaces the file (a new inode), so a removed or
+# demoted user is seen at his next request.
+_roles: dict[Path, tuple[tuple[int, int, int], dict[str, str]]] = {}
+
+
 def role_of(path: Path, name: str) -> str | None:
     """The user's role now (None: removed): a session asks at each request."""
-    entry = load(path).get(name)
-    return entry.get("role") if isinstance(entry, dict) and entry.get("role") in ROLES else None
+    try:
+        st = path.stat()
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+    except FileNotFoundError:
+        return None
+    cached = _roles.get(path)
+    if cached is None or cached[0] != key:
+        roles = {
+            n: e["role"]
+            for n, e in load(path).items()
+            if isinstance(e, dict) and e.get("role") in ROLES
+        }
+        cached = _roles[path] = (key, roles)
+    return cached[1].get(name)

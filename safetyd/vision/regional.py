@@ -10,10 +10,11 @@ Five kinds of looks, each a call of the pose model on part of the frame:
   moments) whom no region found this frame gets a crop of his own, a square of
   ``FOLLOW_SIDE`` times his height around where he is expected, at a scale the
   model sees well; people big enough for the whole frame are followed in the
-  whole frame instead (one call for all of them). This keeps people the model
-  lost for a frame, people outside the regions (found by a look around) and the
-  second and third person of a group, whom the model's detector tends to
-  suppress next to the first.
+  whole frame instead (one call for all of them), unless the plan already is
+  the whole frame: then each gets a crop, the people found blanked out. This
+  keeps people the model lost for a frame, people outside the regions (found by
+  a look around) and the second and third person of a group, whom the model's
+  detector tends to suppress next to the first.
 * **movers** (when needed): something moving in a region that no pose
   explains (a blob of the motion gate's mask, sized by what the camera knows of
   people's heights there) gets a follow-up crop of its own. The model's
@@ -22,7 +23,8 @@ Five kinds of looks, each a call of the pose model on part of the frame:
   once found the tracker's follow-ups keep them. Moving machinery the model
   finds nothing in costs a look every ``BARREN_RETRY_S`` after
   ``BARREN_AFTER`` empty looks, not one per frame; and all mover looks together
-  are held to ``MOVER_RATE`` per frame on average.
+  are held to ``MOVER_RATE`` per frame on average. Not in a whole-frame plan:
+  people are big enough in it, and its cost is the camera's budget.
 * **look-around** (every ``context_every_s``, 2 s): the whole frame, and each region
   with people in it, with the people already tracked blanked out. It finds
   whoever is not yet tracked: outside the regions, or hidden behind the person
@@ -62,7 +64,7 @@ MOVER_LIMIT = 2  # mover looks per frame at most
 # move that the model never recognises pays about a twentieth more, not double).
 MOVER_RATE = 0.05
 MOVER_BURST = 3.0
-EXPLAINED = 0.5  # a moving blob this much inside a found or expected person is him
+EXPLAINED = 0.5  # a moving blob this much inside a person found this frame is him
 SAME_CROP = 0.6  # a mover crop overlapping a crop looked at this much adds nothing
 BARREN_AFTER = 3  # empty looks at a moving thing before it is looked at less often
 BARREN_RETRY_S = 1.0  # ... then once this often
