@@ -33,7 +33,7 @@ class GateDecision:
     infer: bool
     reason: str  # tracking | motion | interval | warmup | skip
     changed_frac: float
-    movers: tuple[Box, ...] = ()  # moving blobs, largest first, in the picture's pixels
+    movers: tuple[Box, ...] = ()  # moving blobs, largest first (frames to infer only)
 
 
 class MotionGate:
@@ -54,7 +54,7 @@ class MotionGate:
         self._last_infer: float | None = None
         self._kernel = np.ones((3, 3), np.uint8)
 
-    def _changed(self, image: np.ndarray) -> tuple[float, tuple[Box, ...]]:
+    def _changed(self, image: np.ndarray) -> tuple[float, np.ndarray, tuple[float, float]]:
         h, w = image.shape[:2]
         # Nearest-neighbour decimation, then a blur: a quarter of the CPU of an
         # area-averaging resize, and the blur takes out the sensor noise it keeps.
@@ -64,13 +64,15 @@ class MotionGate:
         mask = self._bg.apply(grey)
         # Opening removes isolated noise pixels; a person is a blob.
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._kernel)
-        return float(np.count_nonzero(mask)) / mask.size, _blobs(mask, w / size[0], h / size[1])
+        return float(np.count_nonzero(mask)) / mask.size, mask, (w / size[0], h / size[1])
 
     def decide(self, image: np.ndarray, t: float, tracking: bool) -> GateDecision:
-        changed, movers = self._changed(image)
+        changed, mask, scale = self._changed(image)
         self._seen += 1
-        if self._seen <= self.warmup_frames:
-            movers = ()  # a new background model calls everything foreground
+        # Where things moved, only for frames the model will see (the gate's own cost
+        # on skipped frames stays as it was), and not while a new background model
+        # still calls everything foreground.
+        warm = self._seen > self.warmup_frames
         if tracking:
             reason = "tracking"
         elif self._seen <= self.warmup_frames:
@@ -80,9 +82,9 @@ class MotionGate:
         elif self._last_infer is None or t - self._last_infer >= self.max_skip_s - 1e-6:
             reason = "interval"
         else:
-            return GateDecision(False, "skip", changed, movers)
+            return GateDecision(False, "skip", changed)
         self._last_infer = t
-        return GateDecision(True, reason, changed, movers)
+        return GateDecision(True, reason, changed, _blobs(mask, *scale) if warm else ())
 
 
 def _blobs(mask: np.ndarray, sx: float, sy: float) -> tuple[Box, ...]:

@@ -11,7 +11,8 @@ Five kinds of looks, each a call of the pose model on part of the frame:
   ``FOLLOW_SIDE`` times his height around where he is expected, at a scale the
   model sees well; people big enough for the whole frame are followed in the
   whole frame instead (one call for all of them), unless the plan already is
-  the whole frame: then each gets a crop, the people found blanked out. This
+  the whole frame: then, when the model found somebody else, each gets a crop
+  with the people found blanked out. This
   keeps people the model lost for a frame, people outside the regions (found by
   a look around) and the second and third person of a group, whom the model's
   detector tends to suppress next to the first.
@@ -240,12 +241,16 @@ class RegionalEstimator:
         ]  # fmt: skip
         # People big enough for the whole frame are followed in it (one call for all of
         # them); smaller ones each in a crop of their own. In a whole-frame plan the
-        # region already was the whole frame: there everyone missing gets a crop (the
-        # model tends to return one of several people standing close together, and a
-        # crop with that one blanked out finds the next).
+        # region already was the whole frame: there the big ones missing get a crop
+        # only when the model found somebody else (it tends to return one of several
+        # people standing close together, and a crop with that one blanked out finds
+        # the next); when it found nobody, the same pixels cropped rarely do better.
         big = max(w, h) / SIDE_PER_HEIGHT
-        whole = [e for e in missing if e.box[3] - e.box[1] >= big and not plan.full_frame]
+        whole = [e for e in missing if e.box[3] - e.box[1] >= big]
         crops = [e for e in missing if e not in whole]
+        if plan.full_frame:
+            crops += whole if seen else []
+            whole = []
         follows: list[tuple[Hashable, Box, list]] = (
             [(("follow", "frame"), (0, 0, w, h), list(seen))] if whole else []
         )
