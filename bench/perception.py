@@ -224,8 +224,7 @@ def run(quick: bool = False) -> Result:
             "footage, CC BY 4.0 Intel IoT Devkit), shrunk into 1920×1080 (tests/scenes.py). "
             "'Before' is the same pipeline with regions = \"full\" (one model on the whole "
             "frame, as safetyd did before regions; since 2026-11-27 afternoon with the "
-            "follow-up crops a whole-frame plan now makes for people the model missed, "
-            "which is why 'before' at ×0.8 rose from 51 % to 88 %).",
+            "follow-up crops a whole-frame plan makes for the rest of a close group).",
             "The demo's man (a cut-out from a photo: bent forward in profile behind a camera, "
             "cut off at the thighs) is a weak subject for the model: in his region at ×0.3 "
             "(3.4 of his heights across) the detector misses him on most frames, while square "

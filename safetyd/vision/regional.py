@@ -247,7 +247,7 @@ class RegionalEstimator:
         # the next); when it found nobody, the same pixels cropped rarely do better.
         big = max(w, h) / SIDE_PER_HEIGHT
         whole = [e for e in missing if e.box[3] - e.box[1] >= big]
-        crops = [e for e in missing if e not in whole]
+        crops = [e for e in missing if e.box[3] - e.box[1] < big]
         if plan.full_frame:
             crops += whole if seen else []
             whole = []
