@@ -12,10 +12,10 @@ Five kinds of looks, each a call of the pose model on part of the frame:
   model sees well; people big enough for the whole frame are followed in the
   whole frame instead (one call for all of them), unless the plan already is
   the whole frame: then, when the model found somebody else, each gets a crop
-  with the people found blanked out. This
-  keeps people the model lost for a frame, people outside the regions (found by
-  a look around) and the second and third person of a group, whom the model's
-  detector tends to suppress next to the first.
+  with the people found blanked out. This keeps people the model lost for a
+  frame, people outside the regions (found by a look around) and the second
+  and third person of a group, whom the model's detector tends to suppress
+  next to the first.
 * **movers** (when needed): something moving in a region that no pose
   explains (a blob of the motion gate's mask, sized by what the camera knows of
   people's heights there) gets a follow-up crop of its own. The model's
@@ -235,6 +235,17 @@ class RegionalEstimator:
             look(("region", region.box), region.box, _crop(image, region.box), "region")
 
         seen = [p.bbox for f in found for p in f.poses]
+
+        def look_again(key: Hashable, box: Box, picture: np.ndarray, kind: str, single) -> bool:
+            """A second look (a crop): what it finds near someone already seen is him
+            again and is dropped; True when it found somebody new."""
+            look(key, box, picture, kind, single)
+            last = found[-1]
+            keep = tuple(p for p in last.poses if not any(_covers(b, p.bbox) for b in seen))
+            found[-1] = Found(last.box, keep, last.kind)
+            seen.extend(p.bbox for p in keep)
+            return bool(keep)
+
         missing = [
             e for e in expected
             if not any(_covers(b, e.box) for b in seen) and not _ghost_of_another(e, expected)
@@ -265,12 +276,7 @@ class RegionalEstimator:
             crop = _crop(image, box)
             if others:
                 crop = blank(crop, [b for b in others if _overlaps_crop(b, box)])
-            look(key, box, crop, "follow", single=key != ("follow", "frame"))
-            # What the crop found near someone a region already sees is him again.
-            last = found[-1]
-            keep = tuple(p for p in last.poses if not any(_covers(b, p.bbox) for b in seen))
-            found[-1] = Found(last.box, keep, last.kind)
-            seen += [p.bbox for p in keep]
+            look_again(key, box, crop, "follow", single=key != ("follow", "frame"))
 
         if regions:
             self._mover_budget = min(self._mover_budget + MOVER_RATE, MOVER_BURST)
@@ -279,12 +285,8 @@ class RegionalEstimator:
             followed = [f.box for f in found if f.kind == "follow"]
             for slot, box in enumerate(self._movers_to_look(movers, plan, seen, followed, t, size)):
                 crop = blank(_crop(image, box), [_shift(b, box) for b in seen])
-                look(("mover", slot), box, crop, "mover", single=True)
-                last = found[-1]
-                keep = tuple(p for p in last.poses if not any(_covers(b, p.bbox) for b in seen))
-                found[-1] = Found(last.box, keep, last.kind)
-                seen += [p.bbox for p in keep]
-                self._note_mover(box, bool(keep), t)
+                new = look_again(("mover", slot), box, crop, "mover", single=True)
+                self._note_mover(box, new, t)
                 self._mover_budget -= 1
 
         if plan.regions and self._around_due(t) and (not plan.full_frame or expected):
