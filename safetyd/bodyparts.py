@@ -50,6 +50,18 @@ NUM_LANDMARKS = len(LANDMARKS)
 INDEX = {name: i for i, name in enumerate(LANDMARKS)}
 
 
+def _other_side(name: str) -> str:
+    for a, b in (("left", "right"), ("right", "left")):
+        if a in name:
+            return name.replace(a, b)
+    return name
+
+
+# Landmark i of a pose found in a picture flipped left to right is landmark
+# MIRRORED[i] of the person (the flipped picture's left wrist is his right one).
+MIRRORED: tuple[int, ...] = tuple(INDEX[_other_side(name)] for name in LANDMARKS)
+
+
 class Fallback(StrEnum):
     """Where a group is estimated from the person's box when its landmarks are hidden."""
 

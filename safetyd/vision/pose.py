@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bodyparts import NUM_LANDMARKS
+from ..bodyparts import MIRRORED, NUM_LANDMARKS
 
 MODELS = Path(__file__).parent.parent / "models"
 
@@ -49,6 +49,13 @@ class Pose:
         x0, y0 = np.clip(kp.min(axis=0), 0, [w, h])
         x1, y1 = np.clip(kp.max(axis=0), 0, [w, h])
         return cls(kp, vis, np.array([x0, y0, x1, y1]))
+
+    def mirrored(self, picture_size: tuple[int, int]) -> Pose:
+        """This pose, found in a picture flipped left to right, in the unflipped picture:
+        x reflected about the picture's width, left and right landmarks swapped."""
+        kp = self.keypoints[list(MIRRORED)]
+        kp[:, 0] = picture_size[0] - kp[:, 0]
+        return Pose.from_arrays(kp, self.visibility[list(MIRRORED)], picture_size)
 
 
 class ModelError(RuntimeError):

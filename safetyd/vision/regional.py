@@ -1,11 +1,11 @@
 """The pose model run over a camera's regions, poses returned in frame pixels.
 
-Five kinds of looks, each a call of the pose model on part of the frame:
+Six kinds of looks, each a call of the pose model on part of the frame:
 
-* **regions** (every frame): one model instance per region, because
-  MediaPipe's VIDEO mode tracks a person from one call to the next inside an
-  instance, so an instance must always see the same crop. Instances are kept
-  while their region stays and closed when it goes.
+* **regions** (every frame): one model instance per region (two once it has
+  been turned, see below), because MediaPipe's VIDEO mode tracks a person from
+  one call to the next inside an instance, so an instance must always see the
+  same crop. Instances are kept while their region stays and closed when it goes.
 * **follow-ups** (when needed): a person the tracker expects (seen in the last
   moments) whom no region found this frame gets a crop of his own, a square of
   ``FOLLOW_SIDE`` times his height around where he is expected, at a scale the
@@ -24,8 +24,19 @@ Five kinds of looks, each a call of the pose model on part of the frame:
   once found the tracker's follow-ups keep them. Moving machinery the model
   finds nothing in costs a look every ``BARREN_RETRY_S`` after
   ``BARREN_AFTER`` empty looks, not one per frame; and all mover looks together
-  are held to ``MOVER_RATE`` per frame on average. Not in a whole-frame plan:
+  are held to ``LOOK_RATE`` per frame on average. Not in a whole-frame plan:
   people are big enough in it, and its cost is the camera's budget.
+* **turns** (when needed): a region in which a confirmed person is lost this
+  frame (neither the region nor his follow-up found a pose of his size on him)
+  is looked at once more, flipped left to right: the flip test of pose
+  estimation. The model is not symmetric, and a bent or half-turned person it
+  misses one way round it often finds the other way. Only the people lost
+  count (a turn finds nobody new). When it finds him, the region is looked at
+  flipped from then on (its own model, so VIDEO mode keeps following him) until
+  it loses somebody, and then the right way round again: a region costs one
+  call a frame whichever way round it is seen. Turns are held to
+  ``TURN_LIMIT`` a frame and ``LOOK_RATE`` a frame on average, also in a
+  whole-frame plan.
 * **look-around** (every ``context_every_s``, 2 s): the whole frame, and each region
   with people in it, with the people already tracked blanked out. It finds
   whoever is not yet tracked: outside the regions, or hidden behind the person
@@ -42,13 +53,15 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ..abc import PoseEstimator
 from . import boxes
 from .plausibility import is_figure_within
 from .pose import Pose
-from .regions import SIDE_PER_HEIGHT, Box, RegionPlan
+from .regions import SIDE_PER_HEIGHT, Box, Region, RegionPlan
+from .tracking import SIZE_CHANGE
 
 FOLLOW_SIDE = 2.0  # a follow-up crop's side, in the person's heights (1.3-3 all work)
 FOLLOW_LIMIT = 8  # follow-ups per frame at most (bounded cost)
@@ -60,11 +73,13 @@ COVERED_IOU = 0.3  # a person is found this frame if a pose overlaps him this mu
 BLANK_GROW = (0.15, 0.1)
 REMAINS = 0.6  # share of a found box inside blanked boxes that makes it remains
 MOVER_LIMIT = 2  # mover looks per frame at most
-# ... and on average over time: each frame the regions are looked at earns this share
-# of a look, saved up to a burst (a newcomer gets looks at once; a camera where things
-# move that the model never recognises pays about a twentieth more, not double).
-MOVER_RATE = 0.05
-MOVER_BURST = 3.0
+TURN_LIMIT = 1  # looks at a region the other way round per frame at most
+# ... and on average over time, movers and turns each: each frame the regions
+# are looked at earns this share of a look, saved up to a burst (a newcomer or a person
+# just lost gets looks at once; a camera where things move that the model never
+# recognises, or where it keeps losing somebody, pays about a twentieth more, not double).
+LOOK_RATE = 0.05
+LOOK_BURST = 3.0
 EXPLAINED = 0.5  # a moving blob this much inside a person found this frame is him
 SAME_CROP = 0.6  # a mover crop overlapping a crop looked at this much adds nothing
 BARREN_AFTER = 3  # empty looks at a moving thing before it is looked at less often
@@ -90,13 +105,26 @@ class _Barren:
     misses: int = 1
 
 
+@dataclass
+class _Allowance:
+    """Looks earned at ``LOOK_RATE`` per frame, saved up to ``LOOK_BURST``."""
+
+    saved: float = LOOK_BURST
+
+    def earn(self) -> None:
+        self.saved = min(self.saved + LOOK_RATE, LOOK_BURST)
+
+    def whole(self, limit: int) -> int:
+        return min(limit, int(self.saved))
+
+
 @dataclass(frozen=True)
 class Found:
     """The poses one model call found, in frame pixels, and where it looked."""
 
     box: Box
     poses: tuple[Pose, ...]
-    kind: str = "region"  # region | follow | mover | around
+    kind: str = "region"  # region | follow | turn | mover | around
 
     @property
     def crop_height(self) -> int:
@@ -186,7 +214,9 @@ class RegionalEstimator:
         self._spare: list[PoseEstimator] = []
         self._last_around: float | None = None
         self._barren: list[_Barren] = []
-        self._mover_budget = MOVER_BURST
+        self._mover_looks = _Allowance()
+        self._turn_looks = _Allowance()
+        self._turned: set[Box] = set()  # regions looked at flipped left to right
 
     def _model(self, key: Hashable, single: bool = False) -> PoseEstimator:
         model = self._models.get(key)
@@ -228,11 +258,21 @@ class RegionalEstimator:
 
         def look(key: Hashable, box: Box, picture: np.ndarray, kind: str, single=False) -> None:
             used.add(key)
-            poses = self._model(key, single).estimate(picture, t)
+            model = self._model(key, single)
+            if _is_turned(key):
+                flipped = cv2.flip(picture, 1)  # a strided numpy copy takes 20 times longer
+                poses = [
+                    p.mirrored((box[2] - box[0], box[3] - box[1]))
+                    for p in model.estimate(flipped, t)
+                ]
+            else:
+                poses = model.estimate(picture, t)
             found.append(Found(box, tuple(to_frame(p, box, size) for p in poses), kind))
 
+        self._turned &= {r.box for r in plan.regions}
         for region in plan.regions if regions else ():
-            look(("region", region.box), region.box, _crop(image, region.box), "region")
+            view = ("turned" if region.box in self._turned else "region", region.box)
+            look(view, region.box, _crop(image, region.box), "region")
 
         seen = [p.bbox for f in found for p in f.poses]
 
@@ -279,7 +319,31 @@ class RegionalEstimator:
             look_again(key, box, crop, "follow", single=key != ("follow", "frame"))
 
         if regions:
-            self._mover_budget = min(self._mover_budget + MOVER_RATE, MOVER_BURST)
+            self._turn_looks.earn()
+            turns = self._turn_looks.whole(TURN_LIMIT)
+            for region in _losing(plan, expected, seen):
+                if region.box in self._turned:
+                    self._turned.discard(region.box)  # flipped lost him: back from the next frame
+                    continue
+                if turns < 1:
+                    continue
+                turns -= 1
+                self._turn_looks.saved -= 1
+                look(("turned", region.box), region.box, _crop(image, region.box), "turn")
+                # Only the people it lost: the other way round is a second chance to see
+                # them, not a way to find new people (the look-arounds do that).
+                last = found[-1]
+                keep = tuple(
+                    p for p in last.poses
+                    if any(_is_him(p.bbox, e.box) for e in expected if e.confirmed)
+                    and not any(_is_him(b, p.bbox) for b in seen)  # found already
+                )  # fmt: skip
+                found[-1] = Found(last.box, keep, last.kind)
+                seen.extend(p.bbox for p in keep)
+                if keep:
+                    self._turned.add(region.box)  # looked at flipped until it loses somebody
+
+            self._mover_looks.earn()
             # Only the people found this frame explain motion: an expected person whose
             # follow-up came back empty gets a second look at the moving blob's scale.
             followed = [f.box for f in found if f.kind == "follow"]
@@ -287,7 +351,7 @@ class RegionalEstimator:
                 crop = blank(_crop(image, box), [_shift(b, box) for b in seen])
                 new = look_again(("mover", slot), box, crop, "mover", single=True)
                 self._note_mover(box, new, t)
-                self._mover_budget -= 1
+                self._mover_looks.saved -= 1
 
         if plan.regions and self._around_due(t) and (not plan.full_frame or expected):
             known = [e.box for e in expected] + [p.bbox for f in found for p in f.poses]
@@ -303,8 +367,6 @@ class RegionalEstimator:
             ]  # fmt: skip
 
         for key in [k for k in self._models if k not in used and not _kept(k, plan, expected)]:
-            if not regions and _is_planned_region(key, plan):
-                continue  # skipped this frame, not gone
             self._release(key)
         return Looked(tuple(found))
 
@@ -328,7 +390,7 @@ class RegionalEstimator:
             return []
         out: list[Box] = []
         for mover in movers:
-            if len(out) >= min(MOVER_LIMIT, int(self._mover_budget)):
+            if len(out) >= self._mover_looks.whole(MOVER_LIMIT):
                 break
             inside = [r for r in plan.regions if _inside(mover, r.box)]
             if not inside or any(_explains(k, mover) for k in known):
@@ -371,6 +433,13 @@ class RegionalEstimator:
         self._spare.clear()
 
 
+def _is_him(pose_box: np.ndarray, box: np.ndarray) -> bool:
+    """A pose the tracker would match to the person expected in ``box``: on him, and
+    of about his size."""
+    ratio = (pose_box[3] - pose_box[1]) / max(box[3] - box[1], 1.0)
+    return _covers(pose_box, box) and 1 / SIZE_CHANGE <= ratio <= SIZE_CHANGE
+
+
 def _explains(person: np.ndarray, mover: np.ndarray) -> bool:
     """A moving blob on a person found this frame is that person moving: mostly inside
     his (grown) box, or overlapping him. (His box joins his landmarks; what he
@@ -411,19 +480,33 @@ def _half(small: np.ndarray, big: np.ndarray) -> bool:
     return (small[3] - small[1]) < 0.5 * (big[3] - big[1])
 
 
-def _is_planned_region(key: Hashable, plan: RegionPlan) -> bool:
-    return (
-        isinstance(key, tuple) and key[0] == "region" and any(r.box == key[1] for r in plan.regions)
-    )
+def _losing(
+    plan: RegionPlan, expected: Sequence[Expected], seen: Sequence[np.ndarray]
+) -> list[Region]:
+    """The regions in which a confirmed person is lost this frame: no pose found is one
+    the tracker would take for him (a small figure the model fits in his coat covers
+    him, but is not him)."""
+    lost = [
+        e for e in expected
+        if e.confirmed and not _ghost_of_another(e, expected)
+        and not any(_is_him(b, e.box) for b in seen)
+    ]  # fmt: skip
+    return [r for r in plan.regions if any(_inside(e.box, r.box) for e in lost)]
+
+
+def _is_turned(key: Hashable) -> bool:
+    """A region's model that sees it flipped left to right."""
+    return isinstance(key, tuple) and key[0] == "turned"
 
 
 def _kept(key: Hashable, plan: RegionPlan, expected: Sequence[Expected]) -> bool:
-    """Models not used this frame that stay: a region's look-around model while its
-    region stays, a follow-up model while its person is tracked."""
+    """Models not used this frame that stay: a region's models (either way round,
+    look-around) while its region stays (also on frames motion gating skipped), a
+    follow-up model while its person is tracked."""
     if not isinstance(key, tuple):
         return False
     kind, what = key
-    if kind == "around":
+    if kind in ("region", "turned", "around"):
         return what == "frame" or any(r.box == what for r in plan.regions)
     if kind == "follow":
         return what == "frame" or any(e.id == what for e in expected)

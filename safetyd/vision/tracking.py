@@ -53,6 +53,7 @@ LIMB_PREDICT_S = 0.3  # per-landmark prediction horizon: one frame gap at ≥ 3.
 MAX_COAST_S = 1.0  # a lost track stops moving after this long unseen
 MAX_SPEED_HEIGHTS = 3.0  # body heights per second: faster than anyone walks or runs
 REID_DISTANCE = 1.0  # in body heights, from the predicted centre
+SIZE_CHANGE = 2.0  # a person does not halve or double in size between frames
 TENTATIVE_LOST_S = 0.35  # an unconfirmed track unseen this long was a flicker
 
 
@@ -164,8 +165,8 @@ class Tracker:
         and landmark distance relative to the person's size."""
         kp, box = track.predict(t, self.visibility_threshold)
         h_track, h_pose = box[3] - box[1], pose.bbox[3] - pose.bbox[1]
-        if h_track > 0 and h_pose > 0 and not 0.5 <= h_pose / h_track <= 2.0:
-            return 1.0  # a person does not halve or double in size between frames
+        if h_track > 0 and h_pose > 0 and not 1 / SIZE_CHANGE <= h_pose / h_track <= SIZE_CHANGE:
+            return 1.0
         iou = boxes.iou(box, pose.bbox)
         both = (track.visibility >= self.visibility_threshold) & (
             pose.visibility >= self.visibility_threshold
