@@ -75,7 +75,7 @@ class MotionGate:
         warm = self._seen > self.warmup_frames
         if tracking:
             reason = "tracking"
-        elif self._seen <= self.warmup_frames:
+        elif not warm:
             reason = "warmup"
         elif changed >= self.min_changed_frac:
             reason = "motion"
@@ -87,12 +87,15 @@ class MotionGate:
         return GateDecision(True, reason, changed, _blobs(mask, *scale) if warm else ())
 
 
+_JOIN = np.ones((5, 5), np.uint8)  # closes the gaps between a walker's moving parts
+
+
 def _blobs(mask: np.ndarray, sx: float, sy: float) -> tuple[Box, ...]:
     """The mask's connected blobs big enough to be a person, as boxes scaled back to
     the picture. A walker's body parts move apart (legs, arms); a closing joins them."""
     if not mask.any():
         return ()
-    joined = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    joined = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _JOIN)
     n, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     big = [
         stats[i]
