@@ -2,8 +2,8 @@
 
 Six kinds of looks, each a call of the pose model on part of the frame:
 
-* **regions** (every frame): one model instance per region (two once it has
-  been turned, see below), because MediaPipe's VIDEO mode tracks a person from
+* **regions** (every frame): one model instance per region (and one that sees
+  it flipped, for turns, see below), because MediaPipe's VIDEO mode tracks a person from
   one call to the next inside an instance, so an instance must always see the
   same crop. Instances are kept while their region stays and closed when it goes.
 * **follow-ups** (when needed): a person the tracker expects (seen in the last
@@ -273,6 +273,9 @@ class RegionalEstimator:
         for region in plan.regions if regions else ():
             view = ("turned" if region.box in self._turned else "region", region.box)
             look(view, region.box, _crop(image, region.box), "region")
+            # Its flipped model is made with it: a turn, when somebody has just been lost,
+            # must not wait a tenth of a second for a model to load (nor add threads then).
+            self._model(("turned", region.box))
 
         seen = [p.bbox for f in found for p in f.poses]
 
