@@ -324,7 +324,7 @@ class RegionalEstimator:
         if regions:
             self._turn_looks.earn()
             turns = self._turn_looks.whole(TURN_LIMIT)
-            for region in _losing(plan, expected, seen):
+            for region, lost in _losing(plan, expected, seen):
                 if region.box in self._turned:
                     self._turned.discard(region.box)  # flipped lost him: back from the next frame
                     continue
@@ -338,7 +338,7 @@ class RegionalEstimator:
                 last = found[-1]
                 keep = tuple(
                     p for p in last.poses
-                    if any(_is_him(p.bbox, e.box) for e in expected if e.confirmed)
+                    if any(_is_him(p.bbox, e.box) for e in lost)
                     and not any(_is_him(b, p.bbox) for b in seen)  # found already
                 )  # fmt: skip
                 found[-1] = Found(last.box, keep, last.kind)
@@ -485,16 +485,17 @@ def _half(small: np.ndarray, big: np.ndarray) -> bool:
 
 def _losing(
     plan: RegionPlan, expected: Sequence[Expected], seen: Sequence[np.ndarray]
-) -> list[Region]:
-    """The regions in which a confirmed person is lost this frame: no pose found is one
-    the tracker would take for him (a small figure the model fits in his coat covers
-    him, but is not him)."""
+) -> list[tuple[Region, list[Expected]]]:
+    """The regions in which confirmed people are lost this frame, with those people:
+    no pose found is one the tracker would take for him (a small figure the model fits
+    in his coat covers him, but is not him)."""
     lost = [
         e for e in expected
         if e.confirmed and not _ghost_of_another(e, expected)
         and not any(_is_him(b, e.box) for b in seen)
     ]  # fmt: skip
-    return [r for r in plan.regions if any(_inside(e.box, r.box) for e in lost)]
+    by_region = [(r, [e for e in lost if _inside(e.box, r.box)]) for r in plan.regions]
+    return [(r, people) for r, people in by_region if people]
 
 
 def _is_turned(key: Hashable) -> bool:
