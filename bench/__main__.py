@@ -41,6 +41,7 @@ def main() -> int:
     import overhead
     import perception
     import plantio
+    import precision
     import soak
     import webserver
 
@@ -58,6 +59,8 @@ def main() -> int:
         "crowd": lambda: perception.crowd(args.quick),
         "regions-cost": lambda: perception.cost(args.quick),
         "phantoms": lambda: perception.phantoms(args.quick),
+        "trap": lambda: precision.trap_row(args.quick),
+        "lead": lambda: precision.lead_row(args.quick),
         "plantio": lambda: plantio.run(args.quick),
         "mqtt-latency": lambda: mqtt.latency(args.quick),
         "mqtt-throughput": lambda: mqtt.throughput(args.quick),

@@ -94,7 +94,8 @@ def record(report: dict, result: Result, mach: dict) -> None:
 
 ORDER = [
     "overhead", "latency", "zones", "gating", "cameras", "soak", "http",
-    "perception", "crowd", "regions-cost", "phantoms", "plantio", "mqtt-latency", "mqtt-throughput",
+    "perception", "crowd", "regions-cost", "phantoms", "trap", "lead", "plantio", "mqtt-latency",
+    "mqtt-throughput",
     "mqtt-fleet",
 ]  # fmt: skip
 HOW = "`.venv/bin/python -m bench` (all), or `-m bench --only NAME[,NAME]`"

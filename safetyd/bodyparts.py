@@ -107,6 +107,14 @@ FALLBACKS: dict[str, Fallback] = {
     "any": Fallback.BBOX_CORNERS,
 }
 
+# How each estimate was made, in words for the operator (the incident page).
+ESTIMATED_FROM: dict[Fallback, str] = {
+    Fallback.BBOX_BOTTOM_CENTRE: "the bottom centre of the person's box",
+    Fallback.BBOX_TOP_CENTRE: "the top centre of the person's box",
+    Fallback.BBOX_CENTRE: "the centre of the person's box",
+    Fallback.BBOX_CORNERS: "the corners of the person's box",
+}
+
 FOOT_LANDMARKS = frozenset(GROUPS["feet"])
 VALID_NAMES: tuple[str, ...] = tuple(GROUPS) + LANDMARKS
 

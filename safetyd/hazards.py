@@ -76,6 +76,8 @@ class Assessment(NamedTuple):
     ttc_s: float | None  # None when not approaching
     estimated: bool
     held: bool  # within the hysteresis margin: an open incident does not clear yet
+    part_x: float  # where the deciding part (or its estimate) is in the picture, pixels
+    part_y: float
 
 
 # Assessment._make without its length check (the fields above are Assessment's).
@@ -357,7 +359,7 @@ class HazardEngine:
         if not len(keep):
             return []
         p = p.take(keep)
-        return self._reduce(people.ids, t_idx, z_idx, p, self._measure(p, in_box))
+        return self._reduce(people, t_idx, z_idx, p, self._measure(p, in_box))
 
     def _near(self, p: _Points) -> tuple[np.ndarray, np.ndarray]:
         """The points that can matter, found cheaply before the exact geometry.
@@ -415,7 +417,7 @@ class HazardEngine:
         held = inside | (signed <= warn * margin) | (ttc <= horizon * margin)
         return signed, closing, ttc, rank, held
 
-    def _reduce(self, ids, t_idx, z_idx, p: _Points, measures) -> list[Assessment]:
+    def _reduce(self, people: _People, t_idx, z_idx, p: _Points, measures) -> list[Assessment]:
         """One assessment per pair, from its deciding part: the highest level, then
         the nearest, then the first in column order; a pair that is clear but held
         is decided by its nearest held part. Points arrive grouped by pair."""
@@ -438,10 +440,13 @@ class HazardEngine:
         estimated = column >= NUM_LANDMARKS
         ttc = ttc.take(deciding).astype(object)
         ttc[ttc == np.inf] = None  # not approaching
+        # The part's picture position (p.x, p.y are on the floor for zones in metres).
+        flat = t_idx.take(pair) * _COLUMNS + column
+        pixels = people.pos.reshape(2, -1)
         # Whole columns of plain Python values, then one tuple per pair.
         fields = (
             self._zone_ids.take(zone).tolist(),
-            ids.take(t_idx.take(pair)).tolist(),
+            people.ids.take(t_idx.take(pair)).tolist(),
             _LEVEL_NAMES.take(rank.take(win)).tolist(),
             np.where(
                 estimated,
@@ -453,5 +458,7 @@ class HazardEngine:
             ttc.tolist(),
             estimated.tolist(),
             [True] * len(deciding),
+            pixels[0].take(flat).tolist(),
+            pixels[1].take(flat).tolist(),
         )
         return list(map(_new_assessment, zip(*fields, strict=True)))

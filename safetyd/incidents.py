@@ -19,14 +19,20 @@ The rules, and why:
   clear_margin)`` and not predicted to reach the zone within ``warn_ttc_s ×
   (1 + clear_margin)``. Frames where the person is not detected change nothing,
   so detection gaps cannot flicker an incident.
-* **Cooldown**: after an incident clears, the same (zone, track) opens no new
-  *warning* incident for ``cooldown_s``, and neither does a track that first
-  appeared after that incident opened (the same person under a new id after
-  an id switch). **Danger is never suppressed**: it opens an incident at once.
+* **Cooldown folds messages, never the assessment**: every approach opens its
+  incident at its level. A *warning* incident opened within ``cooldown_s`` after
+  the same (zone, track) cleared, or by a track that first appeared after the
+  zone's last incident opened (the same person under a new id after an id
+  switch) while that zone cools down, is marked ``folded = "cooldown"``: it is
+  recorded, shown and published like any other, but sends no SMS (routing), and
+  the log says so. **Danger is never folded**.
 * **Handover**: when a track disappears while its incident is open, a new
   track in the same zone within ``handover_s``, seen where the old one was last
   seen and about as big, inherits the incident instead of opening a second
-  one; otherwise it clears with reason ``track_lost``.
+  one; otherwise it clears with reason ``track_lost``. A track that was seen
+  while the old one still was (first seen before he was last seen) is somebody
+  else, never his heir: the model's "person" in the pixels a worker is walking
+  out of does not take over his incident.
 * **Phantoms**: a track judged not to be a person (vision/phantoms.py) opens
   nothing, and an incident it opened before the verdict clears with reason
   ``phantom``; nobody inherits it.
@@ -40,7 +46,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -53,6 +59,11 @@ from .zones.model import Zone
 
 if TYPE_CHECKING:
     from .config.settings import LiveSettings
+
+
+# A track's first sighting is computed as now minus its age: equal times may differ by
+# rounding.
+BIRTH_SLACK_S = 1e-6
 
 
 class IncidentEvent(StrEnum):
@@ -94,6 +105,12 @@ class Transition:
     wall: float
     opened_wall: float
     reason: str = ""  # for cleared: clear | track_lost | disarmed | zone_removed | phantom
+    folded: str = ""  # for a warning opened while its zone cools down: "cooldown" (no SMS)
+    # Where the deciding part was in the picture (pixels), and, when it was estimated,
+    # how (bodyparts.Fallback: "bbox_bottom_centre", ...).
+    part_x: float | None = None
+    part_y: float | None = None
+    estimate: str = ""
     latency_s: float | None = None  # capture → decision, filled in by the pipeline
     snapshot: str | None = None  # filled in by the pipeline
 
@@ -117,6 +134,7 @@ class _Incident:
     danger_frames: int = 0
     orphaned_at: float | None = None
     last_box: np.ndarray | None = None  # where its person was last seen
+    last_seen_t: float = float("-inf")  # ... and when
 
 
 @dataclass
@@ -207,7 +225,8 @@ class IncidentManager:
                 # Not yet a person: count the frame towards the debounce, open nothing.
                 self._count(key, a)
                 continue
-            heir_of = self._adoptable(key[0], seen, boxes.get(key[1]))
+            born = self._births.get(key[1], float("-inf"))
+            heir_of = self._adoptable(key[0], seen, boxes.get(key[1]), born)
             if heir_of is not None:
                 out.extend(self._adopt(heir_of, key, a, ctx))
                 continue
@@ -224,7 +243,7 @@ class IncidentManager:
         self._births = {k: v for k, v in self._births.items() if k in live}
         for key, inc in self._open.items():
             if key[1] in boxes:
-                inc.last_box = boxes[key[1]]
+                inc.last_box, inc.last_seen_t = boxes[key[1]], ctx.t
         return out
 
     # -- internals --------------------------------------------------------------
@@ -261,8 +280,7 @@ class IncidentManager:
         if p.frames < zone.min_frames:
             return None
         level = Level.DANGER if p.danger_frames >= zone.min_frames else Level.WARNING
-        if level == Level.WARNING and self._cooling(key, ctx):
-            return None
+        folded = "cooldown" if level == Level.WARNING and self._cooling(key, ctx) else ""
         del self._pending[key]
         inc = _Incident(
             id=self.new_id(),
@@ -276,7 +294,7 @@ class IncidentManager:
         self._open[key] = inc
         until, _ = self._zone_cooldown.get(zone.id, (0.0, 0.0))
         self._zone_cooldown[zone.id] = (until, ctx.t)
-        return self._transition(IncidentEvent.OPENED, inc, a, ctx)
+        return replace(self._transition(IncidentEvent.OPENED, inc, a, ctx), folded=folded)
 
     def _cooling(self, key, ctx: FrameContext) -> bool:
         if ctx.t < self._pair_cooldown.get(key, float("-inf")):
@@ -286,14 +304,20 @@ class IncidentManager:
         return ctx.t < until and born >= last_opened
 
     def _adoptable(
-        self, zone_id: str, seen: set[int], box: np.ndarray | None
+        self, zone_id: str, seen: set[int], box: np.ndarray | None, born: float
     ) -> tuple[str, int] | None:
         """An open incident in this zone whose person is no longer detected, last seen
-        where this new track is and about as big: the same person under a new id.
-        Anyone else (another worker, or a person where a phantom stood) opens an
-        incident of his own."""
+        where this new track is and about as big, before this track was first seen:
+        the same person under a new id. Anyone else (another worker, a person where
+        a phantom stood, or a "person" the model found while he was still seen)
+        opens an incident of his own."""
         for key, inc in self._open.items():
-            if key[0] == zone_id and key[1] not in seen and _same_place(inc.last_box, box):
+            if (
+                key[0] == zone_id
+                and key[1] not in seen
+                and born > inc.last_seen_t + BIRTH_SLACK_S
+                and _same_place(inc.last_box, box)
+            ):
                 return key
         return None
 
@@ -347,6 +371,9 @@ class IncidentManager:
             wall=ctx.wall,
             opened_wall=inc.opened_wall,
             reason=reason,
+            part_x=a.part_x,
+            part_y=a.part_y,
+            estimate=str(z.fallback) if a.estimated else "",
         )
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from .abc import PoseEstimator
 from .config.settings import CameraSettings, LiveSettings
-from .hazards import HazardEngine
+from .hazards import Assessment, HazardEngine
 from .incidents import FrameContext, IncidentManager, Transition
 from .snapshots import SnapshotWriter
 from .vision import boxes
@@ -54,6 +54,8 @@ from .zones.model import Zone
 
 REPLAN_S = 5.0  # how often the regions are re-planned as the camera learns sizes
 LEARN_EVERY_S = 0.2  # one size sample per person this often, at most
+LEARN_STEP = 0.2  # feet this share of his height from the last sample's are a new spot
+LEARN_PER_SPOT = 3  # samples per person per spot at most
 SAME_BOX = 0.85  # a re-planned region this close (IoU) to the old one is the old one
 FOLLOW_FOR_S = 0.5  # a person missed by the regions is looked for this long on his own
 
@@ -101,6 +103,7 @@ class FrameResult:
     calls: int = 0  # pose model calls this frame (one per region, plus follow-ups)
     phantoms: Mapping[int, str] = field(default_factory=dict)
     motion: bool | None = None  # the motion gate saw change (None: no gate, not known)
+    assessments: tuple[Assessment, ...] = ()  # people against the armed zones (why a level)
 
 
 class CameraPipeline:
@@ -137,8 +140,9 @@ class CameraPipeline:
         self._plan_key: tuple | None = None
         self._planned_at = float("-inf")
         self._phantoms: dict[int, str] = {}
-        self._undecided: set[int] = set()  # still and too young to judge (no incident yet)
-        self._learned_at: dict[int, float] = {}
+        self._undecided: set[int] = set()  # not yet judged (no incident yet)
+        # id → time, feet x, y of his spot, samples there
+        self._learned_at: dict[int, tuple[float, float, float, int]] = {}
         self._gate_box: tuple | None = None
         # Do the zones fit the picture (zones/fit.py)? Checked per picture size.
         self.configured_size = configured_size
@@ -282,6 +286,7 @@ class CameraPipeline:
         return FrameResult(
             frame=frame, inferred=inferred, poses=poses, tracks=tracks, transitions=transitions,
             infer_s=infer_s, plan=plan, calls=calls, phantoms=phantoms, motion=motion,
+            assessments=tuple(assessments),
         )  # fmt: skip
 
     def _fit(self, size: tuple[int, int]) -> None:
@@ -327,8 +332,8 @@ class CameraPipeline:
     def _judge(self, tracks: list[Track], frame: Frame, t: float) -> None:
         """Phantom verdicts for the tracks seen now (kept for those not seen), and size
         samples from confirmed people who have moved."""
-        verdicts = self.judge.update(tracks, frame.image, self.heights)
-        self._undecided = {tr.id for tr in tracks if tr.seen and self.judge.undecided(tr)}
+        judged = self.judge.update(tracks, frame.image, self.heights, t)
+        verdicts, self._undecided = judged.phantoms, set(judged.undecided)
         alive = {tr.id for tr in tracks}
         kept = {k: v for k, v in self._phantoms.items() if k in alive}
         for tr in tracks:
@@ -341,13 +346,24 @@ class CameraPipeline:
         for tr in tracks:
             if not (tr.seen and tr.confirmed and self.judge.live(tr.id)) or tr.id in kept:
                 continue
-            if t - self._learned_at.get(tr.id, float("-inf")) < LEARN_EVERY_S:
+            last = self._learned_at.get(tr.id)
+            if last is not None and t - last[0] < LEARN_EVERY_S:
                 continue
             height = upright_height(tr.keypoints, tr.visibility, vis)
             feet = feet_point(tr.keypoints, tr.visibility, vis)
-            if height is not None and feet is not None:
-                self.heights.learned.add(Sighting(tr.id, feet[0], feet[1], height))
-                self._learned_at[tr.id] = t
+            if height is None or feet is None:
+                continue
+            # A few samples per spot: a person (or a still thing wrongly taken for one)
+            # standing for minutes would otherwise outvote everyone who walked past.
+            spot, here = feet, 1
+            if last is not None and np.hypot(feet[0] - last[1], feet[1] - last[2]) < (
+                LEARN_STEP * height
+            ):
+                if last[3] >= LEARN_PER_SPOT:
+                    continue
+                spot, here = (last[1], last[2]), last[3] + 1
+            self.heights.learned.add(Sighting(tr.id, feet[0], feet[1], height))
+            self._learned_at[tr.id] = (t, spot[0], spot[1], here)
 
     def _finish(self, tr: Transition, latency: float, frame: Frame, tracks, setup) -> Transition:
         snap = None

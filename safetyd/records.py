@@ -17,8 +17,12 @@ Required keys::
 
 Extra keys (allowed by the contract) explain the alert further: incident id,
 zone name, zone file and its hash, units, closing speed, whether the part was
-estimated, wall time, processing latency, snapshot path and, for ``cleared``,
-the reason. ``overdue`` transitions (danger open too long) are alerts, not
+estimated, wall time, processing latency, snapshot path, for ``cleared`` the
+reason, for a warning opened while its zone cools down ``folded:
+"cooldown"`` (recorded and published, no SMS sent), where the deciding part was
+in the picture (``part_x``, ``part_y``, pixels) and, when it was estimated, how
+(``estimate``: ``bbox_bottom_centre``, ``bbox_top_centre``, ``bbox_centre``,
+``bbox_corners``). ``overdue`` transitions (danger open too long) are alerts, not
 part of the replay event stream.
 """
 
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -103,6 +107,10 @@ FIELDS: tuple[Field, ...] = (
     Field("latency_s", "latency_s", "real?", lambda t: t.latency_s, digits=4),
     Field("snapshot", "snapshot", "text?", lambda t: t.snapshot),
     Field("reason", "reason", "text?", lambda t: t.reason),
+    Field("folded", "folded", "text?", lambda t: t.folded),
+    Field("part_x", "part_x", "real?", lambda t: t.part_x, digits=1),
+    Field("part_y", "part_y", "real?", lambda t: t.part_y, digits=1),
+    Field("estimate", "estimate", "text?", lambda t: t.estimate),
 )
 
 EVENT_COLUMNS = tuple(f.column for f in FIELDS)
@@ -117,6 +125,17 @@ INSERT_EVENT = (
     f"INSERT OR IGNORE INTO events ({', '.join(EVENT_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(FIELDS))})"
 )
+
+
+def added_columns(existing: Collection[str]) -> list[str]:
+    """ALTER statements for the columns an events table made by an older safetyd
+    lacks. Columns are only ever added, nullable (its rows have no value for them),
+    so an older safetyd still writes a newer table."""
+    return [
+        f"ALTER TABLE events ADD COLUMN {f.column} {_SQL[f.kind]}"
+        for f in FIELDS
+        if f.column not in existing and f.kind.endswith("?")
+    ]
 
 
 def event_row(tr: Transition) -> tuple:

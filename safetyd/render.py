@@ -9,6 +9,7 @@ stay correct after the perspective mapping.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -256,6 +257,89 @@ def draw_zones(
             state,
         )
     return img
+
+
+class Explained(Protocol):
+    """What decided a level: an assessment of this frame, or an incident transition."""
+
+    @property
+    def zone_id(self) -> str: ...
+    @property
+    def level(self) -> str: ...
+    @property
+    def body_part(self) -> str: ...
+    @property
+    def estimated(self) -> bool: ...
+    @property
+    def distance(self) -> float: ...
+    @property
+    def ttc_s(self) -> float | None: ...
+    @property
+    def part_x(self) -> float | None: ...
+    @property
+    def part_y(self) -> float | None: ...
+
+
+ESTIMATE_COLOUR: BGR = (255, 0, 255)  # magenta: nothing else is drawn in it
+
+
+def outline_point(zone, floor_map: FloorMap | None, x: float, y: float) -> np.ndarray | None:
+    """The point of the zone's outline nearest to the picture point (x, y), in picture
+    pixels (for a zone in metres, nearest on the floor, mapped back)."""
+    metres = zone.units == "metres"
+    if metres and floor_map is None:
+        return None
+    here = floor_map.floor(np.array([[x, y]]))[0] if metres and floor_map else np.array([x, y])
+    if not np.all(np.isfinite(here)):
+        return None
+    nearest = shapely.get_coordinates(
+        shapely.shortest_line(zone.geometry.boundary, shapely.Point(here))
+    )[0]
+    return floor_map.image(nearest[None])[0] if metres and floor_map else nearest
+
+
+def draw_contact(img: np.ndarray, why: Explained, zone, floor_map: FloorMap | None) -> None:
+    """Why a level was raised: the deciding body part (a ring; an estimated one, which
+    no landmark showed, a magenta diamond), a line to the nearest point of the zone
+    when outside, and the part, distance and time to contact."""
+    if why.part_x is None or why.part_y is None or not np.isfinite([why.part_x, why.part_y]).all():
+        return
+    colour = LEVEL_COLOURS.get(str(why.level), LEVEL_COLOURS["warning"])
+    p = np.array([why.part_x, why.part_y])
+    at = tuple(int(round(v)) for v in p)
+    edge = outline_point(zone, floor_map, *p) if why.distance > 0 else None
+    if edge is not None and np.all(np.isfinite(edge)):
+        to = tuple(int(round(v)) for v in edge)
+        cv2.line(img, at, to, colour, 1, cv2.LINE_AA)
+        cv2.circle(img, to, 3, colour, -1, cv2.LINE_AA)
+    if why.estimated:
+        r = 9
+        diamond = np.array([[at[0], at[1] - r], [at[0] + r, at[1]], [at[0], at[1] + r],
+                            [at[0] - r, at[1]]], dtype=np.int32)  # fmt: skip
+        cv2.polylines(img, [diamond], True, ESTIMATE_COLOUR, 2, cv2.LINE_AA)
+        cv2.drawMarker(img, at, colour, cv2.MARKER_CROSS, 8, 1, cv2.LINE_AA)
+    else:
+        cv2.circle(img, at, 8, colour, 2, cv2.LINE_AA)
+    units = "m" if zone.units == "metres" else "px"
+    text = why.body_part.replace("_", " ").replace("(estimated)", "(est.)")
+    if why.distance <= 0:
+        text += " inside"
+    else:
+        text += f" {why.distance:.1f}{units}" if units == "m" else f" {why.distance:.0f}{units}"
+        if why.ttc_s is not None:
+            text += f" {why.ttc_s:.1f}s"
+    put_label(img, text, (at[0] + 11, at[1] + 4), ESTIMATE_COLOUR if why.estimated else colour)
+
+
+def draw_contacts(
+    img: np.ndarray, reasons: Iterable[Explained], zones: Sequence, floor_map: FloorMap | None
+) -> None:
+    """draw_contact for each warning or danger among ``reasons``."""
+    by_id = {z.id: z for z in zones}
+    for why in reasons:
+        zone = by_id.get(why.zone_id)
+        if zone is not None and str(why.level) in ("warning", "danger"):
+            draw_contact(img, why, zone, floor_map if zone.units == "metres" else None)
 
 
 def zone_preview(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,9 @@ from .incidents import Transition
 from .ratelog import RateLimitedLog
 from .render import (
     LEVEL_COLOURS,
+    Explained,
     blur_faces,
+    draw_contacts,
     draw_lost,
     draw_person,
     draw_regions,
@@ -41,10 +43,13 @@ def annotate(
     highlight: int | None = None,
     regions: Sequence[tuple[int, int, int, int]] = (),
     motion: bool | None = None,
+    reasons: Iterable[Explained] = (),
 ) -> np.ndarray:
     """A copy of the frame with zones (coloured by state), the regions the model looked
-    at, and tracked skeletons. ``blur``: faces hidden (render.blur_faces), the whole
-    frame when it shows motion (``None``: not known) and nobody seen."""
+    at, tracked skeletons, and why each warning or danger was raised (``reasons``:
+    the deciding part, estimated ones in their own style, and the way to the zone).
+    ``blur``: faces hidden (render.blur_faces), the whole frame when it shows motion
+    (``None``: not known) and nobody seen."""
     out = image.copy()
     if blur:
         blur_faces(out, tracks, motion)
@@ -60,6 +65,7 @@ def annotate(
             continue
         colour = (0, 0, 255) if t.id == highlight else (255, 200, 0)
         draw_person(out, t.keypoints, t.visibility, f"#{t.id}", colour)
+    draw_contacts(out, reasons, zones, floor_map)
     return out
 
 
@@ -83,8 +89,9 @@ class SnapshotWriter:
         and filed by site time (``tz``), with its zone."""
         zone = [z for z in zones if z.id == tr.zone_id]
         pic = annotate(
-            image, zone, tracks, floor_map, {tr.zone_id: tr.level}, self.blur_faces, tr.track_id
-        )
+            image, zone, tracks, floor_map, {tr.zone_id: tr.level}, self.blur_faces, tr.track_id,
+            reasons=[tr],
+        )  # fmt: skip
         put_label(
             pic,
             f"{tr.level.upper()} {tr.zone_name} {tr.body_part} {stamp(tr.wall, tz)}",

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .incidents import Transition
-from .records import EVENTS_SCHEMA, INSERT_EVENT, event_row
+from .records import EVENTS_SCHEMA, INSERT_EVENT, added_columns, event_row
 
 SCHEMA_VERSION = 1
 # Each table's DDL lives with the code that owns its rows: the events table is
@@ -148,6 +148,9 @@ class Store:
                 "upgrade safetyd or move the database aside"
             )
         self.ensure(EVENTS_SCHEMA + HEARTBEAT_SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(events)")}
+        for statement in added_columns(columns):
+            self.db.execute(statement)
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         st = os.stat(self.path)
         self._identity = (st.st_dev, st.st_ino)

@@ -54,6 +54,7 @@ def reference_assess(
                 pts = [(-1, xy, body_v) for xy in _fallback_points(zone.fallback, tr.bbox)]
             rows = []
             for part, xy, v in pts:
+                pixel = tuple(float(c) for c in xy)
                 if zone.units == "metres":
                     assert floor_map is not None
                     v = _floor_velocity(floor_map, xy[None], v[None])[0]
@@ -76,11 +77,11 @@ def reference_assess(
                     or signed <= zone.warn_distance * (1 + clear_margin)
                     or (ttc <= zone.warn_ttc_s * (1 + clear_margin))
                 )
-                rows.append((rank, signed, part, closing, ttc, held))
+                rows.append((rank, signed, part, closing, ttc, held, pixel))
             relevant = [r for r in rows if r[0] > 0 or r[5]]
             if not relevant:
                 continue
-            rank, signed, part, closing, ttc, _ = min(relevant, key=lambda r: (-r[0], r[1]))
+            rank, signed, part, closing, ttc, _, pixel = min(relevant, key=lambda r: (-r[0], r[1]))
             out.append(
                 Assessment(
                     zone_id=zone.id,
@@ -92,6 +93,8 @@ def reference_assess(
                     ttc_s=float(ttc) if np.isfinite(ttc) else None,
                     estimated=part < 0,
                     held=True,
+                    part_x=pixel[0],
+                    part_y=pixel[1],
                 )
             )
     return out

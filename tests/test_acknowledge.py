@@ -257,6 +257,34 @@ def test_snoozed_warnings_stay_quiet_and_danger_still_alerts(tmp_path, fake, twi
     assert len(sms("w2")) == 2
 
 
+def test_a_warning_folded_by_the_cooldown_sends_no_sms_and_says_so(
+    tmp_path, fake, twilio_env
+) -> None:
+    """The incident of a return within cooldown_s opens at warning (recorded, shown,
+    published); only its SMS is folded, and the log's copy says why. Its escalation
+    to danger is never folded."""
+    import dataclasses
+
+    clock = Clock()
+    service, _ = parts(tmp_path, fake, clock, service_clock=True)
+    clock.t = T0 + 10
+    folded = dataclasses.replace(
+        transition("opened", "warning", incident="w1", wall=T0 + 10), folded="cooldown"
+    )
+    with service.store.transaction() as db:
+        service.store.add_events(db, [folded])
+        service.enqueue(db, [folded], [ZONE])
+        service.enqueue(db, [transition("escalated", "danger", incident="w1", wall=T0 + 11)],
+                        [ZONE])  # fmt: skip
+    rows = [r for r in service.outbox.rows() if r["incident"] == "w1"]
+    sms = [r["body"] for r in rows if r["sink"] == "sms"]
+    assert sms and all(b.startswith("DANGER") for b in sms)  # the escalation only
+    (logged,) = [r["body"] for r in rows if r["sink"] == "log" and r["level"] == "warning"]
+    assert logged.startswith("(cooldown: no SMS) WARNING Press 3 guard")
+    (event,) = service.store.db.execute("SELECT folded FROM events WHERE incident = 'w1'")
+    assert event["folded"] == "cooldown"
+
+
 def test_an_ended_snooze_is_reported_once(tmp_path, fake, twilio_env, caplog) -> None:
     clock = Clock()
     service, esc = parts(tmp_path, fake, clock)

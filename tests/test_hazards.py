@@ -289,6 +289,7 @@ def test_fast_path_matches_reference(seed: int, units: str) -> None:
         )
         assert f.distance == pytest.approx(s.distance, abs=1e-6)
         assert f.closing_speed == pytest.approx(s.closing_speed, abs=1e-6)
+        assert (f.part_x, f.part_y) == pytest.approx((s.part_x, s.part_y), abs=1e-9)
         assert (f.ttc_s is None) == (s.ttc_s is None)
         if f.ttc_s is not None:
             assert f.ttc_s == pytest.approx(s.ttc_s, rel=1e-6)

@@ -126,3 +126,32 @@ def test_the_digest_is_dated_by_the_site_calendar_not_the_machine(
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_an_events_table_from_an_older_safetyd_gains_the_new_columns(tmp_path: Path) -> None:
+    """A database written before the events had ``folded``, ``part_x``, ``part_y`` and
+    ``estimate``: opening it adds them (its old rows have none), and new events are
+    stored with them."""
+    import sqlite3
+
+    from safetyd.records import EVENTS_SCHEMA
+
+    old_schema = EVENTS_SCHEMA
+    for column in ("folded", "part_x", "part_y", "estimate"):
+        old_schema = "\n".join(line for line in old_schema.splitlines()
+                               if not line.strip().startswith(column + " "))  # fmt: skip
+    path = tmp_path / "safetyd.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(old_schema)
+        db.execute("PRAGMA user_version = 1")
+        before = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+    assert "folded" not in before and "estimate" not in before
+    store = Store(path)
+    try:
+        with store.transaction() as db:
+            store.add_events(db, [transition(folded="cooldown", estimate="bbox_centre",
+                                             part_x=12.5, part_y=40.0)])  # fmt: skip
+        row = store.db.execute("SELECT folded, estimate, part_x, part_y FROM events").fetchone()
+        assert tuple(row) == ("cooldown", "bbox_centre", 12.5, 40.0)
+    finally:
+        store.close()

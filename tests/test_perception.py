@@ -456,3 +456,42 @@ def test_three_people_standing_close_together_are_each_tracked(tmp_path: Path) -
     assert max(second_half) == 3
     assert np.median(second_half) >= 2, counts
     assert len(ids) <= 4, ids  # at most one id change among three people
+
+
+@needs_footage
+def test_a_still_figure_uncovered_as_workers_leave_raises_no_danger_and_visits_are_warned(
+    tmp_path: Path,
+) -> None:
+    """The phantom trap (tests/trap.py): a still figure the model takes for a small person
+    stands in the bay where the worker stops; he stands in front of it, leaves, and
+    comes back twice. Before: the figure, first found as a box sprawling over the
+    pixels he was leaving, counted that as life and opened DANGER each time the bay
+    emptied (3 here), and the returning worker got no warning (the cooldown). Now:
+    no false DANGER, and each return is warned before danger."""
+    from trap import score, trap
+
+    frames = read_frames(WORKER)
+    with MediaPipePoseEstimator(num_poses=1) as est:
+        person = [
+            (found[0].bbox if (found := est.estimate(f, i * 0.07)) else None)
+            for i, f in enumerate(frames)
+        ]
+    footage = trap(frames, person, 1000 / 70, figure_scale=0.4)
+    scaled, where = shrink_into(footage.frames, 0.3)
+    zones = {"type": "FeatureCollection", "features": [_feature(
+        "bay", where.coords(WORKER_ZONE), body_parts=["feet"], warn_distance=30 * where.factor,
+        min_frames=3)]}  # fmt: skip
+    pipe = _pipeline(tmp_path, zones, size=(1920, 1080))
+    try:
+        results = [
+            pipe.process(Frame("cam", i, i * 0.07, 1e9 + i * 0.07, i * 0.07, im), i * 0.07)
+            for i, im in enumerate(scaled)
+        ]
+    finally:
+        pipe.close()
+    outcome = score(footage, results, where.box(footage.figure_box))
+    assert outcome.false_danger == 0, outcome
+    assert outcome.visits == 2 and outcome.warned == 2, outcome
+    # The figure was seen and judged: a phantom, never an incident of its own.
+    judged = {k for r in results for k in r.phantoms}
+    assert judged, "the model must find the figure for this test to mean anything"

@@ -5,6 +5,9 @@
   transition. (Escalation when nobody answers: alerts/escalation.py.)
 * A zone whose warnings are snoozed gets no warning SMS; the log and the
   webhook still get it, marked. Danger is never snoozed.
+* A warning incident opened while its zone cools down (``folded``, see
+  incidents.py) sends no SMS either; the log, webhook and MQTT get it, marked
+  ``(cooldown: no SMS)``. Danger is never folded.
 * The webhook, MQTT and the log get every transition (``cleared`` included)
   and every system alarm.
 * System alarms (blind cameras, storage, failed deliveries) go to
@@ -103,6 +106,8 @@ class Routes:
             body = messages.incident_text(tr, self.tz)
             if level == "warning" and tr.zone_id in snoozed:
                 groups, body = (), f"(snoozed) {body}"
+            elif level == "warning" and tr.folded:
+                groups, body = (), f"({tr.folded}: no SMS) {body}"
             out += self.rows(
                 f"{tr.incident_id}:{tr.event}",
                 AlertKind.INCIDENT,

@@ -270,6 +270,7 @@ def run(args: argparse.Namespace) -> int:
                         pipeline.zone_states(),
                         config.privacy.blur_faces,
                         motion=result.motion,
+                        reasons=result.assessments,
                     )
                     writer.write(pic)
                 progress.update(n_frames, n_events)

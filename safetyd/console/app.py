@@ -41,6 +41,7 @@ from .. import lifecycle
 from ..alerts.messages import mask_number
 from ..timing import stamp
 from . import calibrate, editor
+from . import incident as incident_page
 from . import users as users_file
 from .sessions import LoginLimiter, Session, Sessions
 from .users import User
@@ -375,7 +376,7 @@ class Console:
         rows, _ = await asyncio.to_thread(self._events, request)
         out = io.StringIO()
         columns = ["when", "incident", "event", "level", "camera", "zone", "zone_name",
-                   "body_part", "distance", "ttc_s", "reason"]  # fmt: skip
+                   "body_part", "estimate", "distance", "ttc_s", "reason", "folded"]  # fmt: skip
         writer = csv.writer(out)
         writer.writerow(columns)
         for r in rows:
@@ -405,15 +406,7 @@ class Console:
         if not events:
             return PlainTextResponse("no such incident", 404)
         tz = self.backend.alerts.tz
-        timeline = [{"when": stamp(e["wall"], tz), "what": e["event"], "level": e["level"],
-                     "detail": e["body_part"] + (f" ({e['reason']})" if e["reason"] else ""),
-                     "snapshot": e["id"] if e["snapshot"] else None}
-                    for e in events]  # fmt: skip
-        if tracked is not None and tracked.acked_wall is not None:
-            timeline.append({"when": stamp(tracked.acked_wall, tz), "what": "acknowledged",
-                             "level": "", "detail": f"by {mask_number(tracked.acked_by or '')} "
-                             f"via {tracked.acked_channel}", "snapshot": None})  # fmt: skip
-            timeline.sort(key=lambda t: t["when"])
+        timeline = incident_page.timeline(events, tracked, tz)
         sent = [{"sink": d["sink"], "to": mask_number(d["recipient"]), "status": d["status"],
                  "attempts": d["attempts"], "when": stamp(d["sent"] or d["created"], tz),
                  "error": d["last_error"] or "", "body": d["body"]}

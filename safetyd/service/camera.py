@@ -361,6 +361,14 @@ class CameraRunner:
                 tr.incident_id,
                 f" reason={tr.reason}" if tr.reason else "",
             )
+            if tr.folded:
+                log.info(
+                    "camera %s: warning SMS for incident %s folded: zone %s opened it within "
+                    "its cooldown_s of the last incident (recorded and published, no SMS)",
+                    self.id,
+                    tr.incident_id,
+                    tr.zone_id,
+                )
 
     # -- status ---------------------------------------------------------------------
 
@@ -471,6 +479,7 @@ class CameraRunner:
             self.settings.run.blur_faces,
             regions=[r.box for r in last.plan.regions] if last.plan else (),
             motion=last.motion,
+            reasons=last.assessments,
         )
 
 

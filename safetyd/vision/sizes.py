@@ -13,7 +13,8 @@ Three sources, best first:
   (Theil–Sen: a few crouching people do not bend it). For a camera without
   roll over a flat floor the height of a person is a linear function of that
   row. Seen at one depth only, it is a constant.
-* **Unknown** until enough has been seen.
+* **Unknown** until enough has been seen; meanwhile, to condemn a phantom
+  (``trusted_at``), the sightings whose feet were on the same row.
 
 The models are pure; ``load_heights``/``save_heights`` keep what a camera has
 learned in the state directory, so that a restart does not forget it.
@@ -40,6 +41,7 @@ PERSON_HEIGHT_M = 1.7
 MIN_SAMPLES = 10  # sightings before the learned model is used
 SLOPE_SPREAD = 1.0  # feet rows spread over this many heights: fit a slope, else a constant
 SAMPLE_LIMIT = 400  # the most recent sightings kept (old ones age out)
+NEAR_ROW = 0.2  # feet within this share of a person's height are on his row
 _FEET = np.array(sorted(set(GROUPS["feet"])))
 _HEAD = np.array(sorted(set(GROUPS["head"])))
 
@@ -129,6 +131,12 @@ class LearnedHeights:
         value = a + b * y
         return value if value > 0 else None
 
+    def seen_at(self, y: float) -> float | None:
+        """Before the fit is ready: the median height of the sightings whose feet were
+        on this row (within NEAR_ROW of their height), if there are at least two."""
+        near = [s.height for s in self._samples if abs(s.foot_y - y) <= NEAR_ROW * s.height]
+        return float(np.median(near)) if len(near) >= 2 else None
+
     def covers(self, y: float) -> bool:
         """Whether people have been seen standing near this row (within half a person)."""
         margin = 0.5 * (self.at(0.0, y) or 0.0)
@@ -189,9 +197,12 @@ class Heights:
         return self.learned.at(x, y)
 
     def trusted_at(self, x: float, y: float) -> float | None:
-        """For condemning a phantom: calibration, or what was learned near this row."""
+        """For condemning a phantom: calibration, or what was learned near this row
+        (before enough was seen for a fit: people whose feet were on this row)."""
         if self.floor is not None:
             return self.floor.at(x, y)
+        if not self.learned.ready:
+            return self.learned.seen_at(y)
         return self.learned.at(x, y) if self.learned.covers(y) else None
 
 

@@ -72,7 +72,11 @@ class ZoneProperties(_Strict):
         3, ge=1, le=100, description="consecutive frames a level must hold before it alerts"
     )
     cooldown_s: float = Field(
-        60.0, ge=0, le=86400, description="quiet time for warnings after an incident clears"
+        60.0,
+        ge=0,
+        le=86400,
+        description="warning SMS within this time after the zone's last incident are folded "
+        "(the incident still opens, is recorded and shown); danger is never folded",
     )
     escalate_after_s: float | None = Field(
         None, gt=0, description="override of alerts.escalate_after_s for this zone"
