@@ -42,7 +42,9 @@ Six kinds of looks, each a call of the pose model on part of the frame:
   whoever is not yet tracked: outside the regions, or hidden behind the person
   the model already follows (MediaPipe returns one pose per picture for people
   who stand close together). A whole-frame plan with nobody tracked skips it:
-  the region already is the whole frame.
+  the region already is the whole frame. Look-arounds that find nobody new
+  come less often (the wait doubles, up to ``AROUND_BACKOFF`` times), until the
+  people tracked change or one finds somebody.
 
 Each pose comes back with the height of the picture it was found in, so that
 plausibility rules that scale with the picture judge it against its crop.
@@ -85,6 +87,10 @@ SAME_CROP = 0.6  # a mover crop overlapping a crop looked at this much adds noth
 BARREN_AFTER = 3  # empty looks at a moving thing before it is looked at less often
 BARREN_RETRY_S = 1.0  # ... then once this often
 BARREN_FORGET_S = 5.0
+# A look-around that finds nobody new doubles the wait for the next, up to this many
+# times context_every_s (the regions are sized to find whoever walks into them; the
+# look-around is for people hidden behind others and for an early start outside).
+AROUND_BACKOFF = 4.0
 
 
 @dataclass(frozen=True)
@@ -213,6 +219,8 @@ class RegionalEstimator:
         # loading a model takes a tenth of a second, too long to do per new person.
         self._spare: list[PoseEstimator] = []
         self._last_around: float | None = None
+        self._around_wait = context_every_s  # grows while look-arounds find nobody new
+        self._around_people: frozenset[int] = frozenset()  # confirmed people at the last one
         self._barren: list[_Barren] = []
         self._mover_looks = _Allowance()
         self._turn_looks = _Allowance()
@@ -356,7 +364,8 @@ class RegionalEstimator:
                 self._note_mover(box, new, t)
                 self._mover_looks.saved -= 1
 
-        if plan.regions and self._around_due(t) and (not plan.full_frame or expected):
+        people = frozenset(e.id for e in expected if e.confirmed)
+        if plan.regions and self._around_due(t, people) and (not plan.full_frame or expected):
             known = [e.box for e in expected] + [p.bbox for f in found for p in f.poses]
             for region in plan.regions:
                 if region.kind != "full" and any(_inside(b, region.box) for b in known):
@@ -368,6 +377,15 @@ class RegionalEstimator:
                 Found(f.box, tuple(p for p in f.poses if not _remains(p.bbox, known)), f.kind)
                 for f in found
             ]  # fmt: skip
+            new = any(
+                not any(_covers(p.bbox, b) for b in known)
+                for f in found if f.kind == "around" for p in f.poses
+            )  # fmt: skip
+            self._around_wait = (
+                self.context_every_s
+                if new
+                else min(2 * self._around_wait, AROUND_BACKOFF * self.context_every_s)
+            )
 
         for key in [k for k in self._models if k not in used and not _kept(k, plan, expected)]:
             self._release(key)
@@ -421,12 +439,18 @@ class RegionalEstimator:
         else:
             self._barren.append(_Barren(here, t))
 
-    def _around_due(self, t: float) -> bool:
+    def _around_due(self, t: float, people: frozenset[int]) -> bool:
+        """Every context_every_s; after look-arounds that found nobody new, less often
+        (twice the wait each time, up to AROUND_BACKOFF times), until the people
+        tracked change (someone new, someone lost: when somebody may be hidden or
+        about to come) or a look-around finds somebody."""
         if self.context_every_s <= 0:
             return False
-        if self._last_around is not None and t - self._last_around < self.context_every_s:
+        if people != self._around_people:
+            self._around_wait = self.context_every_s
+        if self._last_around is not None and t - self._last_around < self._around_wait:
             return False
-        self._last_around = t
+        self._last_around, self._around_people = t, people
         return True
 
     def close(self) -> None:
@@ -451,10 +475,10 @@ def _explains(person: np.ndarray, mover: np.ndarray) -> bool:
 
 
 def _crop(image: np.ndarray, box: Box) -> np.ndarray:
+    """A view of the box: no copy (the model's colour conversion, cv2.flip and blank()
+    each make one of their own, and OpenCV reads a view with its row stride)."""
     x0, y0, x1, y1 = box
-    if (x0, y0) == (0, 0) and (y1, x1) == image.shape[:2]:
-        return image
-    return np.ascontiguousarray(image[y0:y1, x0:x1])
+    return image[y0:y1, x0:x1]
 
 
 def _overlaps_crop(box: np.ndarray, crop: Box) -> bool:
