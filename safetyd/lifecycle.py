@@ -177,6 +177,31 @@ def acknowledge(candidates: Sequence[Tracked], code: str | None) -> AckDecision:
     return AckDecision(inc.incident, f"acknowledged {inc.code} {inc.zone_name}{more}", True)
 
 
+def acknowledge_reply(
+    before: Sequence[Tracked], after: Sequence[Tracked], code: str | None
+) -> AckDecision:
+    """What an SMS reply acknowledges. ``before``: the incidents whose alert reached the
+    sender before the reply was sent (only those can be what it answers); ``after``:
+    those whose alert went out only later. A reply written before the alert it would
+    acknowledge is stale: it acknowledges nothing, and says why."""
+    decision = acknowledge(before, code)
+    if decision.incident is not None:
+        return decision
+    seen = {c.incident for c in before}
+    later = [c for c in after if c.incident not in seen and c.needs_answer]
+    if code is not None:
+        later = [c for c in later if c.code == code.upper()]
+    if not later:
+        return decision
+    inc = later[0]
+    return AckDecision(
+        None,
+        f"nothing acknowledged: your reply was sent before the alert about {inc.code} "
+        f"{inc.zone_name} reached you; reply again to acknowledge it",
+        False,
+    )
+
+
 def may_acknowledge(number: str, groups: Mapping[str, Sequence[str]]) -> bool:
     """Only the numbers of the recipient groups (name -> numbers) may acknowledge."""
     return any(number in numbers for numbers in groups.values())

@@ -101,8 +101,9 @@ def test_the_chain_goes_out_step_by_step_until_acknowledged(tmp_path, fake, twil
         assert body.startswith("ESCALATION 2/3 ") and body.endswith(
             "1m01s NOT acknowledged ACK 3FA2"
         )
-        # The supervisor answers "ok": acknowledged, confirmed, and the chain stops.
-        fake.reply(SUPERVISORS[0], "ok", at=T0 + 70)
+        # The supervisor answers "ok" (after the texts reached him): acknowledged,
+        # confirmed, and the chain stops.
+        fake.reply(SUPERVISORS[0], "ok")
         clock.t = T0 + 75
         assert esc.poll_replies() == 1
         assert wait_for(lambda: len(bodies_to(fake, SUPERVISORS[0])) == 3, 20)
@@ -136,9 +137,10 @@ def test_a_code_acknowledges_that_incident_and_strangers_are_ignored(
     older, newer = "aaaa000000000001", "bbbb000000000002"
     open_danger(service, older, T0)
     open_danger(service, newer, T0 + 5)
+    service.dispatcher.settle(10)  # the texts go out; the replies answer them
     clock.t = T0 + 10
-    fake.reply(STRANGER, "OK", at=T0 + 8)
-    fake.reply(OPERATORS[1], "ACK aaaa", at=T0 + 9)
+    fake.reply(STRANGER, "OK")
+    fake.reply(OPERATORS[1], "ACK aaaa")
     assert esc.poll_replies() == 2
     waiting = {i.incident for i in service.ledger.waiting()}
     assert waiting == {newer}
@@ -156,8 +158,8 @@ def test_a_code_acknowledges_that_incident_and_strangers_are_ignored(
         OPERATORS[1]: "acknowledged AAAA Press 3 guard",
     }
     # A plain "1" now acknowledges the operator's latest open one; a second "OK" finds none.
-    fake.reply(OPERATORS[1], "1", at=T0 + 11)
-    fake.reply(OPERATORS[1], "OK", at=T0 + 12)
+    fake.reply(OPERATORS[1], "1")
+    fake.reply(OPERATORS[1], "OK")
     assert esc.poll_replies() == 2
     assert service.ledger.waiting() == []
     texts = [
@@ -169,6 +171,40 @@ def test_a_code_acknowledges_that_incident_and_strangers_are_ignored(
     ]
     # The polls asked Twilio for messages to our number only.
     assert {p.get("To") for p in fake.polls} == {"+15555550100"}
+
+
+def test_a_reply_sent_before_the_alert_acknowledges_nothing_and_says_why(
+    tmp_path, fake, twilio_env
+) -> None:
+    """An "OK" sent ten minutes before the incident, and an "ACK" that reached Twilio a
+    second before the text it would answer went out: neither is an answer to it. The
+    incident stays unacknowledged, its chain goes on, and each sender is told why. A
+    reply after the text acknowledges it."""
+    clock = Clock()
+    service, esc = parts(tmp_path, fake, clock)
+    fake.reply(OPERATORS[0], "OK", at=time.time() - 600)  # before the daemon even started
+    open_danger(service)
+    service.dispatcher.settle(10)
+    sent = {r["recipient"]: r["sent"] for r in service.outbox.rows() if r["sink"] == "sms"}
+    fake.reply(OPERATORS[1], "ACK 3FA2", at=sent[OPERATORS[1]] - 1.0)
+    clock.t = T0 + 10
+    assert esc.poll_replies() == 2
+    assert [i.incident for i in service.ledger.waiting()] == [INCIDENT]  # not acknowledged
+    answers = {
+        r["recipient"]: r["body"]
+        for r in service.outbox.rows()
+        if r["kind"] == "reply" and r["sink"] == "sms"
+    }
+    why = (
+        "safetyd Plant 1: nothing acknowledged: your reply was sent before the alert about "
+        "3FA2 Press 3 guard reached you; reply again to acknowledge it"
+    )
+    assert answers == {OPERATORS[0]: why, OPERATORS[1]: why}
+    assert esc.tick().steps == 1  # the chain goes on
+    # Now he answers the text he got.
+    fake.reply(OPERATORS[1], "ACK 3FA2", at=sent[OPERATORS[1]] + 5.0)
+    assert esc.poll_replies() == 1
+    assert service.ledger.waiting() == []
 
 
 def test_a_restart_in_the_middle_of_a_chain_resumes_it_and_repeats_nothing(

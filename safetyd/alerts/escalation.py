@@ -30,6 +30,11 @@ from .service import AlertService
 log = logging.getLogger("safetyd.lifecycle")
 REPLY_LOOKBACK_S = 300.0  # each poll also reads this far before the last one (clock skew)
 ACK_WINDOW_S = 7 * 86400.0  # a reply acknowledges incidents of at most this age
+# A reply answers only alerts that went out to its sender before Twilio received it
+# (Twilio's time of the reply against this box's time of the send, taken when Twilio
+# accepted it): this much apart still counts, for the two clocks (the box keeps NTP
+# time). Nobody reads a text and answers it within a second.
+REPLY_CLOCK_TOLERANCE_S = 0.5
 
 
 def zone_chain(loaded: LoadedConfig, zone: Zone | None) -> tuple[Step, ...]:
@@ -148,8 +153,11 @@ class Escalations:
             log.info("SMS reply from %s is not an acknowledgement: %r", who, msg.body[:40])
         else:
             now = self.clock()
-            decision = lifecycle.acknowledge(
-                self.ledger.alerted(msg.sender, now - ACK_WINDOW_S), reply.code
+            since = now - ACK_WINDOW_S
+            decision = lifecycle.acknowledge_reply(
+                self.ledger.alerted(msg.sender, since, msg.wall + REPLY_CLOCK_TOLERANCE_S),
+                self.ledger.alerted(msg.sender, since),
+                reply.code,
             )
             outcome = self._record(decision, msg.sender, "sms", now)
             self._confirm(msg, decision)

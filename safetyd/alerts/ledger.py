@@ -130,13 +130,24 @@ CREATE TABLE IF NOT EXISTS replies (
         )
         return [_tracked(r) for r in rows]
 
-    def alerted(self, number: str, since: float) -> list[Tracked]:
-        """Incidents this number was texted about, newest first."""
+    def alerted(self, number: str, since: float, before: float | None = None) -> list[Tracked]:
+        """Incidents opened since ``since`` that this number was texted about, newest
+        first; with ``before``, only those whose text to it went out (accepted by the
+        provider: sent, sent from memory, or inside a summary that was sent) at or
+        before that time."""
+        if before is None:
+            sent, args = "", (since, number)
+        else:
+            sent = (
+                " AND COALESCE(o.sent, (SELECT s.sent FROM outbox s WHERE s.id = o.folded_into),"
+                " CASE WHEN o.status = 'memory' THEN o.created END) <= ?"
+            )
+            args = (since, number, before)
         rows = self.store.db.execute(
             "SELECT i.* FROM incidents i WHERE i.opened_wall >= ? AND EXISTS (SELECT 1 FROM "
-            "outbox o WHERE o.incident = i.incident AND o.recipient = ?) "
-            "ORDER BY i.opened_wall DESC",
-            (since, number),
+            f"outbox o WHERE o.incident = i.incident AND o.sink = 'sms' AND o.recipient = ?{sent})"
+            " ORDER BY i.opened_wall DESC",
+            args,
         )
         return [_tracked(r) for r in rows]
 
