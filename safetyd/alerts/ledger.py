@@ -135,14 +135,14 @@ CREATE TABLE IF NOT EXISTS replies (
         first; with ``before``, only those whose text to it went out (accepted by the
         provider: sent, sent from memory, or inside a summary that was sent) at or
         before that time."""
-        if before is None:
-            sent, args = "", (since, number)
-        else:
+        args: tuple[float | str, ...] = (since, number)
+        sent = ""
+        if before is not None:
             sent = (
                 " AND COALESCE(o.sent, (SELECT s.sent FROM outbox s WHERE s.id = o.folded_into),"
                 " CASE WHEN o.status = 'memory' THEN o.created END) <= ?"
             )
-            args = (since, number, before)
+            args += (before,)
         rows = self.store.db.execute(
             "SELECT i.* FROM incidents i WHERE i.opened_wall >= ? AND EXISTS (SELECT 1 FROM "
             f"outbox o WHERE o.incident = i.incident AND o.sink = 'sms' AND o.recipient = ?{sent})"

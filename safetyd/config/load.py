@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,14 +78,16 @@ def parse_config(path: Path) -> tuple[Config | None, list[Problem]]:
         return None, problems_from(exc, Config, name)
 
 
-def load(path: str | Path) -> LoadedConfig:
+def load(path: str | Path, drafts: Mapping[Path, Path] | None = None) -> LoadedConfig:
     """Load the configuration and every zone file it names, or raise InvalidConfig.
+    ``drafts``: zone files read from elsewhere (the zone editor's draft, checked as
+    the daemon would load the whole configuration with it).
 
     Nothing else escapes, whatever the files hold: a reload must be able to keep
     the running configuration, and the CLI to explain instead of a traceback."""
     path = Path(path)
     try:
-        return _load(path)
+        return _load(path, drafts or {})
     except InvalidConfig:
         raise
     except Exception as exc:
@@ -177,15 +180,18 @@ def _plant_zones(path: Path, config: Config, zones: dict[str, tuple[Zone, ...]])
     return out
 
 
-def _load(path: Path) -> LoadedConfig:
+def _load(path: Path, drafts: Mapping[Path, Path]) -> LoadedConfig:
     config, problems = parse_config(path)
     if config is None:
         raise InvalidConfig(problems, str(path))
     context = ZoneContext.from_config(config)
     zones: dict[str, tuple[Zone, ...]] = {}
-    files_by_camera: dict[str, list[Path]] = {
-        cam.id: [resolve_path(path, z) for z in cam.zones] for cam in config.cameras
-    }
+
+    def zone_file(name: str) -> Path:
+        resolved = resolve_path(path, name)
+        return drafts.get(resolved, resolved)
+
+    files_by_camera = {cam.id: [zone_file(z) for z in cam.zones] for cam in config.cameras}
     loaded, zone_problems = load_zone_files(files_by_camera, context)
     problems.extend(zone_problems)
     zones.update(loaded)

@@ -506,9 +506,10 @@ class Console:
         index = request.path_params["index"]
         if not 0 <= index < len(files):
             return PlainTextResponse("no such zone file", 404)
-        text = files[index].read_text(encoding="utf-8") if files[index].exists() else ""
+        text = editor.current(files[index])
         return Response(text or '{"type": "FeatureCollection", "features": []}',
-                        media_type="application/geo+json")  # fmt: skip
+                        media_type="application/geo+json",
+                        headers={"ETag": f'"{editor.version(text)}"'})  # fmt: skip
 
     async def zones_act(self, request: Request) -> Response:
         """check | preview | save, with the edited GeoJSON as the body; the CSRF token
@@ -537,12 +538,14 @@ class Console:
             png = await asyncio.to_thread(editor.preview, frame, loaded, camera, checked.zones)
             return Response(png, media_type="image/png")
         if action == "save":
+            started_from = (request.headers.get("if-match") or "").strip('"') or None
             saved, problems, message = await asyncio.to_thread(
                 editor.save, loaded, camera, index, text, s.user.name,
-                loaded.state_dir / "audit.jsonl", self.backend.reload,
+                loaded.state_dir / "audit.jsonl", self.backend.reload, started_from,
             )  # fmt: skip
+            stale = not saved and message.startswith("not saved: the zone file changed")
             return JSONResponse({"ok": saved, "problems": problems, "message": message},
-                                200 if saved else 422)  # fmt: skip
+                                200 if saved else 409 if stale else 422)  # fmt: skip
         return PlainTextResponse("unknown action", 404)
 
     # -- floor calibration (engineers) ---------------------------------------------------

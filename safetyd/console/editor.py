@@ -6,11 +6,19 @@ camera's zone file drawn in the browser.
   with the same messages as ``safetyd zones check`` (about the real file name).
 * **Preview**: the camera's current frame with the zones, their warn buffers
   and the regions the pose model would look at (``safetyd zones render``).
-* **Save**: only a file without errors is written: atomically (a temporary
+* **Save**: only a file without errors is written, and "without errors" means
+  the *whole configuration* loads with it as the daemon would load it at its
+  next start (a zone that an ``[[outputs.modbus]]`` map names cannot be renamed
+  away, a camera cannot be left without zones): the editor never leaves a file
+  on disk that would stop the daemon. The save names the version of the file
+  the engineer started from (its SHA-256, the ``ETag`` of the file's page); a
+  save from a version that is no longer on disk (somebody saved in between) is
+  refused, so that no change is lost silently. Written atomically (a temporary
   file renamed over it), the previous version kept as ``<file>.previous``, an
   audit line (who, when, what changed) appended, then the daemon's ordinary
   reload takes it, which swaps the zones of that camera only. A reload that is
-  refused leaves the old zones armed; a broken zone is never armed.
+  still refused puts the previous file back: the old zones stay armed, and the
+  file on disk is the one they came from.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +38,8 @@ import cv2
 import numpy as np
 
 from ..config.load import LoadedConfig, parse_config
-from ..problems import Problem, errors
+from ..config.load import load as load_config
+from ..problems import InvalidConfig, Problem, errors
 from ..zones.load import load_zone_files
 from ..zones.model import ZoneContext, zone_schema
 
@@ -67,8 +77,23 @@ def check(loaded: LoadedConfig, camera: str, index: int, text: str) -> Checked:
                 by_camera[other.id] = [draft if loaded.resolve(z) == target
                                        else loaded.resolve(z) for z in other.zones]  # fmt: skip
         zones, found = load_zone_files(by_camera, context)
+        if not errors(found):
+            # The whole configuration with this file, as the daemon would load it.
+            try:
+                load_config(loaded.path, {target: draft})
+            except InvalidConfig as exc:
+                found = [*found, *(p for p in exc.errors if p not in found)]
     messages = [_about(p, draft, target) for p in found]
     return Checked(messages, not errors(found), zones.get(camera, ()))
+
+
+def version(text: str) -> str:
+    """What a save names as the file it started from."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def current(target: Path) -> str:
+    return target.read_text(encoding="utf-8") if target.exists() else ""
 
 
 def _about(problem: Problem, draft: Path, target: Path) -> str:
@@ -134,13 +159,42 @@ def save(
     user: str,
     audit_path: Path,
     reload: Callable[[], tuple[bool, str]],
+    started_from: str | None = None,
 ) -> tuple[bool, list[str], str]:
-    """(saved?, problems, what happened). Nothing is written when the check fails."""
+    """(saved?, problems, what happened). Nothing is written when the check fails, or
+    when ``started_from`` (a version()) is not the file on disk any more."""
     checked = check(loaded, camera, index, text)
     if not checked.ok:
         return False, checked.problems, "not saved: the zone file has errors"
     target = zone_files(loaded, camera)[index]
-    before = target.read_text(encoding="utf-8") if target.exists() else ""
+    with _saving:
+        return _save(target, camera, checked, text, user, audit_path, reload, started_from)
+
+
+# One save at a time: comparing the version, writing and reloading are one step.
+_saving = threading.Lock()
+
+
+def _save(
+    target: Path,
+    camera: str,
+    checked: Checked,
+    text: str,
+    user: str,
+    audit_path: Path,
+    reload: Callable[[], tuple[bool, str]],
+    started_from: str | None,
+) -> tuple[bool, list[str], str]:
+    before = current(target)
+    if started_from is None or started_from != version(before):
+        return (
+            False,
+            [],
+            "not saved: the zone file changed since this editor loaded it (somebody saved "
+            "in between: see the audit log); reload the page and make your change again"
+            if started_from is not None
+            else "not saved: the request does not say which version of the file it changes",
+        )
     try:
         if before:
             atomic_write(target.with_name(target.name + ".previous"), before)
@@ -164,15 +218,26 @@ def save(
         "changed": sorted(z for z in set(old) & set(new) if old[z] != new[z]),
     }  # fmt: skip
     ok, why = reload()
-    entry["reload"] = "applied" if ok else f"refused: {why}"
+    if ok:
+        entry["reload"] = "applied"
+        audit(audit_path, entry)
+        return True, checked.problems, f"saved and reloaded: {len(checked.zones)} zone(s) armed"
+    # Never leave a file the daemon refuses: the previous one goes back.
+    try:
+        if before:
+            atomic_write(target, before)
+        else:
+            target.unlink(missing_ok=True)
+        restored = "the previous file was put back"
+    except OSError as exc:
+        restored = f"the previous file could NOT be put back ({exc.strerror or exc})"
+    entry["reload"] = f"refused: {why}; {restored}"
     audit(audit_path, entry)
-    if not ok:
-        return (
-            True,
-            checked.problems,
-            (f"saved, but the reload was refused ({why}); the previous zones stay armed"),
-        )
-    return True, checked.problems, f"saved and reloaded: {len(checked.zones)} zone(s) armed"
+    return (
+        False,
+        checked.problems,
+        f"not saved: the daemon refused the reload ({why}); {restored}, and its zones stay armed",
+    )
 
 
 def schema_fields() -> list[dict[str, Any]]:

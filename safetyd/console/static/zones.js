@@ -109,9 +109,12 @@ function say(text, problems) {
 
 async function post(action) {
   const editor = $("editor");
+  // A save names the version of the file this editor loaded: the server refuses it if
+  // somebody saved another one in between, instead of losing their change.
   return fetch(`/zones/${encodeURIComponent(editor.dataset.camera)}/${ed.file}/${action}`, {
     method: "POST", body: geojson(),
-    headers: {"X-CSRF-Token": editor.dataset.csrf, "Content-Type": "application/geo+json"},
+    headers: {"X-CSRF-Token": editor.dataset.csrf, "Content-Type": "application/geo+json",
+              "If-Match": ed.version || ""},
   });
 }
 
@@ -139,6 +142,7 @@ async function refreshPreview(quiet) {
 async function load() {
   const camera = $("editor").dataset.camera;
   const r = await fetch(`/zones/${encodeURIComponent(camera)}/file/${ed.file}`);
+  ed.version = r.headers.get("ETag");
   ed.doc = await r.json();
   ed.zones = (ed.doc.features || []).filter(f => f.geometry && f.geometry.type === "Polygon");
   const metres = ed.doc.safetyd && ed.doc.safetyd.units === "metres";
@@ -197,7 +201,12 @@ document.addEventListener("DOMContentLoaded", () => {
     const r = await post("save");
     const a = await r.json();
     say(a.message, a.problems);
-    if (a.ok) $("editor").dataset.saved = String(Number($("editor").dataset.saved || 0) + 1);
+    if (a.ok) {
+      // What is on disk now is this draft: the next save starts from it.
+      const again = await fetch(`/zones/${encodeURIComponent($("editor").dataset.camera)}/file/${ed.file}`);
+      ed.version = again.headers.get("ETag");
+      $("editor").dataset.saved = String(Number($("editor").dataset.saved || 0) + 1);
+    }
   });
   load();
 });
