@@ -91,7 +91,7 @@ def stage_profile(
         marks.append(time.perf_counter())
         m = engine._measure(p, in_box)
         marks.append(time.perf_counter())
-        engine._reduce(people.ids, t_idx, z_idx, p, m)
+        engine._reduce(people, t_idx, z_idx, p, m)
         marks.append(time.perf_counter())
         sizes["pairs"].append(len(t_idx))
         sizes["points"].append(len(engine._points(people, t_idx, z_idx).pair))

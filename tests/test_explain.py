@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import cv2
 import numpy as np
 import pytest
+import shapely
 from conftest import FIXTURES
 
 from safetyd.config import load as cfg
@@ -83,12 +84,26 @@ def test_an_estimated_foot_is_drawn_where_it_was_estimated_and_explained(tmp_pat
     # The live view and --annotate draw the frame's assessments the same way.
     live = annotate(frame.frame.image, setup.zones, frame.tracks, reasons=frame.assessments)
     assert _magenta(live, tr.part_x, tr.part_y) >= 20
-    # ... with a line to the nearest point of the zone: he is still above it.
-    assert tr.distance > 0 and tr.part_y < FLOOR[0][1]
-    plain = annotate(frame.frame.image, setup.zones, frame.tracks)
-    changed = np.any(live != plain, axis=2)
-    col = int(tr.part_x)
-    assert changed[FLOOR[0][1] - 3 : FLOOR[0][1] + 4, col - 6 : col + 6].any()
+    # Before he reaches the zone, a line runs from the estimate to the nearest point of
+    # the zone: the pixels at its end and half way along it are drawn on. (Any frame
+    # where he is near but outside: when the model first finds him differs a little
+    # from one CPU to another, so the opening frame may already have him inside.)
+    near = [
+        (r, a)
+        for r in results
+        for a in r.assessments
+        if a.estimated and a.distance > 5 and a.level != "clear"
+    ]
+    assert near, "he must be seen near the zone before he reaches it"
+    ahead, a = near[0]
+    edge = shapely.get_coordinates(
+        shapely.shortest_line(shapely.Polygon(FLOOR).boundary, shapely.Point(a.part_x, a.part_y))
+    )[0]
+    drawn = annotate(ahead.frame.image, setup.zones, ahead.tracks, reasons=ahead.assessments)
+    plain = annotate(ahead.frame.image, setup.zones, ahead.tracks)
+    changed = np.any(drawn != plain, axis=2)
+    for x, y in (edge, (edge + (a.part_x, a.part_y)) / 2):
+        assert changed[int(y) - 3 : int(y) + 4, int(x) - 3 : int(x) + 4].any(), (x, y)
 
     # The incident page says which part, how it was known and how far it was.
     row = dict(record, id=1, wall=tr.wall, snapshot=tr.snapshot)

@@ -309,11 +309,13 @@ class Dispatcher:
         return self._send_due(self.clock()) or worked
 
     def settle(self, timeout: float = 30.0) -> None:
-        """Passes until nothing is due or in flight (for tests that drive the worker)."""
+        """Passes until nothing is due, in flight or waiting to be booked (for tests
+        that drive the worker): a send that ended after this pass collected is booked
+        by the next one."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             worked = self.run_once()
-            if not worked and not self.sends.running(abandoned=False):
+            if not worked and not self.sends.uncollected():
                 return
             if not worked:
                 self._wake.wait(0.05)

@@ -30,11 +30,12 @@ from .service import AlertService
 log = logging.getLogger("safetyd.lifecycle")
 REPLY_LOOKBACK_S = 300.0  # each poll also reads this far before the last one (clock skew)
 ACK_WINDOW_S = 7 * 86400.0  # a reply acknowledges incidents of at most this age
-# A reply answers only alerts that went out to its sender before Twilio received it
-# (Twilio's time of the reply against this box's time of the send, taken when Twilio
-# accepted it): this much apart still counts, for the two clocks (the box keeps NTP
-# time). Nobody reads a text and answers it within a second.
-REPLY_CLOCK_TOLERANCE_S = 0.5
+# A reply answers only alerts that went out to its sender before Twilio received it:
+# Twilio's time of the reply against this box's time of the send (taken when Twilio
+# accepted it). Twilio gives whole seconds, rounded down, so a reply stamped 12:00:05
+# arrived before 12:00:06: alerts sent before the end of that second count. The box
+# keeps NTP time, and nobody reads a text and answers it within a second.
+REPLY_TIME_RESOLUTION_S = 1.0
 
 
 def zone_chain(loaded: LoadedConfig, zone: Zone | None) -> tuple[Step, ...]:
@@ -155,7 +156,7 @@ class Escalations:
             now = self.clock()
             since = now - ACK_WINDOW_S
             decision = lifecycle.acknowledge_reply(
-                self.ledger.alerted(msg.sender, since, msg.wall + REPLY_CLOCK_TOLERANCE_S),
+                self.ledger.alerted(msg.sender, since, msg.wall + REPLY_TIME_RESOLUTION_S),
                 self.ledger.alerted(msg.sender, since),
                 reply.code,
             )

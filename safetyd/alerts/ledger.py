@@ -133,14 +133,14 @@ CREATE TABLE IF NOT EXISTS replies (
     def alerted(self, number: str, since: float, before: float | None = None) -> list[Tracked]:
         """Incidents opened since ``since`` that this number was texted about, newest
         first; with ``before``, only those whose text to it went out (accepted by the
-        provider: sent, sent from memory, or inside a summary that was sent) at or
-        before that time."""
+        provider: sent, sent from memory, or inside a summary that was sent) before
+        that time."""
         args: tuple[float | str, ...] = (since, number)
         sent = ""
         if before is not None:
             sent = (
                 " AND COALESCE(o.sent, (SELECT s.sent FROM outbox s WHERE s.id = o.folded_into),"
-                " CASE WHEN o.status = 'memory' THEN o.created END) <= ?"
+                " CASE WHEN o.status = 'memory' THEN o.created END) < ?"
             )
             args += (before,)
         rows = self.store.db.execute(

@@ -111,6 +111,12 @@ class Sends:
                 if not a.ended and (abandoned is None or a.abandoned == abandoned)
             ]
 
+    def uncollected(self) -> bool:
+        """Whether a send is in flight within its deadline, or has ended and its
+        outcome waits for ``finished``."""
+        with self._lock:
+            return any(not a.abandoned for a in self._running.values())
+
     def next_deadline(self) -> float | None:
         with self._lock:
             live = [a.deadline for a in self._running.values() if not (a.abandoned or a.ended)]
