@@ -245,6 +245,33 @@ def test_a_malformed_or_misplaced_command_is_refused_and_changes_nothing(
         op.close()
 
 
+def test_a_retained_command_is_ignored_and_cleared(tmp_path, fake, broker, box_env) -> None:
+    """Round 2: a snooze published with the retain flag was applied at every start and
+    reconnect. Kept by the broker before the box starts, it is not acted on, and the
+    box clears it: a later subscriber finds nothing retained."""
+    op = broker.client("operator")
+    snooze = {"command": "snooze", "zone": "press-3-guard", "until": "30m", "reason": "old"}
+    op.publish(f"{BASE}/cmd", json.dumps(snooze), retain=True)
+    op.close()
+    b = Box(tmp_path, fake, broker)
+    try:
+        assert wait_for(lambda: b.mqtt.commands_refused == 1, 10)
+        time.sleep(1.0)
+        assert b.alerts.ledger.snoozes(time.time()) == [] and b.mqtt.commands_done == 0
+        late = broker.client("operator").subscribe(f"{BASE}/cmd")
+        time.sleep(1.0)
+        assert late.messages == []  # nothing retained any more
+        late.close()
+        # A command sent now (not retained) is acted on as ever.
+        op = broker.client("operator")
+        op.publish(f"{BASE}/cmd", json.dumps({**snooze, "id": "now"}))
+        assert wait_for(lambda: b.mqtt.commands_done == 1, 10)
+        op.close()
+        assert len(b.alerts.ledger.snoozes(time.time())) == 1
+    finally:
+        b.close()
+
+
 def test_commands_for_another_box_never_reach_this_one(box, broker) -> None:
     """A command on box-b's topic is box-b's business; box-b itself may not write into
     box-a's command topic (the ACL drops it): box-a's incident stays unacknowledged."""

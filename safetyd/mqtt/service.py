@@ -195,8 +195,25 @@ class MqttService:
     # -- commands -----------------------------------------------------------------------
 
     def _command_message(self, message) -> None:
-        """paho's thread: hand over, never wait (a command writes the database)."""
+        """paho's thread: hand over, never wait (a command writes the database).
+
+        A command is for the moment it is sent. One the broker kept (published with
+        the retain flag) would come back at every start and reconnect, a snooze
+        re-applied forever: it is ignored, said so, and cleared. The empty message
+        that clears it (ours or anyone's) is no command either."""
         topic, payload = message.topic, bytes(message.payload)
+        if not payload:
+            return
+        if message.retain:
+            log.error(
+                "mqtt: a retained command on %s ignored and cleared (commands are acted on "
+                "when sent, never kept by the broker: publish them without retain): %r",
+                topic,
+                payload[:200],
+            )
+            self.link.publish_nowait(topic, b"", retain=True)
+            self.commands_refused += 1
+            return
         self._hand_over(lambda: self._command(topic, payload), f"command on {topic}")
 
     def _hand_over(self, job: Callable[[], None], what: str) -> None:
