@@ -319,3 +319,69 @@ def closed_by_peer(socks: list[socket.socket], timeout: float) -> int:
             closed += 1
         s.close()
     return closed
+
+
+class Drippers:
+    """``n`` slow clients (the round-2 attack): each sends one byte of a request every
+    ``every_s`` seconds, so it is never idle, and reconnects when the server closes
+    it. Runs in a thread until ``stop()``; counts the closes it saw."""
+
+    REQUEST = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 4000
+
+    def __init__(self, port: int, n: int, every_s: float = 5.0) -> None:
+        self.port, self.n, self.every_s = port, n, every_s
+        self.closed = 0
+        self.connects = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="drippers", daemon=True)
+
+    def start(self) -> Drippers:
+        self._thread.start()
+        return self
+
+    def _connect(self) -> tuple[socket.socket, int] | None:
+        try:
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+        except OSError:
+            return None
+        s.setblocking(False)
+        self.connects += 1
+        return s, 0
+
+    def _run(self) -> None:
+        import select
+
+        socks = [c for c in (self._connect() for _ in range(self.n)) if c]
+        next_drip = time.monotonic()
+        while not self._stop.is_set():
+            readable, _, _ = select.select([s for s, _ in socks], [], [], 0.2)
+            gone = set()
+            for s in readable:
+                try:
+                    data = s.recv(4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    gone.add(s)
+            if time.monotonic() >= next_drip:
+                next_drip += self.every_s
+                for s, sent in socks:
+                    if s in gone:
+                        continue
+                    try:
+                        s.send(self.REQUEST[sent % len(self.REQUEST) : sent % len(self.REQUEST) + 1])
+                    except OSError:
+                        gone.add(s)
+                socks = [(s, sent + 1) for s, sent in socks]
+            if gone:
+                self.closed += len(gone)
+                for s in gone:
+                    s.close()
+                socks = [(s, k) for s, k in socks if s not in gone]
+                socks += [c for c in (self._connect() for _ in gone) if c]
+        for s, _ in socks:
+            s.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)

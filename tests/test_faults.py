@@ -27,6 +27,7 @@ import pytest
 from conftest import EXAMPLE_CONFIG, SAFETYD, wait_for
 from daemon_harness import (
     DaemonProcess,
+    Drippers,
     closed_by_peer,
     metric,
     press_camera,
@@ -330,6 +331,38 @@ def test_slow_sockets_hold_no_threads_and_are_closed(tmp_path: Path) -> None:
     finally:
         for s in socks:
             s.close()
+        d.stop()
+
+
+@pytest.mark.slow
+def test_dripping_sockets_do_not_keep_health_from_answering(tmp_path: Path) -> None:
+    """Round 2: 300 sockets that each send one byte of a header every second are never
+    idle, so the idle timeout never closed them, they filled the connection limit and
+    /healthz waited behind them. Now a request has a deadline, connections per
+    address are bounded, and at the bound the slowest makes room: a probe from the
+    attacker's own address is answered throughout."""
+    d = DaemonProcess(tmp_path, press_camera()).start()
+    drip = None
+    try:
+        d.wait_ready()
+        drip = Drippers(d.http_port, 300, every_s=1.0).start()
+        time.sleep(3.0)  # all connected and dripping
+        answered = []
+        for _ in range(8):
+            start = time.monotonic()
+            try:
+                code = d.get("/healthz")[0]
+            except OSError as exc:  # the probe's own 10 s timeout
+                code = repr(exc)
+            answered.append((code, round(time.monotonic() - start, 2)))
+            time.sleep(0.5)
+        assert all(code in (200, 503) for code, _ in answered), answered
+        # The drippers were closed (made room, or past the request deadline) and came
+        # back: the server did not simply hold them all.
+        assert drip.closed >= 300 - 32, (drip.closed, drip.connects)
+    finally:
+        if drip is not None:
+            drip.stop()
         d.stop()
 
 

@@ -8,8 +8,10 @@
 * ``/api/status``: the same as JSON.
 
 Served by waitress (a kept WSGI server): a fixed pool of worker threads, a
-bound on open connections and an idle timeout, so neither many requests nor
-many slow sockets can exhaust threads, file descriptors or memory.
+bound on open connections in all and per address, an idle timeout and a
+deadline for each request (service/httpguard.py), so neither many requests nor
+many slow sockets can exhaust threads, file descriptors or memory, or keep
+/healthz from answering.
 """
 
 from __future__ import annotations
@@ -181,10 +183,15 @@ def _mqtt_html(status: Status) -> str:
 
 # Bounds of the HTTP server. Requests are cheap (a status read, a JPEG), so a few
 # worker threads are plenty; slow or idle clients wait in waitress' event loop,
-# not in a thread, and are closed after IDLE_TIMEOUT_S of silence.
+# not in a thread, and are closed after IDLE_TIMEOUT_S of silence, or
+# REQUEST_DEADLINE_S after the first byte of a request that is still not whole.
+# At a bound on connections, the one that has waited longest for its request
+# makes room for the newcomer (service/httpguard.py).
 HTTP_THREADS = 4
-MAX_CONNECTIONS = 200  # beyond this, new connections wait in the listen backlog
+MAX_CONNECTIONS = 200
+MAX_PER_ADDRESS = 32  # a Prometheus, a probe and a few browsers need far fewer
 IDLE_TIMEOUT_S = 10
+REQUEST_DEADLINE_S = 5.0  # a real client sends its few hundred bytes at once
 MAX_HEADER_BYTES = 16_384
 
 
@@ -197,24 +204,34 @@ class WebServer:
     idle connections closed, nothing read from the request but its path."""
 
     def __init__(self, bind: str, port: int, endpoints: Endpoints) -> None:
-        from waitress.server import create_server
+        from waitress.adjustments import Adjustments
+
+        from .httpguard import GuardedServer
 
         self.endpoints = endpoints
         self._map: dict = {}
-        # Binding happens here, so a taken port is reported before cameras open.
-        self._server = create_server(
-            self.app,
-            map=self._map,
+        adj = Adjustments(
             host=bind,
             port=port,
             threads=HTTP_THREADS,
-            connection_limit=MAX_CONNECTIONS,
+            # Waitress' own limit stops accepting (newcomers wait in the backlog
+            # behind the slow); ours makes room instead, so theirs must never bite.
+            connection_limit=4 * MAX_CONNECTIONS,
             channel_timeout=IDLE_TIMEOUT_S,
             cleanup_interval=1,
             max_request_header_size=MAX_HEADER_BYTES,
             max_request_body_size=0,
             ident="safetyd",
             expose_tracebacks=False,
+        )
+        # Binding happens here, so a taken port is reported before cameras open.
+        self._server = GuardedServer(
+            self.app,
+            map=self._map,
+            adj=adj,
+            request_deadline_s=REQUEST_DEADLINE_S,
+            per_address=MAX_PER_ADDRESS,
+            total=MAX_CONNECTIONS,
         )
         self._thread: threading.Thread | None = None
 
