@@ -368,8 +368,9 @@ class Drippers:
                 for s, sent in socks:
                     if s in gone:
                         continue
+                    k = sent % len(self.REQUEST)
                     try:
-                        s.send(self.REQUEST[sent % len(self.REQUEST) : sent % len(self.REQUEST) + 1])
+                        s.send(self.REQUEST[k : k + 1])
                     except OSError:
                         gone.add(s)
                 socks = [(s, sent + 1) for s, sent in socks]

@@ -89,6 +89,54 @@ FAULTS = (
     ),
     Fault(
         "http",
+        "300 sockets each sending one header byte every few seconds (never idle), from "
+        "the probe's own address",
+        "A request must be whole 5 s after its first byte; at most 32 connections per "
+        "address and 200 in all, and at a bound the connection waiting longest for its "
+        "request is closed to make room: /healthz and /metrics answer throughout "
+        "(docs/BENCHMARKS.md, `http-slow`).",
+        ("test_faults.py::test_dripping_sockets_do_not_keep_health_from_answering",),
+    ),
+    Fault(
+        "console",
+        "Login tries that claim a new address each time (X-Forwarded-For from 127.0.0.1)",
+        "Forwarded headers are believed only from `trusted_proxies` (none by default): "
+        "the per-address login limit counts the real address.",
+        ("test_console.py::test_forwarded_addresses_are_believed_only_from_configured_proxies",),
+    ),
+    Fault(
+        "console",
+        "A zone save the daemon would refuse (a zone an output names renamed, an empty "
+        "file); two engineers saving the same file",
+        "The whole configuration is loaded with the draft before anything is written: "
+        "refused with the reason, nothing on disk changes; a save names the version it "
+        "started from and one from a stale version is refused (409); a reload refused "
+        "after writing puts the previous file back.",
+        (
+            "test_editor.py::test_renaming_a_zone_an_output_names_is_refused_and_nothing_is_written",
+            "test_editor.py::test_an_empty_zone_file_is_refused_and_nothing_is_written",
+            "test_editor.py::test_a_save_from_a_version_no_longer_on_disk_is_refused",
+            "test_editor.py::test_a_reload_refused_after_writing_puts_the_previous_file_back",
+        ),
+    ),
+    Fault(
+        "delivery",
+        'An SMS reply sent before the alert it would answer (an old "OK", an "ACK" a second early)',
+        "A reply acknowledges only alerts sent to that number before it (Twilio's whole-"
+        "second stamp of the reply against the send): the incident stays unacknowledged, "
+        "its chain goes on, and the sender is told why.",
+        (
+            "test_acknowledge.py::test_a_reply_sent_before_the_alert_acknowledges_nothing_and_says_why",
+        ),
+    ),
+    Fault(
+        "mqtt",
+        "A command published with the retain flag (a snooze re-applied at every reconnect)",
+        "Ignored, logged as an error and cleared from the broker; commands sent now act.",
+        ("test_mqtt.py::test_a_retained_command_is_ignored_and_cleared",),
+    ),
+    Fault(
+        "http",
         '`bind = "0.0.0.0"` (live camera frames of workers without a login)',
         "Refused unless `allow_unauthenticated = true`; then check-config and the start warn.",
         (

@@ -727,3 +727,64 @@ def test_sessions_expire_and_the_limiter_forgives_after_the_lockout() -> None:
     assert limiter.locked("ann") == 60 and limiter.locked("bob") == 0
     now[0] += 61
     assert limiter.locked("ann") == 0
+
+
+def _console_alone(tmp_path: Path, **settings):
+    """A console server in this process with one user, and what it reads."""
+    import types
+    from zoneinfo import ZoneInfo
+
+    from safetyd.config.console import ConsoleSettings
+    from safetyd.console.app import Backend
+    from safetyd.console.server import ConsoleServer
+    from safetyd.service.status import DeliveryStatus, Status
+    from safetyd.store import StorageStatus
+
+    assert add_user(tmp_path / "users.json", "vera", "viewer", PASSWORDS["vera"]).returncode == 0
+    status = Status(site="Proxy plant", cameras=(), delivery=DeliveryStatus(0, True, (), ()),
+                    storage=StorageStatus(True, "/x", None, None, 0))  # fmt: skip
+    loaded = types.SimpleNamespace(config=types.SimpleNamespace(
+        site=types.SimpleNamespace(name="Proxy plant")))  # fmt: skip
+    backend = Backend(status=lambda: status, loaded=lambda: loaded, picture=lambda c: None,
+                      store=None, alerts=types.SimpleNamespace(tz=ZoneInfo("UTC")))  # fmt: skip
+    config = ConsoleSettings(enabled=True, port=0, **settings)
+    return ConsoleServer(config, tmp_path / "users.json", backend).start()
+
+
+class _ForwardedClient(Client):
+    """A client that claims to be somewhere else (X-Forwarded-For)."""
+
+    def __init__(self, base: str, claims: str) -> None:
+        super().__init__(base)
+        self.opener.addheaders = [("X-Forwarded-For", claims)]
+
+
+def test_forwarded_addresses_are_believed_only_from_configured_proxies(tmp_path) -> None:
+    """Round 2: uvicorn believed X-Forwarded-For from 127.0.0.1 by default, so a local
+    attacker claiming a new address per try was never locked out. By default nobody's
+    forwarded headers count; a configured proxy's do (each user behind it is counted
+    apart)."""
+    server = _console_alone(tmp_path, max_failed_logins=2)  # per address: 4 x 2 = 8
+    base = f"http://127.0.0.1:{server.port}"
+    assert wait_for(lambda: Client(base).request("/login")[0] == 200, 10)
+    try:
+        codes = [
+            _ForwardedClient(base, f"10.9.0.{k}").log_in(f"name{k}", "wrong") for k in range(8)
+        ]
+        assert codes == [401] * 8
+        # The ninth try, from yet another claimed address, is locked: the address is ours.
+        assert _ForwardedClient(base, "10.9.0.99").log_in("vera") == 429
+    finally:
+        server.stop()
+    proxied = tmp_path / "proxied"
+    proxied.mkdir()
+    server = _console_alone(proxied, max_failed_logins=2, trusted_proxies=["127.0.0.1"])
+    base = f"http://127.0.0.1:{server.port}"
+    assert wait_for(lambda: Client(base).request("/login")[0] == 200, 10)
+    try:
+        codes = [_ForwardedClient(base, "10.9.0.1").log_in(f"n{k}", "wrong") for k in range(8)]
+        assert codes == [401] * 8
+        assert _ForwardedClient(base, "10.9.0.1").log_in("vera") == 429
+        assert _ForwardedClient(base, "10.9.0.2").log_in("vera") == 303  # someone else
+    finally:
+        server.stop()

@@ -37,6 +37,13 @@ class ConsoleSettings(BaseModel):
         description="mark cookies Secure (https only); on by itself with built-in TLS, set it "
         "behind a TLS reverse proxy",
     )
+    trusted_proxies: tuple[BindAddress, ...] = Field(
+        (),
+        max_length=16,
+        description="addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto "
+        "are believed (the client's address for the per-address login limit); from anyone "
+        "else those headers are ignored. Empty (default): believed from nobody",
+    )
 
     @property
     def loopback(self) -> bool:

@@ -48,9 +48,14 @@ class ConsoleServer:
                 "ssl_certfile": str(credential_file(settings.tls_cert_credential)),
                 "ssl_keyfile": str(credential_file(settings.tls_key_credential)),
             }
+        # Forwarded headers name the client only when a proxy we know sent them:
+        # uvicorn believes them from 127.0.0.1 by default, which let anyone on the box
+        # pick a new address per login try and escape the per-address limit.
+        proxies = list(settings.trusted_proxies)
         config = uvicorn.Config(
             self.console.app, log_level="warning", access_log=False, lifespan="off",
             limit_concurrency=200, timeout_keep_alive=10, timeout_graceful_shutdown=1,
+            proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,
             **tls,  # type: ignore[arg-type]
         )  # fmt: skip
         self.server = uvicorn.Server(config)
