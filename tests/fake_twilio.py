@@ -17,7 +17,8 @@ Every request is recorded, with its Basic-auth credentials and form fields.
 Twilio does (its ``To`` and ``DateSent>`` filters, one page): the inbound ones
 added with ``reply(from_, body)``, as a phone's answer to an alert would
 arrive. Each list request is recorded in ``polls`` (not in ``requests``, which
-are the sends); ``list_mode = "error"`` answers them 500.
+are the sends); ``list_mode = "error"`` answers them 500, ``"garbage"`` 200 with a
+body that is not JSON, ``"endless"`` empty pages that each name a next one.
 """
 
 from __future__ import annotations
@@ -149,6 +150,22 @@ class FakeTwilio:
                 if fake.list_mode == "error":
                     self._reply(500, {"code": 20500, "message": "Internal Server Error",
                                       "status": 500})  # fmt: skip
+                    return
+                if fake.list_mode == "garbage":  # 200, but not JSON (a captive proxy)
+                    body = b"<html>{not json"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                if fake.list_mode == "endless":  # every page names a next one
+                    page = int(query.get("Page", "0")) + 1
+                    self._reply(200, {
+                        "messages": [], "end": 0, "first_page_uri": url.path,
+                        "next_page_uri": f"{url.path}?Page={page}&PageSize=50", "page": page,
+                        "page_size": 50, "previous_page_uri": None, "start": 0, "uri": self.path,
+                    })  # fmt: skip
                     return
                 after = query.get("DateSent>")
                 since = datetime.fromisoformat(after.replace("Z", "+00:00")) if after else None

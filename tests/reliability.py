@@ -130,6 +130,16 @@ FAULTS = (
         ),
     ),
     Fault(
+        "delivery",
+        "Twilio's reply list answers 200 with a body that is not JSON, or pages on forever",
+        "A bad body is a failed poll (said once in the log, `safetyd_sms_replies_up` 0), "
+        "not a traceback; a poll reads at most 4 pages of 50.",
+        (
+            "test_acknowledge.py::test_a_reply_list_that_is_garbage_or_never_ends_costs_a_few_requests",
+            "test_acknowledge.py::test_replies_that_cannot_be_read_are_said_once_and_recover",
+        ),
+    ),
+    Fault(
         "mqtt",
         "A command published with the retain flag (a snooze re-applied at every reconnect)",
         "Ignored, logged as an error and cleared from the broker; commands sent now act.",

@@ -354,6 +354,33 @@ def test_replies_that_cannot_be_read_are_said_once_and_recover(tmp_path, fake, t
     assert "SMS replies can be read again" in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("mode", "error"),
+    [
+        ("garbage", "Twilio's reply list is unreadable (JSONDecodeError)"),
+        ("endless", None),
+    ],
+)
+def test_a_reply_list_that_is_garbage_or_never_ends_costs_a_few_requests(
+    tmp_path, fake, twilio_env, mode, error
+) -> None:
+    """Round 2: a 200 answer that is not JSON raised a traceback at every poll while
+    replies counted as readable; a list whose pages never end made 195 requests in
+    14 s. A poll reads at most MAX_PAGES pages, and a bad body is a failed poll."""
+    from safetyd.alerts.replies import MAX_PAGES
+
+    clock = Clock()
+    _, esc = parts(tmp_path, fake, clock)
+    fake.list_mode = mode
+    assert esc.poll_replies() == 0
+    assert esc.poll_error == error
+    assert 1 <= len(fake.polls) <= MAX_PAGES
+    fake.list_mode = "ok"
+    fake.reply(OPERATORS[0], "OK")
+    clock.t = time.time()
+    assert esc.poll_replies() == 1 and esc.poll_error is None
+
+
 # -- the command line ------------------------------------------------------------------
 
 

@@ -29,24 +29,42 @@ class Inbound:
     wall: float  # when Twilio received it
 
 
+# A poll reads at most this many pages of PAGE_SIZE messages: a list that pages on
+# forever (a proxy or provider fault) costs a few requests, not hundreds. More
+# replies than that within one poll window are left for the next poll's overlap.
+PAGE_SIZE = 50
+MAX_PAGES = 4
+
+
 class TwilioInbox:
-    def __init__(self, settings: TwilioSettings, max_messages: int = 200) -> None:
+    def __init__(
+        self, settings: TwilioSettings, page_size: int = PAGE_SIZE, max_pages: int = MAX_PAGES
+    ) -> None:
         self.settings = settings
-        self.max_messages = max_messages
+        self.page_size = page_size
+        self.max_pages = max_pages
 
     def fetch(self, since: float) -> list[Inbound]:
         """Replies to our number received since ``since`` (epoch seconds), oldest first.
-        Raises DeliveryError (as a send would) when Twilio cannot be asked."""
+        Raises DeliveryError (as a send would) when Twilio cannot be asked, or answers
+        with something that is not a message list."""
         number = self.settings.from_number
         if number is None:  # the config refuses replies without a number; be sure
             return []
         client = connect(self.settings)
+        messages: list = []
         try:
-            messages = client.messages.list(
+            page = client.messages.page(
                 to=number,
                 date_sent_after=datetime.fromtimestamp(since, UTC),
-                limit=self.max_messages,
+                page_size=self.page_size,
             )
+            for k in range(self.max_pages):
+                messages.extend(page)
+                if k + 1 < self.max_pages:
+                    page = page.next_page()
+                    if page is None:
+                        break
         except TwilioException as exc:
             # A page that cannot be fetched is a bare TwilioException carrying the
             # response, without the status and code a refused send has.
@@ -62,14 +80,18 @@ class TwilioInbox:
             raise DeliveryError(
                 f"Twilio unreachable: {exc.__class__.__name__}", permanent=False
             ) from None
-        out = [
-            Inbound(
-                str(m.sid),
-                str(m.from_),
-                m.body or "",
-                m.date_sent.timestamp() if m.date_sent else since,
-            )
-            for m in messages
-            if str(m.direction) == "inbound" and m.sid and m.from_
-        ]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Not JSON, or JSON without a message list: whatever answered is not Twilio
+            # as we know it (a captive proxy, a fault). A failed poll, said as one.
+            raise DeliveryError(
+                f"Twilio's reply list is unreadable ({exc.__class__.__name__})", permanent=False
+            ) from None
+        out = []
+        for m in messages:
+            try:
+                if str(m.direction) == "inbound" and m.sid and m.from_:
+                    wall = m.date_sent.timestamp() if m.date_sent else since
+                    out.append(Inbound(str(m.sid), str(m.from_), str(m.body or ""), wall))
+            except (AttributeError, TypeError, ValueError):
+                continue  # one malformed message; the others stand
         return sorted(out, key=lambda m: m.wall)
