@@ -39,6 +39,13 @@ FAULTS = (
     ),
     Fault(
         "storage",
+        "/healthz read while a frame's incident events are being committed (normal running)",
+        "Events on their way to the database are not a fault: only those whose commit "
+        "failed count as unrecorded (health 503, `safetyd_events_unrecorded`).",
+        ("test_faults.py::test_events_in_their_normal_commit_are_not_reported_unrecorded",),
+    ),
+    Fault(
+        "storage",
         "Stop while the disk is full",
         "Alerts held in memory and transitions not recorded are named in the log as LOST; "
         "nothing is promised for the next start.",

@@ -22,9 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -46,6 +44,7 @@ from ..vision.sources import CameraSource, SourceError
 from ..zones.arming import machine_armed
 from ..zones.model import Zone
 from .blind import CameraState
+from .held import Held, HeldEvents
 from .metrics import Metrics
 from .status import CameraStatus, IncidentStatus, ZoneStatus
 
@@ -58,16 +57,6 @@ log = logging.getLogger("safetyd.runner")
 UNRECORDED_LIMIT = 10_000  # batches of incident events held while the database fails
 SIZES_SAVE_S = 300.0  # what the camera learned about people's sizes is saved this often
 STALL_S = 10.0  # an inference thread silent this long is wedged
-
-
-@dataclass
-class _Unrecorded:
-    """Incident transitions not yet committed, with what routing them needs."""
-
-    transitions: list[Transition]
-    capture_mono: float | None
-    zones: tuple[Zone, ...]
-    from_memory: bool = False  # their alerts were already handed to the memory queue
 
 
 class CameraRunner:
@@ -104,7 +93,9 @@ class CameraRunner:
         snapshots = SnapshotWriter(run.snapshots_dir, run.blur_faces) if run.snapshots_dir else None
         self.pipeline = CameraPipeline.from_settings(
             settings,
-            lambda num_poses=None: create_estimator(run.pose, run.model_path, num_poses),
+            lambda num_poses=None, still=False: create_estimator(
+                run.pose, run.model_path, num_poses, still
+            ),
             snapshots=snapshots,
             learned=load_heights(run.sizes_path),
         )
@@ -124,10 +115,7 @@ class CameraRunner:
         self._rate = Rate()
         self.last: FrameResult | None = None
         self._incidents: tuple[IncidentStatus, ...] = ()  # published after each frame
-        # Appended by the inference thread and, on reload, the main thread.
-        self._unrecorded: deque[_Unrecorded] = deque()
-        self._unrecorded_lock = threading.Lock()
-        self.unrecorded_dropped = 0
+        self.held = HeldEvents(UNRECORDED_LIMIT)
         self._ratelog = RateLimitedLog(log)
 
     # -- lifecycle -----------------------------------------------------------------
@@ -250,8 +238,7 @@ class CameraRunner:
         self, transitions: list[Transition], capture_mono: float | None, zones: tuple[Zone, ...]
     ) -> None:
         self._log_transitions(transitions)
-        with self._unrecorded_lock:
-            self._unrecorded.append(_Unrecorded(list(transitions), capture_mono, zones))
+        self.held.hold(Held(list(transitions), capture_mono, zones))
 
     def _flush(self) -> None:
         """Commit held transitions and their alerts, oldest first.
@@ -259,20 +246,15 @@ class CameraRunner:
         A locked or failing database must neither kill the camera nor delay an
         alert: on failure every alert not yet out goes to the memory queue, and
         the record is retried on the next frame."""
-        while True:
-            with self._unrecorded_lock:
-                if not self._unrecorded:
-                    return
-                entry = self._unrecorded[0]
+        while (entry := self.held.first()) is not None:
             try:
                 self._commit(entry)
             except Exception as exc:
                 self._commit_failed(exc)
                 return
-            with self._unrecorded_lock:
-                self._unrecorded.popleft()
+            self.held.committed()
 
-    def _commit(self, entry: _Unrecorded) -> None:
+    def _commit(self, entry: Held) -> None:
         with self.store.transaction() as db:
             self.store.add_events(db, entry.transitions)
             self.alerts.enqueue(
@@ -288,15 +270,7 @@ class CameraRunner:
             )
 
     def _commit_failed(self, exc: Exception) -> None:
-        with self._unrecorded_lock:
-            todo = [e for e in self._unrecorded if not e.from_memory]
-            for e in todo:
-                e.from_memory = True
-            dropped = []
-            while len(self._unrecorded) > UNRECORDED_LIMIT:
-                dropped.append(self._unrecorded.popleft())
-            self.unrecorded_dropped += sum(len(e.transitions) for e in dropped)
-            held = sum(len(e.transitions) for e in self._unrecorded)
+        todo, dropped, held = self.held.failed()
         for e in todo:
             self.alerts.send_from_memory(e.transitions, e.zones, e.capture_mono)
         self._ratelog.error(
@@ -323,13 +297,10 @@ class CameraRunner:
 
     def unrecorded(self) -> int:
         """Incident events held because the database would not take them."""
-        with self._unrecorded_lock:
-            return sum(len(e.transitions) for e in self._unrecorded)
+        return self.held.unrecorded()
 
     def _report_unrecorded(self) -> None:
-        with self._unrecorded_lock:
-            lost = [tr for e in self._unrecorded for tr in e.transitions]
-        for tr in lost:
+        for tr in self.held.events():
             log.error(
                 "camera %s: incident event LOST from the record (the database would not take "
                 "it; its alerts were sent from memory): incident=%s event=%s level=%s zone=%s",
