@@ -147,6 +147,18 @@ FAULTS = (
         ),
     ),
     Fault(
+        "plant",
+        "A machine-state input toggled every 0.4 s; a register reading a value that is "
+        "neither running nor stopped",
+        "Zones disarm only after `disarm_after_s` of stopped without a break (arming is at "
+        "once); an out-of-range reading or a flapping input keeps them armed, its health "
+        "says why and the plant alarm follows after `alarm_after_s`.",
+        (
+            "test_plantio.py::test_a_machine_input_disarms_late_and_never_on_untrusted_readings",
+            "test_plantio.py::test_a_flapping_or_out_of_range_input_keeps_zones_armed_and_alarms",
+        ),
+    ),
+    Fault(
         "mqtt",
         "A command published with the retain flag (a snooze re-applied at every reconnect)",
         "Ignored, logged as an error and cleared from the broker; commands sent now act.",

@@ -199,7 +199,8 @@ def test_inputs_are_read_and_decide_arming(server, kind: str, mem_kind: str) -> 
     poller.start()
     try:
         assert wait_for(lambda: poller.value == 0, 5)
-        assert not poller.allows
+        assert poller.allows  # stopped, but not yet for disarm_after_s (2 s)
+        assert wait_for(lambda: not poller.allows, 5)
         server.set(mem_kind, 7, 1)
         assert wait_for(lambda: poller.allows, 5)
         server.set(mem_kind, 7, 0)
@@ -210,6 +211,78 @@ def test_inputs_are_read_and_decide_arming(server, kind: str, mem_kind: str) -> 
     finally:
         poller.stop()
     assert changes[:3] == [False, True, False] and changes[-1] is True
+
+
+def test_a_machine_input_disarms_late_and_never_on_untrusted_readings() -> None:
+    """Pure: arm at once, disarm after disarm_after_s of stopped without a break; a
+    reading out of range, or a flapping input, keeps the zones armed and is a fault."""
+    from safetyd.plant.machine import FLAP_WINDOW_S, MachineInput
+
+    m = MachineInput(1, frozenset({0}), disarm_after_s=2.0, flapping_changes=6)
+    m.read(0, 0.0)
+    assert m.allows(1.9) and not m.allows(2.0) and m.fault is None
+    m.read(1, 2.5)
+    assert m.allows(2.5)  # running: armed at once
+    m.read(0, 3.0)
+    m.read(None, 4.0)  # a failed read breaks the run of stopped readings
+    m.read(0, 4.5)
+    assert m.allows(6.4) and not m.allows(6.5)
+    m.read(37, 7.0)
+    assert m.allows(7.0) and "reads 37, out of range" in m.fault
+    m.read(0, 7.5)
+    assert m.fault is None
+    # Toggled every 0.4 s: armed throughout, and flapping from the sixth change on.
+    f = MachineInput(1, frozenset({0}), disarm_after_s=0.0, flapping_changes=6)
+    allowed = []
+    for k in range(40):
+        f.read(k % 2, 100 + 0.4 * k)
+        allowed.append(f.allows(100 + 0.4 * k))
+    assert all(allowed[5:]) and f.flapping and f.fault.startswith("flapping")
+    # Steady (stopped) for a whole window: trusted again, and then it disarms.
+    t = 100 + 0.4 * 40
+    while t < 100 + 0.4 * 40 + FLAP_WINDOW_S + 1:
+        f.read(0, t)
+        t += 0.5
+    assert not f.flapping and f.fault is None and not f.allows(t)
+
+
+def test_a_flapping_or_out_of_range_input_keeps_zones_armed_and_alarms(server) -> None:
+    """Round 2: an input toggled every 0.4 s closed live danger incidents as
+    disarmed (115 log lines, health 200). On a real server: the zones stay armed, the
+    input's health is down with the reason, and the plant raises its alarm."""
+    from safetyd.plant.service import Plant
+
+    settings = ModbusInput.model_validate(
+        {"id": "press-running", "host": "127.0.0.1", "port": server.port, "register": 7,
+         "poll_hz": 20, "timeout_s": 0.3, "alarm_after_s": 0.5}
+    )  # fmt: skip
+    from types import SimpleNamespace as NS
+
+    changes: list[bool] = []
+    config = NS(outputs=NS(modbus=[]), inputs=NS(modbus=[settings]))
+    plant = Plant(config, {}, on_input=lambda i, allows: changes.append(allows))  # type: ignore[arg-type]
+    poller = plant.inputs["press-running"]
+    server.set("hr", 7, 1)
+    plant.start()
+    try:
+        assert wait_for(lambda: poller.value == 1 and poller.health().up, 5)
+        end = time.monotonic() + 4.0
+        k = 0
+        while time.monotonic() < end:
+            server.set("hr", 7, k % 2)
+            assert poller.allows
+            k += 1
+            time.sleep(0.4)
+        health = poller.health()
+        assert not health.up and health.error.startswith("flapping"), health
+        assert changes == []  # never disarmed, so nothing changed
+        (alarm,) = plant.alarms(time.time())
+        assert alarm.facts["error"].startswith("flapping") and "stay armed" in alarm.facts["effect"]
+        server.set("hr", 7, 37)
+        assert wait_for(lambda: poller.value == 37, 5)
+        assert poller.allows
+    finally:
+        plant.stop()
 
 
 # -- configuration ----------------------------------------------------------------------
@@ -254,10 +327,16 @@ host = "127.0.0.1"
          "register)"),
         ('[[inputs.modbus]]\nid = "run"\nhost = "127.0.0.1"\ncoil = 1\nequals = 5',
          "a coil reads 0 or 1; equals = 5 never matches"),
+        ('[[inputs.modbus]]\nid = "run"\nhost = "127.0.0.1"\nregister = 1\nequals = 2\n'
+         "disarmed_values = [0, 2]",
+         "equals = 2 is also in disarmed_values: a reading cannot mean both running and "
+         "stopped"),
+        ('[[inputs.modbus]]\nid = "run"\nhost = "127.0.0.1"\nregister = 1\nequals = 0',
+         "equals = 0 on a register: say which readings mean stopped (disarmed_values = [...])"),
     ],
     ids=["coil-no-state", "register-no-values", "unknown-state", "coil-and-register",
          "address-range", "no-source", "unknown-zone", "unknown-camera", "heartbeat-clash",
-         "input-two-addresses", "input-equals"],
+         "input-two-addresses", "input-equals", "input-both", "input-register-zero"],
 )  # fmt: skip
 def test_bad_plant_io_is_explained(tmp_path: Path, toml: str, message: str) -> None:
     path = write_config(tmp_path, BASE_TOML + toml)

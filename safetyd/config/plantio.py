@@ -128,9 +128,34 @@ class ModbusInput(_Device):
     register: Address | None = Field(None, description="a holding register")
     input_register: Address | None = None
     equals: Word = Field(1, description="the zone is armed while the input reads this")
+    disarmed_values: tuple[Word, ...] | None = Field(
+        None,
+        max_length=64,
+        description="the readings that mean the machine is stopped (its zones may disarm); "
+        "any reading other than equals or these is out of range and treated as unreadable: "
+        "zones stay armed, and an alarm follows. Default: the other bit for a coil or "
+        "discrete input, 0 for a register",
+    )
+    disarm_after_s: float = Field(
+        2.0,
+        ge=0,
+        le=600,
+        description="zones disarm only after the input has read stopped this long without a "
+        "break (arming is at once)",
+    )
+    flapping_changes: int = Field(
+        6,
+        ge=2,
+        le=1000,
+        description="this many changes within 60 s is a flapping input: its zones stay "
+        "armed and an alarm is raised until it has been steady for 60 s",
+    )
     poll_hz: float = Field(5.0, gt=0, le=50, description="reads per second")
     alarm_after_s: float = Field(
-        5.0, ge=0, le=3600, description="unreadable this long raises a system alarm"
+        5.0,
+        ge=0,
+        le=3600,
+        description="unreadable (or out of range, or flapping) this long raises a system alarm",
     )
 
     @model_validator(mode="after")
@@ -144,7 +169,26 @@ class ModbusInput(_Device):
             )
         if given[0] in ("discrete_input", "coil") and self.equals > 1:
             raise ValueError(f"a {given[0]} reads 0 or 1; equals = {self.equals} never matches")
+        if self.disarmed_values is not None and self.equals in self.disarmed_values:
+            raise ValueError(
+                f"equals = {self.equals} is also in disarmed_values: a reading cannot mean both "
+                "running and stopped"
+            )
+        if self.disarmed_values is None and given[0].endswith("register") and self.equals == 0:
+            raise ValueError(
+                "equals = 0 on a register: say which readings mean stopped "
+                "(disarmed_values = [...])"
+            )
         return self
+
+    @property
+    def stopped_values(self) -> frozenset[int]:
+        """The readings that mean stopped (disarmed_values, or its default)."""
+        if self.disarmed_values is not None:
+            return frozenset(self.disarmed_values)
+        if self.kind in ("discrete_input", "coil"):
+            return frozenset({1 - self.equals})
+        return frozenset({0})
 
     @property
     def kind(self) -> str:

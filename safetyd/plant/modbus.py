@@ -10,9 +10,10 @@ the daemon is healthy, and reconnects with backoff when the device is gone. At
 stop it writes each output's ``stopped`` value.
 
 **Inputs.** ``InputPoller`` reads one machine state at ``poll_hz``. A zone that
-names it in ``armed_when`` is armed while it reads ``equals`` — and also while it
-cannot be read: an unknown machine state must never disarm a guard (fail-safe),
-and the daemon alarms about it.
+names it in ``armed_when`` is armed unless it has read a stopped value for
+``disarm_after_s`` without a break (plant/machine.py) — so also while it cannot
+be read, reads out of range or flaps: an unknown machine state must never
+disarm a guard (fail-safe), and the daemon alarms about it.
 
 Both keep their health (``DeviceHealth``) for /healthz, /metrics and the alarms.
 """
@@ -31,6 +32,7 @@ from pymodbus.exceptions import ModbusException
 
 from ..config.plantio import ModbusInput, ModbusOutput
 from . import signals
+from .machine import MachineInput
 from .signals import FloorState, Signal
 
 log = logging.getLogger("safetyd.plant")
@@ -304,6 +306,14 @@ class InputPoller:
         self.id = settings.id
         self._link = _Link(settings.id, "input", settings.host, settings.port, settings.timeout_s)
         self.value: int | None = None
+        self.machine = MachineInput(
+            settings.equals,
+            settings.stopped_values,
+            settings.disarm_after_s,
+            settings.flapping_changes,
+        )
+        self._allows = True  # the machine's verdict at the last reading
+        self._fault_since: float | None = None  # wall time its readings became untrusted
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.heartbeat = time.monotonic()
@@ -315,13 +325,18 @@ class InputPoller:
 
     @property
     def allows(self) -> bool:
-        """Whether zones naming this input may be armed: it reads ``equals``, or it
-        cannot be read at all (fail-safe: an unknown machine state keeps them armed)."""
-        return self.value is None or not self._link.up or self.value == self.settings.equals
+        """Whether zones naming this input may be armed: unless it has read stopped
+        long enough without a break (plant/machine.py); also while it cannot be read,
+        reads out of range or flaps (fail-safe: an unknown machine state keeps them
+        armed)."""
+        return not self._link.up or self._allows
 
     def health(self) -> DeviceHealth:
         link = self._link
-        return DeviceHealth(self.id, "input", link.up, link.error, link.down_since, self.value)
+        if not link.up:
+            return DeviceHealth(self.id, "input", False, link.error, link.down_since, self.value)
+        fault = self.machine.fault
+        return DeviceHealth(self.id, "input", fault is None, fault, self._fault_since, self.value)
 
     def start(self) -> InputPoller:
         self._thread = threading.Thread(target=self._run, name=f"modbus-in-{self.id}",
@@ -366,15 +381,31 @@ class InputPoller:
             self.heartbeat = time.monotonic()
             before = self.allows
             if not self._link.backing_off:
+                value = None
                 try:
-                    self.value = self.read_once()
+                    value = self.read_once()
                     self._link.succeeded()
                 except Exception as exc:
                     self._link.failed(f"{exc.__class__.__name__}: {exc}")
+                self.value = value if value is not None else self.value
+                now = time.monotonic()
+                self.machine.read(value, now)
+                self._allows = self.machine.allows(now)
+                self._said_fault()
             if self.allows != before:
                 for listener in self._listeners:
                     listener(self.id, self.allows)
             self._stop.wait(period)
+
+    def _said_fault(self) -> None:
+        """One line when its readings stop being trusted, one when they are again."""
+        fault = self.machine.fault
+        if fault is not None and self._fault_since is None:
+            self._fault_since = time.time()
+            log.error("modbus input %s %s: its zones stay armed (fail-safe)", self.id, fault)
+        elif fault is None and self._fault_since is not None:
+            self._fault_since = None
+            log.info("modbus input %s reads a trusted machine state again", self.id)
 
 
 def stalled(parts: Sequence[OutputDevice | InputPoller], now: float) -> list[str]:
