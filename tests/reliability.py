@@ -159,6 +159,16 @@ FAULTS = (
         ),
     ),
     Fault(
+        "config",
+        "A reload that removes `[mqtt]` or changes `[console]`/`[mqtt]`/`[http]` keys",
+        "These are made once, at start: the reload keeps them as they were, names each "
+        "changed key (`[mqtt] (removed)`, `[console] lockout_s`) as needing a restart, and "
+        "nothing crashes; the broker connection stays up.",
+        (
+            "test_mqtt.py::test_a_reload_that_removes_or_changes_mqtt_and_console_says_so_and_keeps_running",
+        ),
+    ),
+    Fault(
         "mqtt",
         "A command published with the retain flag (a snooze re-applied at every reconnect)",
         "Ignored, logged as an error and cleared from the broker; commands sent now act.",

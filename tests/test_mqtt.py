@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import time
@@ -716,3 +717,41 @@ def test_the_status_page_shows_the_broker_and_the_fleet() -> None:
     assert "<td>dock</td>" in page
     assert render_page(Status(site="N", cameras=(), delivery=status.delivery,
                               storage=status.storage)).count("Fleet") == 0  # fmt: skip
+
+
+def test_a_reload_that_removes_or_changes_mqtt_and_console_says_so_and_keeps_running(
+    tmp_path, broker
+) -> None:
+    """Round 2: a reload that took [mqtt] out raised AssertionError in the MQTT service,
+    and [mqtt]/[console] changes were silently kept at their old values. They are
+    made once, at start: the reload keeps them, says which keys need a restart, and
+    the box stays connected and healthy."""
+    env = {"MQTT_USER": "box-a", "MQTT_PASSWORD": password("box-a")}
+    console = "\n[console]\nenabled = true\nport = 0\n"
+    d = DaemonProcess(tmp_path, press_camera(), extra=mqtt_toml(broker) + console, env=env)
+    op = broker.client("operator").subscribe(f"{BASE}/reply")
+    try:
+        d.start()
+        d.wait_ready(90)
+        text = d.config.read_text()
+        start = text.index("\n[mqtt]")
+        end = text.index("\n[console]")
+        d.config.write_text(
+            text[:start] + text[end:].replace("port = 0", "port = 0\nlockout_s = 60")
+        )
+        mark = len(d.log())
+        d.signal(signal.SIGHUP)
+        assert d.wait_log("reloaded:", 20, mark), d.log()[mark:]
+        said = d.log()[mark:]
+        assert (
+            "[console] lockout_s, [mqtt] (removed) changed: kept as they were until a restart"
+            in said
+        )
+        assert "Traceback" not in said and "AssertionError" not in said
+        assert d.proc.poll() is None and d.get("/healthz")[0] == 200
+        # The broker connection is the one it started with: commands are still answered.
+        op.publish(f"{BASE}/cmd", json.dumps({"command": "status", "id": "after"}))
+        assert wait_for(lambda: any(r.get("id") == "after" for r in replies(op)), 10)
+    finally:
+        op.close()
+        d.stop()

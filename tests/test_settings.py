@@ -202,4 +202,4 @@ def test_disabling_and_adding_cameras_stop_and_start_them(base) -> None:
     assert plan.stop == ("cam1",) and plan.start == ()
     http = _changed(data, "http.port", 9999)
     plan, _ = plan_reload({"cam1": CameraSettings.of(old, "cam1")}, old, _load(tmp, http, "h.toml"))
-    assert plan.restart_daemon == ("[http]",) and plan.apply == ("cam1",)
+    assert plan.restart_daemon == ("[http] port",) and plan.apply == ("cam1",)

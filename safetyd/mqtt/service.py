@@ -59,6 +59,11 @@ class MqttService:
         on_latency: Callable[[float], object] | None = None,
     ) -> None:
         self.loaded = loaded
+        # [mqtt] is made once, at start: a reload that changes or removes it is kept
+        # to until a restart (service/reload.py says so), so its settings are held.
+        started = loaded().config.mqtt
+        assert started is not None
+        self._settings = started
         self.link = link
         self.topics = link.topics
         self.alerts = alerts
@@ -79,9 +84,7 @@ class MqttService:
 
     @property
     def settings(self) -> MqttSettings:
-        s = self.loaded().config.mqtt
-        assert s is not None
-        return s
+        return self._settings
 
     # -- lifecycle ---------------------------------------------------------------------
 

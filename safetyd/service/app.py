@@ -353,7 +353,11 @@ class App:
             log.warning("reload: %s", p)
         plan, wanted = plan_reload(self.cameras.running(), self.loaded, new)
         if plan.restart_daemon:
-            log.warning("%s changes take effect after a restart", " and ".join(plan.restart_daemon))
+            log.warning(
+                "reload: %s changed: kept as they were until a restart (systemctl restart "
+                "safetyd)",
+                ", ".join(plan.restart_daemon),
+            )
         self.alerts.reconfigure(new)
         old_io = (self.loaded.config.outputs, self.loaded.config.inputs)
         if (new.config.outputs, new.config.inputs) != old_io or new.zones != self.loaded.zones:
