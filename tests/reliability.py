@@ -169,6 +169,14 @@ FAULTS = (
         ),
     ),
     Fault(
+        "console",
+        "`safetyd user add --config` while the daemon runs with `--state-dir`",
+        "One rule for the users file (`[console] users_file`, else `users.json` in the state "
+        "directory, which `--state-dir` replaces for the daemon and `safetyd user` alike); "
+        "check-config and the start line name the file.",
+        ("test_console.py::test_the_users_file_follows_the_state_dir_the_daemon_runs_with",),
+    ),
+    Fault(
         "mqtt",
         "A command published with the retain flag (a snooze re-applied at every reconnect)",
         "Ignored, logged as an error and cleared from the broker; commands sent now act.",

@@ -220,6 +220,42 @@ def test_a_console_beyond_loopback_without_users_is_refused(tmp_path) -> None:
     assert result.returncode == 0 and "nobody can log in to the console" in result.stderr
 
 
+def test_the_users_file_follows_the_state_dir_the_daemon_runs_with(tmp_path) -> None:
+    """Round 2: `safetyd user add --config` wrote the configured state dir's users file
+    while the daemon, started with --state-dir, read another: login failed without a
+    word. One rule (config/load.py): [console] users_file, else users.json in the state
+    directory, which --state-dir replaces for the daemon and for `safetyd user` alike;
+    check-config and the start name the file."""
+    from conftest import BASE_TOML
+
+    from safetyd.config import load as cfg
+
+    configured, trial = tmp_path / "configured", tmp_path / "trial"
+    configured.mkdir()
+    path = write_config(tmp_path, BASE_TOML + "\n[console]\nenabled = true\n")
+    path.write_text(
+        path.read_text().replace("state_dir = ", f"state_dir = '{configured}'\n# was: ", 1)
+    )
+    result = subprocess.run(
+        [*SAFETYD, "user", "add", "vera", "--role", "viewer", "--config", str(path),
+         "--state-dir", str(trial), "--password-stdin"],
+        input=PASSWORDS["vera"] + "\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert str(trial / "users.json") in result.stdout
+    assert (trial / "users.json").is_file() and not (configured / "users.json").exists()
+    # The daemon with --state-dir reads that very file, and sees its user.
+    loaded = cfg.load(path, state_dir=trial)
+    assert loaded.users_path == trial / "users.json"
+    assert not any("nobody can log in" in p.message for p in loaded.warnings)
+    # Without --state-dir: the configured one, which has nobody; the hint says how.
+    plain = cfg.load(path)
+    assert plain.users_path == configured / "users.json"
+    result = run_safetyd("check-config", str(path))
+    assert f"console users: {configured / 'users.json'}" in result.stdout
+    assert "nobody can log in to the console" in result.stderr
+
+
 def test_a_camera_cannot_be_named_script(tmp_path) -> None:
     from conftest import BASE_TOML
 

@@ -19,6 +19,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"{args.config}: OK: {len(cams)} camera(s), {n_zones} zone(s)"
         + (f", {len(loaded.warnings)} warning(s)" if loaded.warnings else "")
     )
+    if loaded.config.console.enabled:
+        print(f"  console users: {loaded.users_path}")
     if args.verbose:
         for cam in cams:
             zones = loaded.zones.get(cam.id, ())

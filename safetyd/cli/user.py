@@ -19,7 +19,9 @@ def _path(args: argparse.Namespace) -> Path | None:
     if args.users_file:
         return Path(args.users_file)
     if args.config:
-        return load_config(args.config).users_path
+        # The daemon's own rule (config/load.py): [console] users_file, else users.json in
+        # the state directory, which --state-dir replaces, as it does for the daemon.
+        return load_config(args.config, state_dir=args.state_dir).users_path
     print("give --config (its [console] users_file) or --users-file", file=sys.stderr)
     return None
 
@@ -84,6 +86,11 @@ def add_parser(sub) -> None:
     p.add_argument("--role", choices=list(users.ROLES), default="viewer")
     p.add_argument(
         "--config", type=Path, help="safetyd.toml (its [console] users_file, or the state dir's)"
+    )
+    p.add_argument(
+        "--state-dir",
+        help="the state directory the daemon runs with, if it runs with --state-dir (the "
+        "users file is there unless [console] users_file names one)",
     )
     p.add_argument("--users-file", help="the users file itself")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")

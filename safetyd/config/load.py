@@ -78,16 +78,22 @@ def parse_config(path: Path) -> tuple[Config | None, list[Problem]]:
         return None, problems_from(exc, Config, name)
 
 
-def load(path: str | Path, drafts: Mapping[Path, Path] | None = None) -> LoadedConfig:
+def load(
+    path: str | Path,
+    drafts: Mapping[Path, Path] | None = None,
+    state_dir: str | Path | None = None,
+) -> LoadedConfig:
     """Load the configuration and every zone file it names, or raise InvalidConfig.
     ``drafts``: zone files read from elsewhere (the zone editor's draft, checked as
-    the daemon would load the whole configuration with it).
+    the daemon would load the whole configuration with it). ``state_dir``: in place
+    of [storage] state_dir (``--state-dir``): everything found there follows it,
+    the users file included, unless [console] users_file names one.
 
     Nothing else escapes, whatever the files hold: a reload must be able to keep
     the running configuration, and the CLI to explain instead of a traceback."""
     path = Path(path)
     try:
-        return _load(path, drafts or {})
+        return _load(path, drafts or {}, state_dir)
     except InvalidConfig:
         raise
     except Exception as exc:
@@ -127,7 +133,7 @@ def _mqtt_warnings(path: Path, config: Config) -> list[Problem]:
     return out
 
 
-def _console_problems(path: Path, config: Config) -> list[Problem]:
+def _console_problems(path: Path, config: Config, state_dir: str | Path | None) -> list[Problem]:
     """A console nobody can log in to; beyond loopback that is refused, since the
     console serves live frames of workers and acknowledges incidents."""
     from ..console.users import UserError
@@ -146,7 +152,9 @@ def _console_problems(path: Path, config: Config) -> list[Problem]:
         why = f"{users_path} has no users yet"
     if users:
         return []
-    fix = f"add one: safetyd user add NAME --role engineer --config {path}"
+    fix = f"add one: safetyd user add NAME --role engineer --config {path}" + (
+        f" --state-dir {state_dir}" if state_dir is not None and not named else ""
+    )
     if not c.loopback:
         return [Problem(str(path), "console.bind",
                         f"{c.bind!r} serves the console beyond this machine, but login is not "
@@ -180,10 +188,13 @@ def _plant_zones(path: Path, config: Config, zones: dict[str, tuple[Zone, ...]])
     return out
 
 
-def _load(path: Path, drafts: Mapping[Path, Path]) -> LoadedConfig:
+def _load(path: Path, drafts: Mapping[Path, Path], state_dir: str | Path | None) -> LoadedConfig:
     config, problems = parse_config(path)
     if config is None:
         raise InvalidConfig(problems, str(path))
+    if state_dir is not None:
+        storage = config.storage.model_copy(update={"state_dir": str(Path(state_dir).resolve())})
+        config = config.model_copy(update={"storage": storage})
     context = ZoneContext.from_config(config)
     zones: dict[str, tuple[Zone, ...]] = {}
 
@@ -240,7 +251,7 @@ def _load(path: Path, drafts: Mapping[Path, Path]) -> LoadedConfig:
             )
         )
     problems += _mqtt_warnings(path, config)
-    problems += _console_problems(path, config)
+    problems += _console_problems(path, config, state_dir)
     http = config.http
     if http.enabled and not http.loopback:
         problems.append(

@@ -213,7 +213,12 @@ class App:
             ) from None
         except CredentialMissing as exc:
             raise StartupError(f"console TLS: {exc}") from None
-        log.info("console on %s://%s", console.scheme, _address(settings.bind, console.port))
+        log.info(
+            "console on %s://%s, users from %s",
+            console.scheme,
+            _address(settings.bind, console.port),
+            self.loaded.users_path,
+        )
         return console
 
     def _start_plant(self, loaded: LoadedConfig) -> Plant:
@@ -253,14 +258,7 @@ class App:
         )
 
     def _load(self) -> LoadedConfig:
-        loaded = load_config(self.path)
-        if self.state_override is None:
-            return loaded
-        c = loaded.config
-        storage = c.storage.model_copy(update={"state_dir": str(self.state_override.resolve())})
-        return LoadedConfig(
-            loaded.path, c.model_copy(update={"storage": storage}), loaded.zones, loaded.warnings
-        )
+        return load_config(self.path, state_dir=self.state_override)
 
     def cameras_ready(self, timeout: float) -> None:
         """Ready means watching: every camera opened and its first frame went through
@@ -354,8 +352,7 @@ class App:
         plan, wanted = plan_reload(self.cameras.running(), self.loaded, new)
         if plan.restart_daemon:
             log.warning(
-                "reload: %s changed: kept as they were until a restart (systemctl restart "
-                "safetyd)",
+                "reload: %s changed: kept as they were until a restart (systemctl restart safetyd)",
                 ", ".join(plan.restart_daemon),
             )
         self.alerts.reconfigure(new)
