@@ -335,6 +335,20 @@ FAULTS = (
     ),
     Fault(
         "zones",
+        "`zones render` on a frame of another size; `zones check` of a file no camera lists "
+        "with a zone wholly outside its picture",
+        "Render fits zones as the daemon does (scaled when the file declares `image_size`, "
+        "refused when the camera is configured for another size, a warning when nothing "
+        "says); check bounds an unlisted file by its own `image_size`; `safetyd snapshot` "
+        "grabs the camera's frame at its size to draw on.",
+        (
+            "test_foundation.py::test_zones_render_refuses_or_scales_a_picture_of_another_size",
+            "test_foundation.py::test_zones_check_bounds_an_unlisted_file_by_its_image_size",
+            "test_foundation.py::test_snapshot_writes_the_cameras_frame_at_its_size",
+        ),
+    ),
+    Fault(
+        "zones",
         "A broken zone file on reload",
         "Refused with the check-config explanation; the old zones stay armed and alert.",
         ("test_daemon.py::test_broken_zone_file_on_reload_keeps_the_old_zones_armed",),

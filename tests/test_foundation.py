@@ -287,6 +287,61 @@ def test_zones_render_metres_needs_calibration(tmp_path: Path) -> None:
     assert not drawn[300:700, 0:150].any()
 
 
+def test_zones_render_refuses_or_scales_a_picture_of_another_size(tmp_path: Path) -> None:
+    """Round 2: `zones render` drew 640x360 zones on a 1280x720 frame without a word
+    (the guard landed on the man's head). As the daemon fits zones (zones/fit.py): for a
+    camera configured at another size it refuses; a file that declares its image_size
+    is scaled, and says so."""
+    big = tmp_path / "frame.png"
+    cv2.imwrite(str(big), cv2.resize(cv2.imread(str(FIXTURES / "floor.png")), (1280, 720)))
+    press = str(ROOT / "zones" / "press-cell.geojson")
+    out = tmp_path / "a.png"
+    result = run("zones", "render", "--zones", press, "--image", str(big), "--out", str(out),
+                 "--config", str(EXAMPLE_CONFIG), "--camera", "press-line")  # fmt: skip
+    assert result.returncode == 1 and not out.exists()
+    assert "the picture is 1280x720 but the camera is configured as 640x360" in result.stderr
+    assert "safetyd snapshot" in result.stderr
+    declared = json.loads(Path(press).read_text())
+    declared["safetyd"]["image_size"] = [640, 360]
+    sized = tmp_path / "sized.geojson"
+    sized.write_text(json.dumps(declared))
+    result = run("zones", "render", "--zones", str(sized), "--image", str(big), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "scaled to the 1280x720 picture" in result.stdout
+    before = cv2.imread(str(big)).astype(int)
+    changed = np.abs(cv2.imread(str(out)).astype(int) - before).sum(axis=2) > 30
+    # The guard (x 455..630, y 40..315 on 640x360) is filled at twice those numbers.
+    assert changed[200:600, 940:1240].mean() > 0.95
+    # Nothing says what size the plain file was drawn on: drawn, with a warning.
+    result = run("zones", "render", "--zones", press, "--image", str(big), "--out", str(out))
+    assert result.returncode == 0 and "nothing says what picture" in result.stderr
+
+
+def test_zones_check_bounds_an_unlisted_file_by_its_image_size(tmp_path: Path) -> None:
+    """Round 2: `zones check` passed a zone wholly outside the picture when no camera
+    listed the file. Its own image_size is the picture it is checked against."""
+    feature = zone_feature()
+    feature["geometry"]["coordinates"] = [[[2000, 10], [2100, 10], [2100, 90], [2000, 10]]]
+    path = tmp_path / "z.geojson"
+    collection = zone_collection(feature)
+    collection["safetyd"] = {"units": "pixels", "image_size": [640, 360]}
+    path.write_text(json.dumps(collection))
+    result = run("zones", "check", str(path))
+    assert result.returncode == 1
+    assert "entirely outside the 640x360 picture of drawn_on" in result.stderr
+
+
+def test_snapshot_writes_the_cameras_frame_at_its_size(tmp_path: Path) -> None:
+    out = tmp_path / "frame.png"
+    result = run("snapshot", "--config", str(EXAMPLE_CONFIG), "--camera", "press-line", str(out))
+    assert result.returncode == 0, result.stderr
+    frame = cv2.imread(str(out))
+    assert frame.shape == (360, 640, 3) and frame.std() > 10
+    assert "camera press-line's frame, 640x360" in result.stdout
+    result = run("snapshot", "--config", str(EXAMPLE_CONFIG), "--camera", "nope", str(out))
+    assert result.returncode == 1 and "--camera 'nope' is not in" in result.stderr
+
+
 def test_zones_render_unreadable_image(tmp_path: Path) -> None:
     result = run(
         "zones",

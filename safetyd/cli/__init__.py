@@ -17,10 +17,25 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..problems import InvalidConfig
-from . import ack, check_config, events, fleet, io, replay, run, snooze, test_alert, user, zones
+from . import (
+    ack,
+    check_config,
+    events,
+    fleet,
+    io,
+    replay,
+    run,
+    snapshot,
+    snooze,
+    test_alert,
+    user,
+    zones,
+)
 from .common import EXIT_INVALID, EXIT_PIPE, EXIT_STORAGE, EXIT_SYSTEM, print_problems, summary
 
-COMMANDS = (check_config, zones, replay, run, events, ack, snooze, test_alert, io, fleet, user)
+COMMANDS = (
+    check_config, zones, snapshot, replay, run, events, ack, snooze, test_alert, io, fleet, user,
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

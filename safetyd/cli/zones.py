@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..problems import InvalidConfig, errors
+from ..problems import InvalidConfig, Problem, errors
 from ..zones.model import Zone
 from .common import EXIT_INVALID, EXIT_OK, print_problems, summary
 
@@ -45,6 +45,7 @@ def cmd_zones_check(args: argparse.Namespace) -> int:
         else:
             parsed = parse_zone_file(path, context)
             problems, count = list(parsed.problems), len(parsed.zones)
+            problems += _drawn_on_bounds(path, parsed.zones)
         print_problems(problems)
         if errors(problems):
             print(f"{path}: invalid: {summary(problems)}", file=sys.stderr)
@@ -58,6 +59,25 @@ def cmd_zones_check(args: argparse.Namespace) -> int:
     if args.config is None:
         print("(camera names, recipient groups and image bounds not checked: pass --config)")
     return status
+
+
+def _drawn_on_bounds(path: Path, zones) -> list[Problem]:  # noqa: ANN001
+    """A file no camera lists: its pixel zones against the picture they say they were
+    drawn on (``drawn_on``), the only size known."""
+    from ..zones.geojson import check_image_bounds, feature_label
+    from ..zones.model import CameraInfo
+
+    out = []
+    for z in zones:
+        if z.units != "pixels" or not z.drawn_on:
+            continue
+        info = CameraInfo(int(z.drawn_on[0]), int(z.drawn_on[1]), False)
+        bounds = check_image_bounds(z.geometry, info, None)
+        if bounds:
+            severity, message = bounds
+            where = f"{feature_label(z.index, z.id)}.geometry"
+            out.append(Problem(str(path), where, message, severity))
+    return out
 
 
 def cmd_zones_render(args: argparse.Namespace) -> int:
@@ -87,6 +107,30 @@ def cmd_zones_render(args: argparse.Namespace) -> int:
             print(f"{path}: invalid: {summary(parsed.problems)}", file=sys.stderr)
             return EXIT_INVALID
         zones.extend(parsed.zones)
+    # As the daemon fits them to the camera's picture (zones/fit.py): scaled when the
+    # file declares the size it was drawn on, refused when the camera's configured size
+    # differs from this image.
+    from ..zones.fit import fit_zones
+
+    h, w = image.shape[:2]
+    cam_size = None
+    if parsed_config is not None and args.camera and cam.width and cam.height:
+        cam_size = (cam.width, cam.height)
+    fit = fit_zones(tuple(zones), cam_size, (w, h), calibrated=floor_map is not None)
+    if fit.fault:
+        print(f"{args.image}: {fit.fault}; for the camera's own frame: safetyd snapshot "
+              "--config PATH --camera ID FRAME.png", file=sys.stderr)  # fmt: skip
+        return EXIT_INVALID
+    if fit.scaled:
+        print(f"note: {fit.scaled}")
+    zones = list(fit.zones)
+    if cam_size is None and any(z.units == "pixels" and not z.drawn_on for z in zones):
+        print(
+            "warning: nothing says what picture these zones were drawn on (no image_size in "
+            "the file, no --camera with width/height): check that "
+            f"{args.image} is the camera's frame at its size",
+            file=sys.stderr,
+        )
     if any(z.units == "metres" for z in zones) and floor_map is None:
         print(
             "zones in metres need the camera's calibration: pass --config PATH --camera ID",

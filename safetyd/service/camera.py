@@ -31,7 +31,6 @@ from ..alerts import messages
 from ..alerts.base import OutboxStatus
 from ..alerts.service import AlertService
 from ..config.settings import CameraSettings
-from ..credentials import CredentialMissing, read_credential
 from ..incidents import FrameContext, Transition
 from ..pipeline import CameraPipeline, FrameResult
 from ..ratelog import RateLimitedLog
@@ -40,7 +39,7 @@ from ..store import Store, is_storage_failure
 from ..timing import Rate
 from ..vision.pose import create_estimator
 from ..vision.sizes import load_heights, save_heights
-from ..vision.sources import CameraSource, SourceError
+from ..vision.sources import CameraSource, password_reader
 from ..zones.arming import machine_armed
 from ..zones.model import Zone
 from .blind import CameraState
@@ -88,7 +87,7 @@ class CameraRunner:
             width=run.camera.width,
             height=run.camera.height,
             stall_timeout_s=max(2.0, min(run.camera.stale_after_s, 10.0)),
-            password=_password_reader(run.camera.password_credential),
+            password=password_reader(run.camera.password_credential),
         )
         snapshots = SnapshotWriter(run.snapshots_dir, run.blur_faces) if run.snapshots_dir else None
         self.pipeline = CameraPipeline.from_settings(
@@ -452,20 +451,6 @@ class CameraRunner:
             motion=last.motion,
             reasons=last.assessments,
         )
-
-
-def _password_reader(name: str | None) -> Callable[[], str] | None:
-    """The stream password from its credential, read at each open of the stream."""
-    if name is None:
-        return None
-
-    def read() -> str:
-        try:
-            return read_credential(name)
-        except CredentialMissing as exc:
-            raise SourceError(str(exc)) from None
-
-    return read
 
 
 class Cameras:

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from ..config.model import is_device
+from ..credentials import CredentialMissing, read_credential
 from ..timing import Rate, backoff
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,21 @@ def with_password(source: str, password: str) -> str:
     scheme, rest = source.split("://", 1)
     user, host = rest.split("@", 1)
     return f"{scheme}://{user}:{quote(password, safe='')}@{host}"
+
+
+def password_reader(name: str | None) -> Callable[[], str] | None:
+    """The stream password from its systemd credential, read at each open of the
+    stream (a changed credential is picked up at the next reconnect)."""
+    if name is None:
+        return None
+
+    def read() -> str:
+        try:
+            return read_credential(name)
+        except CredentialMissing as exc:
+            raise SourceError(str(exc)) from None
+
+    return read
 
 
 def redact(source: str) -> str:

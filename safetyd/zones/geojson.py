@@ -315,19 +315,21 @@ def feature_label(index: int, zone_id: Any) -> str:
 
 
 def check_image_bounds(
-    shape: BaseGeometry, info: CameraInfo, camera: str
+    shape: BaseGeometry, info: CameraInfo, camera: str | None
 ) -> tuple[Severity, str] | None:
-    """A pixel zone against the camera's picture: wholly outside is an error (nobody
-    can ever be seen in it), partly outside a warning that names the part."""
+    """A pixel zone against the camera's picture (``camera`` None: the picture its
+    ``drawn_on`` names): wholly outside is an error (nobody can ever be seen in it),
+    partly outside a warning that names the part."""
     if not info.width or not info.height:
         return None
     w, h = info.width, info.height
+    picture = f"camera {camera!r}'s {w}x{h} image" if camera else f"the {w}x{h} picture of drawn_on"
     minx, miny, maxx, maxy = shape.bounds
     seen = shape.intersection(shapely.box(0, 0, w, h)).area
     if seen <= 0:
         return (
             "error",
-            f"the zone lies entirely outside camera {camera!r}'s {w}x{h} image "
+            f"the zone lies entirely outside {picture} "
             f"(bounds {minx:g},{miny:g} to {maxx:g},{maxy:g}); nobody can ever be seen in it: "
             "draw it on a frame of this camera, in pixels",
         )
@@ -347,7 +349,7 @@ def check_image_bounds(
     hint = "; are the coordinates in pixels of this camera?" if outside > 0.5 else ""
     return (
         "warning",
-        f"{outside:.0%} of the zone lies outside camera {camera!r}'s {w}x{h} image, "
+        f"{outside:.0%} of the zone lies outside {picture}, "
         f"{' and '.join(edges)}: people there cannot be seen{hint}",
     )
 
