@@ -30,6 +30,7 @@ The rules, and why:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -243,6 +244,8 @@ def request_snooze(
         raise SnoozeRefused(f"no zone {zone!r}; zones: {', '.join(known) or 'none'}")
     if not reason.strip():
         raise SnoozeRefused("say why (--reason): the status page and the log show it")
+    if not math.isfinite(until):
+        raise SnoozeRefused("that is not a time: give one still to come")
     if until <= now:
         raise SnoozeRefused("that time has passed: give a time still to come")
     if until - now > MAX_SNOOZE_S:

@@ -178,6 +178,29 @@ FAULTS = (
     ),
     Fault(
         "mqtt",
+        "A snooze `until` NaN, infinite or 400 digits long",
+        "Refused with an answer on the reply topic (the lifecycle refuses a NaN time too); "
+        "any unforeseen failure of a command is answered `ok: false` as well.",
+        (
+            "test_mqtt.py::test_a_snooze_until_no_time_is_answered_and_refused",
+            "test_mqtt.py::test_the_lifecycle_refuses_a_snooze_until_nan",
+        ),
+    ),
+    Fault(
+        "console",
+        "A snapshot id of 40 digits; a calibration body nested 60,000 deep; a CSV cell "
+        "with a formula after a leading tab or CR; 20,000 other names failing to log in",
+        "404, 400 and 413 instead of 500s with tracebacks; the cell is quoted out; the "
+        "limiter forgets expired and unlocked entries first and never a lockout before it "
+        "ends.",
+        (
+            "test_editor.py::test_a_huge_snapshot_id_and_a_deeply_nested_body_are_refused_not_500",
+            "test_console.py::test_csv_cells_never_start_a_formula",
+            "test_console.py::test_flooding_other_names_does_not_erase_a_lockout",
+        ),
+    ),
+    Fault(
+        "mqtt",
         "A command published with the retain flag (a snooze re-applied at every reconnect)",
         "Ignored, logged as an error and cleared from the broker; commands sent now act.",
         ("test_mqtt.py::test_a_retained_command_is_ignored_and_cleared",),

@@ -765,6 +765,23 @@ def test_sessions_expire_and_the_limiter_forgives_after_the_lockout() -> None:
     assert limiter.locked("ann") == 0
 
 
+def test_flooding_other_names_does_not_erase_a_lockout() -> None:
+    """Round 2: past 10,000 names the limiter forgot the oldest half, lockouts
+    included: failing once with 20,000 other names unlocked the victim."""
+    from safetyd.console.sessions import MAX_KEYS, LoginLimiter
+
+    now = [1000.0]
+    limiter = LoginLimiter(3, lockout_s=300, window_s=900, clock=lambda: now[0])
+    for _ in range(3):
+        limiter.failed("victim")
+    assert limiter.locked("victim") == 300
+    for k in range(2 * MAX_KEYS):
+        now[0] += 0.001
+        limiter.failed(f"flood{k}")
+    assert limiter.locked("victim") > 250
+    assert len(limiter._keys) <= MAX_KEYS + 1  # still bounded
+
+
 def _console_alone(tmp_path: Path, **settings):
     """A console server in this process with one user, and what it reads."""
     import types
@@ -824,3 +841,14 @@ def test_forwarded_addresses_are_believed_only_from_configured_proxies(tmp_path)
         assert _ForwardedClient(base, "10.9.0.2").log_in("vera") == 303  # someone else
     finally:
         server.stop()
+
+
+def test_csv_cells_never_start_a_formula() -> None:
+    """Round 2: a formula after a leading tab or carriage return went through (the
+    check looked at the first character only)."""
+    from safetyd.console.app import spreadsheet_cell
+
+    for text in ("=1+1", "+1", "-1+1", "@SUM(A1)", "\t=cmd|' /C calc'!A0", "\r=1", " =1"):
+        assert spreadsheet_cell(text) == "'" + text, text
+    for value in ("press guard", "", None, 12.5, -3.0, "right wrist (estimated)"):
+        assert spreadsheet_cell(value) == value

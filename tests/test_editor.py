@@ -147,3 +147,24 @@ def test_a_reload_refused_after_writing_puts_the_previous_file_back(tmp_path: Pa
     assert target.read_text() == before
     (entry,) = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert entry["reload"].startswith("refused: camera press-line: something the check")
+
+
+def test_a_huge_snapshot_id_and_a_deeply_nested_body_are_refused_not_500(daemon) -> None:
+    """Round 2: both answered 500 with a traceback in the journal (SQLite cannot take
+    the number; the JSON parser ran out of stack)."""
+    c, csrf = _session(daemon)
+    code, body, _ = c.request("/snapshot/" + "9" * 40 + ".jpg")
+    assert code == 404 and "no snapshot" in body
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for data, want in ((deep[:60_000], 400), (deep, 413)):
+        req = urllib.request.Request(
+            c.base + "/calibration/press-line/check", data=data, method="POST",
+            headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+        )  # fmt: skip
+        try:
+            with c.opener.open(req, timeout=60) as r:
+                code = r.status
+        except urllib.error.HTTPError as exc:
+            code, answer = exc.code, json.loads(exc.read())
+        assert code == want and answer["ok"] is False
+    assert "Traceback" not in daemon.log()

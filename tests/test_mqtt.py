@@ -23,6 +23,7 @@ from fake_twilio import FakeTwilio
 from mqtt_broker import Broker, need_mosquitto, password
 from test_alerts import ZONE, alert_config, transition
 
+from safetyd import lifecycle
 from safetyd.alerts.service import AlertService
 from safetyd.config import load as cfg
 from safetyd.mqtt import discovery
@@ -213,10 +214,40 @@ def test_snooze_commands_quiet_warnings_and_never_danger(box, broker) -> None:
         assert wait_for(lambda: any(r.get("id") == "w" for r in replies(op)), 10)
         assert next(r for r in replies(op) if r["id"] == "w")["ok"] is True
         (snooze,) = box.alerts.ledger.snoozes(time.time())
-        assert (snooze.zone, snooze.reason, snooze.by) == (zone, "die change", "mqtt:mqtt")
+        assert (snooze.zone, snooze.reason, snooze.by) == (
+            zone,
+            "die change",
+            "mqtt",
+        )  # nobody said who: the channel
         assert 29 * 60 < snooze.until - time.time() <= 30 * 60
     finally:
         op.close()
+
+
+@pytest.mark.parametrize(
+    "until", ["NaN", "Infinity", "1" + "0" * 400, "-1e300"], ids=["nan", "inf", "400-digit", "huge"]
+)
+def test_a_snooze_until_no_time_is_answered_and_refused(box, broker, until) -> None:
+    """Round 2 / issue 30: `until` NaN or a 400-digit number got no reply (a traceback
+    in the log; NaN was even accepted by the lifecycle). Each is refused, answered."""
+    op = broker.client("operator").subscribe(f"{BASE}/reply")
+    try:
+        raw = ('{"command": "snooze", "zone": "press-3-guard", "reason": "x", "id": "u", '
+               f'"until": {until}}}')  # fmt: skip
+        op.publish(f"{BASE}/cmd", raw)
+        assert wait_for(lambda: any(r.get("id") == "u" for r in replies(op)), 10)
+        answer = next(r for r in replies(op) if r["id"] == "u")
+        assert answer["ok"] is False and "until is a time" in answer["error"]
+        assert box.alerts.ledger.snoozes(time.time()) == []
+    finally:
+        op.close()
+
+
+def test_the_lifecycle_refuses_a_snooze_until_nan() -> None:
+    import math
+
+    with pytest.raises(lifecycle.SnoozeRefused, match="not a time"):
+        lifecycle.request_snooze("z", ["z"], math.nan, "why", "ana", 1000.0)
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,21 @@ HEADERS = {
 }
 
 
+SQLITE_INT_MAX = 2**63 - 1
+MAX_MARKS_BYTES = 65_536  # 64 pairs of marks are a few kB
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run: text that starts, after any blanks, with
+    = + - @ (a formula), or with a tab or carriage return (which spreadsheets skip
+    before reading a formula), gets a leading apostrophe."""
+    if not isinstance(value, str) or not value:
+        return value
+    if value[0] in "\t\r" or value.lstrip(" \t\r\n")[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
 @dataclass
 class Backend:
     """What the console reads and changes in the running daemon."""
@@ -380,9 +395,7 @@ class Console:
         writer = csv.writer(out)
         writer.writerow(columns)
         for r in rows:
-            # A cell starting with = + - @ is a formula to a spreadsheet: quote it out.
-            writer.writerow(["'" + v if isinstance(v, str) and v[:1] in "=+-@" else v
-                             for v in (r.get(c) for c in columns)])  # fmt: skip
+            writer.writerow([spreadsheet_cell(r.get(c)) for c in columns])
         return Response(out.getvalue(), media_type="text/csv", headers={
             "Content-Disposition": 'attachment; filename="safetyd-incidents.csv"'})  # fmt: skip
 
@@ -418,6 +431,8 @@ class Console:
     async def snapshot(self, request: Request) -> Response:
         self._need(request)
         event_id = request.path_params["event_id"]
+        if event_id > SQLITE_INT_MAX:  # no such row; SQLite cannot even take the number
+            return PlainTextResponse("no snapshot", 404)
         row = self.backend.store.db.execute(
             "SELECT snapshot FROM events WHERE id = ?", (event_id,)).fetchone()  # fmt: skip
         if row is None or not row[0]:
@@ -570,11 +585,15 @@ class Console:
         if not s.csrf_ok(request.headers.get("x-csrf-token")):
             raise Forbidden("the request's CSRF token is missing or wrong: reload the page")
         camera = self._camera(request)
+        raw = await request.body()
+        if len(raw) > MAX_MARKS_BYTES:
+            return JSONResponse({"ok": False, "errors": ["marks: the body is too large"]}, 413)
         try:
-            body = json.loads(await request.body())
+            body = json.loads(raw)
             image = [(float(x), float(y)) for x, y in body["image_points"]][:64]
             floor = [(float(x), float(y)) for x, y in body["floor_points"]][:64]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
+            # RecursionError: JSON nested deeper than the parser's stack (an attack).
             return JSONResponse({"ok": False, "errors": ["marks: pairs of numbers expected"]},
                                 400)  # fmt: skip
         loaded = self.backend.loaded()

@@ -68,6 +68,10 @@ class Sessions:
             self._by_token = {k: v for k, v in self._by_token.items() if v.user.name != name}
 
 
+MAX_KEYS = 10_000  # names or addresses with failures kept (an address sweep is bounded)
+LOCKED_HARD_MAX = 100_000  # lockouts kept at most (memory, whatever the flood)
+
+
 @dataclass
 class _Failures:
     times: list[float] = field(default_factory=list)
@@ -105,9 +109,30 @@ class LoginLimiter:
                 if len(f.times) >= self.max_failures:
                     f.locked_until = now + self.lockout_s
                     f.times = []
-            if len(self._keys) > 10000:  # an address sweep: forget the oldest
-                for k in list(self._keys)[:5000]:
-                    del self._keys[k]
+            if len(self._keys) > MAX_KEYS:
+                self._forget(now)
+
+    def _forget(self, now: float) -> None:
+        """A sweep of names or addresses filled the table: forget what no longer
+        counts, then the oldest entries that are not locked out. A lockout is never
+        forgotten before it ends (flooding other names once erased a victim's), unless
+        lockouts alone pass the hard bound: then those ending soonest go."""
+        keys = self._keys
+        for k in [k for k, f in keys.items() if f.locked_until <= now and not f.times]:
+            del keys[k]
+        for k in [k for k, f in keys.items() if f.locked_until <= now and
+                  all(now - t >= self.window_s for t in f.times)]:  # fmt: skip
+            del keys[k]
+        if len(keys) > MAX_KEYS // 2:
+            unlocked = sorted(
+                (f.times[-1], k) for k, f in keys.items() if f.locked_until <= now and f.times
+            )
+            for _, k in unlocked[: len(keys) - MAX_KEYS // 2]:
+                del keys[k]
+        if len(keys) > LOCKED_HARD_MAX:
+            ending = sorted((f.locked_until, k) for k, f in keys.items())
+            for _, k in ending[: len(keys) - LOCKED_HARD_MAX]:
+                del keys[k]
 
     def succeeded(self, *keys: str) -> None:
         with self._lock:

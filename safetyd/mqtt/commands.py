@@ -18,6 +18,7 @@ decision (safetyd/lifecycle.py): danger is never snoozed or muted.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 MAX_BYTES = 4096
@@ -80,14 +81,15 @@ def parse(topic: str, own_topic: str, payload: bytes) -> Command:
         if key in data and not isinstance(data[key], str):
             raise CommandRefused(f"{verb}: {key} must be a string", request_id)
     until = data.get("until")
-    if until is not None and (isinstance(until, bool) or not isinstance(until, str | int | float)):
+    if until is not None and not _a_time(until):
         raise CommandRefused(
             'snooze: until is a time ("14:30", "45m", an ISO time) or epoch seconds',
             request_id,
         )
     return Command(
         verb=verb,
-        by=f"mqtt:{by.strip()}",
+        # Recorded as the channel and who: "mqtt:shift lead", or "mqtt" when nobody said.
+        by=f"mqtt:{by.strip()}" if "by" in data else "mqtt",
         request_id=request_id,
         incident=data.get("incident"),
         zone=data.get("zone"),
@@ -95,3 +97,16 @@ def parse(topic: str, own_topic: str, payload: bytes) -> Command:
         reason=data.get("reason", ""),
         level=data.get("level", "warning"),
     )
+
+
+def _a_time(until: object) -> bool:
+    """A string, or epoch seconds that are a finite number a clock can hold (JSON gives
+    NaN, and integers of any length)."""
+    if isinstance(until, str):
+        return True
+    if isinstance(until, bool) or not isinstance(until, int | float):
+        return False
+    try:
+        return math.isfinite(float(until)) and abs(float(until)) < 1e12
+    except OverflowError:
+        return False

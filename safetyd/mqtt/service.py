@@ -246,21 +246,28 @@ class MqttService:
                     log.exception("mqtt: publishing state failed")
 
     def _command(self, topic: str, payload: bytes) -> None:
+        """Parse, act, answer: every command gets an answer on the reply topic."""
         try:
             cmd = commands.parse(topic, self.topics.command, payload)
-            answer = self._execute(cmd)
         except commands.CommandRefused as exc:
-            self.commands_refused += 1
-            log.error("mqtt command refused (%s): nothing changed", exc)
-            self._reply({"id": exc.request_id, "ok": False, "error": str(exc)})
+            self._refused(exc.request_id, str(exc))
             return
-        except lifecycle.SnoozeRefused as exc:
-            self.commands_refused += 1
-            log.error("mqtt command refused (%s): nothing changed", exc)
-            self._reply({"id": cmd.request_id, "ok": False, "error": str(exc)})
+        try:
+            answer = self._execute(cmd)
+        except (commands.CommandRefused, lifecycle.SnoozeRefused) as exc:
+            self._refused(cmd.request_id, str(exc))
+            return
+        except Exception as exc:  # a command must always be answered (docs/MQTT.md)
+            log.exception("mqtt command %s failed", cmd.verb)
+            self._refused(cmd.request_id, f"internal error ({exc.__class__.__name__})")
             return
         self.commands_done += 1
         self._reply({"id": cmd.request_id, **answer})
+
+    def _refused(self, request_id: str | None, error: str) -> None:
+        self.commands_refused += 1
+        log.error("mqtt command refused (%s): nothing changed", error)
+        self._reply({"id": request_id, "ok": False, "error": error})
 
     def _execute(self, cmd: commands.Command) -> dict:
         now = time.time()
