@@ -37,6 +37,7 @@ def main() -> int:
     import cameras
     import gating
     import latency
+    import mixed
     import mqtt
     import overhead
     import perception
@@ -54,7 +55,9 @@ def main() -> int:
         "gating": lambda: gating.run(args.quick),
         "cameras": lambda: cameras.run(args.quick),
         "soak": lambda: soak.run(args.quick, args.soak_minutes),
+        "mixed-soak": lambda: mixed.run(args.quick, args.soak_minutes),
         "http": lambda: webserver.run(args.quick),
+        "http-slow": lambda: webserver.drip(args.quick),
         "perception": lambda: perception.run(args.quick),
         "crowd": lambda: perception.crowd(args.quick),
         "regions-cost": lambda: perception.cost(args.quick),

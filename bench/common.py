@@ -93,7 +93,7 @@ def record(report: dict, result: Result, mach: dict) -> None:
 
 
 ORDER = [
-    "overhead", "latency", "zones", "gating", "cameras", "soak", "http",
+    "overhead", "latency", "zones", "gating", "cameras", "soak", "mixed-soak", "http", "http-slow",
     "perception", "crowd", "regions-cost", "phantoms", "trap", "lead", "plantio", "mqtt-latency",
     "mqtt-throughput",
     "mqtt-fleet",

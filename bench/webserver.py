@@ -17,15 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 from common import Result, log, median, percentile
 from daemon import demo_daemon
-from daemon_harness import closed_by_peer, silent_sockets
+from daemon_harness import Drippers, closed_by_peer, silent_sockets
 
 PATHS = ["/healthz", "/metrics", "/api/status", "/", "/camera/press-line.jpg"]
 
 
-def _get(port: int, path: str) -> tuple[int, float]:
+def _get(port: int, path: str, timeout: float = 30) -> tuple[int, float]:
     start = time.perf_counter()
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
             r.read()
             code = r.status
     except urllib.error.HTTPError as exc:
@@ -115,4 +115,60 @@ def run(quick: bool = False) -> Result:
             "at systemd's default limit of 1,024 fds.",
         ],
         data={"samples": samples},
+    )
+
+
+def drip(quick: bool = False) -> Result:
+    """The round-2 attack: 300 sockets each send one header byte every 5 s (never idle,
+    so the idle timeout never closes them) and reconnect when closed, from the same
+    address as the probe. /healthz and /metrics are asked every 0.5 s throughout."""
+    seconds = 20.0 if quick else 120.0
+    n = 300
+    with demo_daemon("safetyd-drip-") as daemon:
+        _wait_up(daemon.port)
+        drippers = Drippers(daemon.port, n, every_s=5.0).start()
+        time.sleep(5.0)  # all connected, one byte sent
+        times: list[float] = []
+        failures: list[str] = []
+        end = time.monotonic() + seconds
+        k = 0
+        while time.monotonic() < end:
+            path = ("/healthz", "/metrics")[k % 2]
+            start = time.perf_counter()
+            try:
+                code, dt = _get(daemon.port, path, timeout=5)
+            except OSError as exc:
+                code, dt = 0, time.perf_counter() - start
+                failures.append(f"{path}: {exc.__class__.__name__}")
+            if code not in (200, 503) and code:
+                failures.append(f"{path}: HTTP {code}")
+            times.append(dt)
+            k += 1
+            time.sleep(0.5)
+        sample = daemon.sample()
+        drippers.stop()
+    worst = max(times)
+    log(f"http drip: {len(times)} probes, max {worst * 1000:.0f} ms, {drippers.closed} closed")
+    return Result(
+        key="http-slow",
+        title=f"Health under {n} dripping sockets ({seconds:.0f} s)",
+        target="/healthz and /metrics answer within 1 s throughout",
+        measured=f"{len(times)} probes: median {median(times) * 1000:.1f} ms, p99 "
+        f"{percentile(times, 99) * 1000:.1f} ms, max {worst * 1000:.0f} ms; "
+        f"{len(failures)} unanswered",
+        passed=worst < 1.0 and not failures,
+        notes=[
+            f"{n} sockets from 127.0.0.1 (the probe's own address) each sent one byte of an "
+            "endless header every 5 s and reconnected when closed: "
+            f"{drippers.connects} connections made, {drippers.closed} closed by the "
+            f"server (made room at the per-address bound of 32, or past the 5 s request "
+            f"deadline); daemon at the end: {sample['fds']} fds, {sample['threads']} "
+            "threads.",
+            "Before this change the dripping sockets held waitress' 200 connections, the "
+            "probe waited in the listen backlog behind them, and no probe was answered "
+            "(tests/test_faults.py::test_dripping_sockets_do_not_keep_health_from_answering "
+            "fails on that code).",
+            f"Failures: {failures[:5] or 'none'}.",
+        ],
+        data={"times_ms": [round(t * 1000, 2) for t in times]},
     )

@@ -46,6 +46,14 @@ FAULTS = (
     ),
     Fault(
         "storage",
+        "The daemon run by hand or under another supervisor (no systemd UMask=0077)",
+        "It sets its own umask: the database, the audit log, the users file and the "
+        "snapshots of workers are 0600 in 0700 directories, whatever umask it was started "
+        "with.",
+        ("test_daemon.py::test_what_the_daemon_writes_is_private_whatever_the_umask",),
+    ),
+    Fault(
+        "storage",
         "Stop while the disk is full",
         "Alerts held in memory and transitions not recorded are named in the log as LOST; "
         "nothing is promised for the next start.",

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import time
 import urllib.request
@@ -734,3 +736,24 @@ def test_state_dir_override_for_trying_it_out(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
+
+
+def test_what_the_daemon_writes_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    """Round 2: run outside systemd (no UMask=0077), the database, the audit log and
+    the snapshots of workers were created 0644, readable by anyone on the machine."""
+    old = os.umask(0o022)
+    try:
+        d = DaemonProcess(tmp_path, press_camera()).start()
+    finally:
+        os.umask(old)
+    try:
+        d.wait_ready()
+        shots = tmp_path / "state" / "snapshots"
+        assert wait_for(lambda: any(shots.rglob("*.jpg")), 90), "no snapshot written"
+    finally:
+        d.stop()
+    db = tmp_path / "state" / "safetyd.db"
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    for path in [shots, *shots.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))

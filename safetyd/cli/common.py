@@ -15,6 +15,12 @@ EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_SYSTEM, EXIT_STORAGE = 0, 1, 2, 3, 4
 EXIT_PIPE = 128 + 13  # SIGPIPE, as a shell reports a tool killed by it
 
 
+# What the daemon writes (the database, the audit log, snapshots of workers, the users
+# file) is its own and nobody else's, whatever umask it was started with: systemd's
+# UMask=0077 is not there when it runs by hand or under another supervisor.
+PRIVATE_UMASK = 0o077
+
+
 def print_problems(problems: Sequence[Problem], stream=None) -> None:
     stream = stream or sys.stderr
     for p in problems:

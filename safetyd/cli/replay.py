@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import tempfile
 import time
@@ -32,6 +33,7 @@ from ..vision.pose import create_estimator, native_chatter_hidden
 from ..vision.sources import CameraSource, Frame, SourceError, iter_file
 from ..zones.load import load_zone_files
 from ..zones.model import ZoneContext
+from .common import PRIVATE_UMASK
 
 
 def _frames(video: Path, camera: str, realtime: bool) -> Iterator[Frame]:
@@ -180,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
 
     with contextlib.ExitStack() as stack:
         if args.state_dir:
+            os.umask(PRIVATE_UMASK)  # its database and snapshots, as the daemon's (cli/run.py)
             state_dir = Path(args.state_dir)
         else:
             state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="safetyd-")))
@@ -193,11 +196,13 @@ def run(args: argparse.Namespace) -> int:
         if args.state_dir and run_settings.snapshots_dir:
             snapshots = SnapshotWriter(state_dir / "snapshots", run_settings.blur_faces)
 
-        def make_estimator(num_poses: int | None = None):
+        def make_estimator(num_poses: int | None = None, still: bool = False):
             # Models are made as regions appear; in --realtime mode the reader thread
             # runs meanwhile, so its stderr is left alone then.
             with native_chatter_hidden(not args.realtime):
-                return create_estimator(run_settings.pose, run_settings.model_path, num_poses)
+                return create_estimator(
+                    run_settings.pose, run_settings.model_path, num_poses, still
+                )
 
         pipeline = CameraPipeline.from_settings(
             settings,

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-from ..service import logsetup
+from ..service import logsetup, memory
 from ..service.app import App
 from ..service.nativelog import NativeStderr
+from .common import PRIVATE_UMASK
 
 
 def run(args: argparse.Namespace) -> int:
+    os.umask(PRIVATE_UMASK)
+    # Before any thread starts: memory freed by one thread is reused by the next
+    # (service/memory.py).
+    memory.limit_arenas()
     # Before any model loads: LiteRT's per-model chatter stays out of the journal,
     # its error lines go in (service/nativelog.py).
     native = NativeStderr()

@@ -40,7 +40,7 @@ from ..plant.service import Plant
 from ..problems import InvalidConfig
 from ..store import is_storage_failure, open_store
 from ..timing import stamp
-from . import logsetup
+from . import logsetup, memory
 from .camera import Cameras
 from .jobs import Jobs
 from .metrics import Metrics, StateCollector
@@ -387,6 +387,8 @@ class App:
         self.jobs.log_arming()
         self.notifier.ready(self.status_line())
         log.info("reloaded: %s", self.status_line())
+        if plan.stop or plan.restart:
+            memory.trim()  # the replaced cameras' models freed hundreds of MB
         return True
 
     def _refused(self, what: str) -> None:

@@ -27,6 +27,7 @@ from ..plant.service import Plant
 from ..store import Store
 from ..timing import day as site_day
 from ..zones.arming import arming_changes
+from . import memory
 from .blind import BlindCameras, StorageWatch
 from .camera import Cameras
 from .scheduler import Scheduler
@@ -34,6 +35,7 @@ from .scheduler import Scheduler
 # The journal has named these lines "safetyd.daemon" since v1; operators filter on it.
 log = logging.getLogger("safetyd.daemon")
 STORAGE_PROBE_S = 5.0  # a test write this often finds a full disk while nothing happens
+TRIM_EVERY_S = 300.0  # freed memory back to the system (service/memory.py)
 
 
 def send_digest(
@@ -124,6 +126,7 @@ class Jobs:
             s.remove("sms-replies")
         s.every("storage-health", STORAGE_PROBE_S, self.check_storage)
         s.every("outbox-sweep", 30.0, self.sweep_outbox)
+        s.every("memory-trim", TRIM_EVERY_S, memory.trim)
         s.cron("zone-arming", self.log_arming, c.site.timezone, second=0)
         s.cron("retention", self.retention, c.site.timezone, hour=3, minute=17)
         if c.digest.enabled and c.digest.recipients:

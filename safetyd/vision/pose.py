@@ -103,7 +103,11 @@ class MediaPipePoseEstimator:
         min_detection_confidence: float = 0.5,
         min_presence_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
+        still: bool = False,
     ) -> None:
+        """``still``: IMAGE mode, each picture on its own (no tracking from one call to
+        the next), for one-off looks at different parts of the frame: one such model
+        serves them all, where VIDEO mode needs an instance per picture stream."""
         os.environ.setdefault("GLOG_minloglevel", "2")  # before mediapipe loads
         from mediapipe.tasks.python import BaseOptions, vision
 
@@ -111,7 +115,7 @@ class MediaPipePoseEstimator:
         verify_model(path)
         options = vision.PoseLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(path)),
-            running_mode=vision.RunningMode.VIDEO,
+            running_mode=vision.RunningMode.IMAGE if still else vision.RunningMode.VIDEO,
             num_poses=num_poses,
             min_pose_detection_confidence=min_detection_confidence,
             min_pose_presence_confidence=min_presence_confidence,
@@ -123,6 +127,7 @@ class MediaPipePoseEstimator:
             raise ModelError(f"cannot load pose model {path}: {exc}") from None
         self._last_ms = -1
         self.model_path = path
+        self.still = still
 
     def estimate(self, image_bgr: np.ndarray, timestamp_s: float) -> list[Pose]:
         import cv2
@@ -132,9 +137,11 @@ class MediaPipePoseEstimator:
         ms = max(int(round(timestamp_s * 1000)), self._last_ms + 1)
         self._last_ms = ms
         rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
-        result = self._landmarker.detect_for_video(
-            mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb), ms
-        )
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+        if self.still:
+            result = self._landmarker.detect(image)
+        else:
+            result = self._landmarker.detect_for_video(image, ms)
         h, w = image_bgr.shape[:2]
         poses = []
         for landmarks in result.pose_landmarks:
@@ -187,14 +194,16 @@ def native_chatter_hidden(enabled: bool = True) -> Iterator[None]:
 
 
 def create_estimator(
-    settings, model_path: Path | None, num_poses: int | None = None
+    settings, model_path: Path | None, num_poses: int | None = None, still: bool = False
 ) -> MediaPipePoseEstimator:
     """An estimator from ``[pose]`` settings (safetyd.config.PoseSettings);
-    ``num_poses`` overrides theirs (1 for a model that follows one person)."""
+    ``num_poses`` overrides theirs (1 for a model that follows one person); ``still``
+    for one-off looks (IMAGE mode)."""
     return MediaPipePoseEstimator(
         model=model_path,
         num_poses=settings.num_poses if num_poses is None else num_poses,
         min_detection_confidence=settings.min_detection_confidence,
         min_presence_confidence=settings.min_presence_confidence,
         min_tracking_confidence=settings.min_tracking_confidence,
+        still=still,
     )

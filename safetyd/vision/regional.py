@@ -67,6 +67,7 @@ from .tracking import SIZE_CHANGE
 
 FOLLOW_SIDE = 2.0  # a follow-up crop's side, in the person's heights (1.3-3 all work)
 FOLLOW_LIMIT = 8  # follow-ups per frame at most (bounded cost)
+FOLLOW_SPARES = 2  # single-person models kept loaded for the next person followed
 COVERED_IOU = 0.3  # a person is found this frame if a pose overlaps him this much
 # A pose's box joins its landmarks; the body's outline is wider (shoulders, coat,
 # arms). Blanked boxes are grown by this share of their width and height per side,
@@ -209,12 +210,21 @@ def _remains(pose_box: np.ndarray, blanked: Sequence[np.ndarray]) -> bool:
 
 class RegionalEstimator:
     """``make()`` builds a pose model (MediaPipe in VIDEO mode); ``make(num_poses=1)``
-    one that follows a single person."""
+    one that follows a single person; ``make(still=True)`` one that looks at each
+    picture on its own (IMAGE mode).
+
+    A model instance holds about 50 MB and four threads, so there are as few as the
+    looks need: one per region (VIDEO mode follows people from call to call, so a
+    region needs its own), its flipped twin only once somebody has been followed in
+    it, one per person followed, and ONE still model for every one-off look (the
+    look-arounds, the closer looks at what moves): they need no memory of the last
+    call."""
 
     def __init__(self, make: Callable[..., PoseEstimator], context_every_s: float = 2.0) -> None:
         self._make = make
         self.context_every_s = context_every_s
         self._models: dict[Hashable, PoseEstimator] = {}
+        self._still: PoseEstimator | None = None
         # Single-person models for follow-ups, reused from one person to the next:
         # loading a model takes a tenth of a second, too long to do per new person.
         self._spare: list[PoseEstimator] = []
@@ -227,6 +237,10 @@ class RegionalEstimator:
         self._turned: set[Box] = set()  # regions looked at flipped left to right
 
     def _model(self, key: Hashable, single: bool = False) -> PoseEstimator:
+        if _is_one_off(key):
+            if self._still is None:
+                self._still = self._make(still=True)
+            return self._still
         model = self._models.get(key)
         if model is None:
             if single:
@@ -238,10 +252,8 @@ class RegionalEstimator:
 
     def _release(self, key: Hashable) -> None:
         model = self._models.pop(key)
-        single = isinstance(key, tuple) and (
-            key[0] == "mover" or (key[0] == "follow" and key[1] != "frame")
-        )
-        if single and len(self._spare) < FOLLOW_LIMIT:
+        single = isinstance(key, tuple) and key[0] == "follow" and key[1] != "frame"
+        if single and len(self._spare) < FOLLOW_SPARES:
             self._spare.append(model)
         else:
             model.close()
@@ -281,9 +293,11 @@ class RegionalEstimator:
         for region in plan.regions if regions else ():
             view = ("turned" if region.box in self._turned else "region", region.box)
             look(view, region.box, _crop(image, region.box), "region")
-            # Its flipped model is made with it: a turn, when somebody has just been lost,
-            # must not wait a tenth of a second for a model to load (nor add threads then).
-            self._model(("turned", region.box))
+            # Its flipped model is made as soon as somebody is followed in it, before he
+            # can be lost: a turn must not wait a tenth of a second for a model to load
+            # (nor add threads then). A region nobody has been in needs none.
+            if any(e.confirmed and _inside(e.box, region.box) for e in expected):
+                self._model(("turned", region.box))
 
         seen = [p.bbox for f in found for p in f.poses]
 
@@ -454,10 +468,12 @@ class RegionalEstimator:
         return True
 
     def close(self) -> None:
-        for model in [*self._models.values(), *self._spare]:
+        still = [self._still] if self._still is not None else []
+        for model in [*self._models.values(), *self._spare, *still]:
             model.close()
         self._models.clear()
         self._spare.clear()
+        self._still = None
 
 
 def _is_him(pose_box: np.ndarray, box: np.ndarray) -> bool:
@@ -520,6 +536,11 @@ def _losing(
     ]  # fmt: skip
     by_region = [(r, [e for e in lost if _inside(e.box, r.box)]) for r in plan.regions]
     return [(r, people) for r, people in by_region if people]
+
+
+def _is_one_off(key: Hashable) -> bool:
+    """A look with no memory of the last one (the still model's)."""
+    return isinstance(key, tuple) and key[0] in ("around", "mover")
 
 
 def _is_turned(key: Hashable) -> bool:
