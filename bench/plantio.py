@@ -96,6 +96,9 @@ def run(quick: bool = False, seconds: float = 90.0) -> Result:
             f"{seconds:.0f} s of the looped demo clip: {len(latencies)} changes of the zone's "
             f"level shown, {writes} coil/register writes acknowledged by the server "
             "(pymodbus' ModbusTcpServer on 127.0.0.1, one device, 3 mapped outputs).",
+            "The plant starts before the camera, as in the daemon: the first change measured "
+            "is the first frame's (camera_offline, shown until then, to its level), so the "
+            "first seconds after start are included.",
             "Measured from the frame's capture (monotonic) to the server's answer to the last "
             "write of the change, by the device thread; the frame's inference comes first, so "
             "this includes one frame's processing.",

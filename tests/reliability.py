@@ -208,6 +208,27 @@ FAULTS = (
         ),
     ),
     Fault(
+        "plant",
+        "Outputs at start, before any camera has produced a frame; a camera back after an "
+        "outage; the heartbeat asked about health while the daemon starts",
+        "Its zones show camera_offline until the camera's first frame is assessed, never "
+        "clear; the frame that shows it sees is shown at once (not at the next 1 s health "
+        "check); a plant restarted by a reload keeps what the old one knew; the heartbeat "
+        "is not healthy (and reads no part) until every part has started.",
+        (
+            "test_plantio.py::test_a_camera_not_yet_seen_is_shown_offline_and_its_first_frame_shows_at_once",
+            "test_plantio.py::test_the_heartbeat_reads_no_part_before_the_daemon_has_started",
+            "test_plantio.py::test_the_daemon_drives_the_tower_arms_by_machine_state_and_survives_the_device",
+        ),
+    ),
+    Fault(
+        "plant",
+        "`replay --send` with a machine-state input saying the press is stopped",
+        "With `--honour-schedule` the inputs are read live and arm their zones, as in the "
+        "daemon; without, the replay says that armed_when is not applied.",
+        ("test_plantio.py::test_replay_send_honours_machine_state_arming_or_says_it_does_not",),
+    ),
+    Fault(
         "mqtt",
         "A command published with the retain flag (a snooze re-applied at every reconnect)",
         "Ignored, logged as an error and cleared from the broker; commands sent now act.",

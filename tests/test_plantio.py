@@ -415,6 +415,62 @@ def test_the_readme_says_what_safetyd_is_not() -> None:
     assert "ISO 13849" in readme and "IEC 61496" in readme
 
 
+def test_a_camera_not_yet_seen_is_shown_offline_and_its_first_frame_shows_at_once() -> None:
+    """Issue 30: at start the floor showed clear before any camera had produced a frame,
+    and a camera's health reached the outputs only at the next 1 s health check. Pure:
+    the floor of a plant over one camera's zones."""
+    from types import SimpleNamespace as NS
+
+    from test_hazards import make_zone
+
+    from safetyd.plant.service import Plant
+
+    config = NS(outputs=NS(modbus=[]), inputs=NS(modbus=[]))
+    plant = Plant(config, {"cam": (make_zone("press"),)})  # type: ignore[arg-type]
+    assert plant.floor().cameras_offline == {"cam"} and plant.wants_frame("cam")
+    plant.show_zones("cam", {}, None)  # its first frame: clear, and seen
+    assert plant.floor().cameras_offline == frozenset() and not plant.wants_frame("cam")
+    plant.show_health(["cam"], False)  # the health check: it went blind
+    assert plant.floor().cameras_offline == {"cam"} and plant.wants_frame("cam")
+    plant.show_zones("cam", {"press": "warning"}, None)  # a frame: it sees again, now
+    assert plant.floor().cameras_offline == frozenset()
+    # A reload's new plant knows what the old one knew: no flash of camera_offline.
+    fresh = Plant(config, {"cam": (make_zone("press"),)})  # type: ignore[arg-type]
+    fresh.carry_over(plant)
+    assert fresh.floor().cameras_offline == frozenset()
+    assert fresh.floor().zones == {"press": "warning"}
+
+
+def test_the_heartbeat_reads_no_part_before_the_daemon_has_started(
+    tmp_path: Path, server, caplog
+) -> None:
+    """Issue 30: the heartbeat's health callback read App.scheduler before it was set,
+    logging a false 'modbus output tower unreachable: AttributeError' at start."""
+    from conftest import BASE_TOML
+
+    from safetyd.config import load as cfg
+    from safetyd.service.app import App
+
+    toml = BASE_TOML + plant_toml(server.port).replace(
+        'zones = ["press-3-guard"]', 'zones = ["z1"]'
+    )
+    path = write_config(tmp_path, toml)
+    from safetyd.service.metrics import Metrics
+
+    app = App(path)  # as start() has it when the plant starts: config and metrics only
+    app.loaded, app.metrics = cfg.load(path), Metrics()
+    with caplog.at_level("INFO", logger="safetyd.plant"):
+        plant = app._start_plant(app.loaded)
+        try:
+            time.sleep(1.0)  # several heartbeat cycles
+        finally:
+            plant.stop()
+    assert "AttributeError" not in caplog.text
+    assert server.get("hr", 100) == 0  # not healthy before the start ends: no beat
+    assert 4 in server.written("hr", 10)  # the camera not yet seen: offline, never clear
+    assert 1 not in server.written("hr", 10)
+
+
 # -- the real daemon ---------------------------------------------------------------------
 
 
@@ -462,6 +518,9 @@ def test_the_daemon_drives_the_tower_arms_by_machine_state_and_survives_the_devi
     d.start()
     try:
         d.wait_ready()
+        # Before the camera's first frame was assessed the andon said camera_offline,
+        # never clear (issue 30: it said clear at start).
+        assert server.written("hr", 10)[0] == 4, server.written("hr", 10)
         # The demo's man reaches into the guard: the red lamp lights, the andon says 3.
         assert wait_for(lambda: 1 in server.written("coil", 0), 60), server.writes[-5:]
         assert wait_for(lambda: 3 in server.written("hr", 10), 5)
@@ -549,5 +608,37 @@ def test_replay_send_drives_the_tower(tmp_path: Path, server) -> None:
                          "--camera", "press-line", "--send", timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr
     values = server.written("hr", 10)
-    assert values[0] == 1 and 2 in values and 3 in values and values[-1] == 7, values
+    # camera_offline until the first frame, then its levels, and "stopped" at the end.
+    assert values[:2] == [4, 1] and 2 in values and 3 in values and values[-1] == 7, values
+    assert 1 in server.written("coil", 0)
+
+
+def test_replay_send_honours_machine_state_arming_or_says_it_does_not(
+    tmp_path: Path, server
+) -> None:
+    """Issue 30: with the press input at 0, `replay --send` still opened danger and drove
+    the coil. With --honour-schedule the input is read and the guard stays disarmed;
+    without, the replay says loudly that armed_when is not applied."""
+    from conftest import EXAMPLE_CONFIG, FIXTURES
+
+    text = EXAMPLE_CONFIG.read_text().replace('"../', f'"{EXAMPLE_CONFIG.parent}/../')
+    zones = json.loads((EXAMPLE_CONFIG.parent.parent / "zones" / "press-cell.geojson").read_text())
+    for f in zones["features"]:
+        f["properties"]["armed_when"] = "press-running"
+    (tmp_path / "press.geojson").write_text(json.dumps(zones))
+    text = text.replace(f'"{EXAMPLE_CONFIG.parent}/../zones/press-cell.geojson"',
+                        f'"{tmp_path / "press.geojson"}"')  # fmt: skip
+    config = tmp_path / "safetyd.toml"
+    config.write_text(text + plant_toml(server.port) + "disarm_after_s = 0\n")
+    server.set("hr", 7, 0)  # the press is stopped
+    replay = ("replay", str(FIXTURES / "walk-in.mp4"), "--config", str(config), "--camera",
+              "press-line", "--send")  # fmt: skip
+    result = run_safetyd(*replay, "--honour-schedule", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "are armed by the machine states read now" in result.stderr
+    assert 1 not in server.written("coil", 0)  # no danger on a stopped press
+    assert 3 not in server.written("hr", 10)
+    result = run_safetyd(*replay, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "machine-state arming (armed_when) is NOT applied" in result.stderr
     assert 1 in server.written("coil", 0)

@@ -220,9 +220,10 @@ def run(args: argparse.Namespace) -> int:
             alerts = AlertService.from_config(loaded, store)
             stack.callback(alerts.stop)
             alerts.start()
-            if config.outputs.modbus:  # the replay drives the stack lights too
+            if config.outputs.modbus or config.inputs.modbus:  # stack lights, machine states
                 plant = Plant(config, loaded.zones).start()
                 stack.callback(plant.stop)
+        _machine_arming(pipeline, plant, args.honour_schedule)
         shown: dict[str, str] | None = None
         events_out = stack.enter_context(_output(args.events))
         tracks_out = stack.enter_context(_output(args.tracks))
@@ -315,6 +316,23 @@ def _video_writer(path: str, frame: Frame, fps: float):
     return writer
 
 
+def _machine_arming(pipeline: CameraPipeline, plant, honour: bool) -> None:  # noqa: ANN001
+    """Zones armed by a machine state (``armed_when``): with --send --honour-schedule
+    the configured inputs are read live and arm them, as in the daemon; otherwise they
+    are armed throughout, and that is said (a recording has no machine state)."""
+    named = sorted({z.id for z in pipeline.setup.zones if z.armed_when})
+    if not named:
+        return
+    if honour and plant is not None:
+        pipeline.machine = plant.allows
+        print(f"note: zones {', '.join(named)} are armed by the machine states read now "
+              "from [[inputs.modbus]], as the daemon does", file=sys.stderr)  # fmt: skip
+        return
+    print(f"note: machine-state arming (armed_when) is NOT applied: zones {', '.join(named)} "
+          "are armed throughout this replay; with --send --honour-schedule the configured "
+          "inputs are read live, as the daemon does", file=sys.stderr)  # fmt: skip
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "replay",
@@ -361,7 +379,8 @@ def add_parser(sub) -> None:
         "--send",
         action="store_true",
         help="deliver alerts through the configured sinks (SMS, webhook, log) and drive the "
-        "[[outputs.modbus]] devices",
+        "[[outputs.modbus]] devices (with --honour-schedule, [[inputs.modbus]] machine states "
+        "arm their zones, read live)",
     )
     p.add_argument(
         "--send-timeout",

@@ -37,6 +37,13 @@ class Plant:
         self._zones: dict[str, str] = {}
         self._zone_cameras = {z.id: cam for cam, zs in zones.items() for z in zs}
         self._offline: frozenset[str] = frozenset()
+        # A camera's zones are unknown, not clear, until a frame of it has been assessed:
+        # until then it shows camera_offline (a plant restarted by a reload inherits
+        # what the old one had seen: ``carry_over``).
+        self._seen: set[str] = set()
+        self._cameras = frozenset(self._zone_cameras.values()) | {
+            c for o in self.outputs for sig in o.signals for c in sig.cameras
+        }
         self._system_fault = False
         self._alarmed: set[str] = set()  # devices whose outage was alarmed
 
@@ -48,9 +55,11 @@ class Plant:
         return [*self.outputs, *self.inputs.values()]
 
     def start(self) -> Plant:
+        # The floor first (cameras not yet seen: offline), so no device writes the
+        # default all-clear on its first cycle.
+        self._push(None)
         for part in self.parts():
             part.start()
-        self._push(None)
         return self
 
     def stop(self, timeout: float = 2.0) -> None:
@@ -62,12 +71,31 @@ class Plant:
     def show_zones(
         self, camera: str, levels: Mapping[str, str], captured_mono: float | None
     ) -> None:
-        """A camera's zones now (zone id -> clear | warning | danger), from its frame."""
+        """A camera's zones now (zone id -> clear | warning | danger), from its frame.
+        The frame also proves the camera sees: shown at once, not at the next health
+        check (which alone says when a camera stops seeing)."""
         with self._lock:
             for zone, cam in self._zone_cameras.items():
                 if cam == camera:
                     self._zones[zone] = levels.get(zone, "clear")
+            self._seen.add(camera)
+            self._offline = self._offline - {camera}
         self._push(captured_mono)
+
+    def wants_frame(self, camera: str) -> bool:
+        """Whether this camera's next frame changes what the outputs show even when its
+        levels did not change: it has not been seen yet, or is shown offline."""
+        return camera not in self._seen or camera in self._offline
+
+    def carry_over(self, old: Plant) -> None:
+        """A plant restarted by a reload: what the old one knew of the floor, so the
+        outputs do not flash camera_offline while the cameras' next frames come."""
+        with old._lock:
+            seen, offline, zones = set(old._seen), old._offline, dict(old._zones)
+            fault = old._system_fault
+        with self._lock:
+            self._seen, self._offline, self._system_fault = seen, offline, fault
+            self._zones.update({z: v for z, v in zones.items() if z in self._zone_cameras})
 
     def show_health(self, cameras_offline: Iterable[str], system_fault: bool) -> None:
         offline = frozenset(cameras_offline)
@@ -79,8 +107,9 @@ class Plant:
 
     def floor(self) -> FloorState:
         with self._lock:
-            return FloorState(dict(self._zones), self._offline, dict(self._zone_cameras),
-                              self._system_fault)  # fmt: skip
+            unseen = self._cameras - self._seen
+            return FloorState(dict(self._zones), self._offline | unseen,
+                              dict(self._zone_cameras), self._system_fault)  # fmt: skip
 
     def _push(self, captured_mono: float | None) -> None:
         floor = self.floor()

@@ -100,6 +100,7 @@ class App:
         self.console: ConsoleServer | None = None
         self.reload_refused: str | None = None  # until a reload succeeds
         self.reloads = 0  # reloads done (applied or refused), for request_reload
+        self._started = False  # every part exists (set at the end of start)
         self._reload_done = threading.Condition()
 
     # -- start ---------------------------------------------------------------------
@@ -113,6 +114,7 @@ class App:
         with ExitStack() as stack:
             self._start_parts(stack)
             self._stack = stack.pop_all()
+        self._started = True
         self.cameras_ready(READY_WAIT_S)
         self.jobs.log_arming(initial=True)
         self.notifier.ready(self.status_line())
@@ -221,15 +223,19 @@ class App:
         )
         return console
 
-    def _start_plant(self, loaded: LoadedConfig) -> Plant:
+    def _start_plant(self, loaded: LoadedConfig, carry_over: Plant | None = None) -> Plant:
         c = loaded.config
         plant = Plant(
             c,
             loaded.zones,
-            healthy=lambda: not self.stalled(),
+            # Not healthy until every part has started: the heartbeat's health must not
+            # read a part that does not exist yet (a false Modbus fault at start).
+            healthy=lambda: self._started and not self.stalled(),
             on_written=self._output_written,
             on_input=self._input_changed,
         )
+        if carry_over is not None:
+            plant.carry_over(carry_over)
         for device in plant.outputs:
             self.metrics.plant_output_seconds.labels(device.id)  # the series exists at once
         if not plant.empty:
@@ -360,7 +366,9 @@ class App:
         if (new.config.outputs, new.config.inputs) != old_io or new.zones != self.loaded.zones:
             old_plant = self.plant
             old_plant.stop()
-            self.plant = self._start_plant(new)  # the cameras find it at their next frame
+            # The cameras find it at their next frame; until then it shows what the old
+            # one knew (no flash of camera_offline on a zone save).
+            self.plant = self._start_plant(new, carry_over=old_plant)
             log.info("plant I/O restarted with the new configuration")
         for camera_id in plan.stop:
             log.info("camera %s removed", camera_id)

@@ -347,13 +347,15 @@ class CameraRunner:
         return True if plant is None else plant.allows(input_id)
 
     def _show_plant(self, open_: dict[str, tuple[str, str]], captured_mono: float) -> None:
-        """Hand this camera's zone levels to the plant outputs when they change (the
-        call stores and wakes the output threads; it never waits for a device)."""
+        """Hand this camera's zone levels to the plant outputs when they change, or
+        when the outputs still show the camera offline (its first frame, or back after
+        an outage: shown at this frame, not at the next health check). The call stores
+        and wakes the output threads; it never waits for a device."""
         plant = self.plant()
         if plant is None or not plant.outputs:
             return
         levels = {zone: level for zone, (level, _) in open_.items()}
-        if (plant, levels) != self._shown:
+        if (plant, levels) != self._shown or plant.wants_frame(self.id):
             self._shown = (plant, levels)
             plant.show_zones(self.id, levels, captured_mono)
 
