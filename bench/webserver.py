@@ -162,7 +162,9 @@ def drip(quick: bool = False) -> Result:
             "endless header every 5 s and reconnected when closed: "
             f"{drippers.connects} connections made, {drippers.closed} closed by the "
             f"server (made room at the per-address bound of 32, or past the 5 s request "
-            f"deadline); daemon at the end: {sample['fds']} fds, {sample['threads']} "
+            f"deadline), about {drippers.connects / seconds:,.0f} per second: the attackers "
+            "reconnect at once, and each costs the server an accept and a close in its "
+            f"event loop; daemon at the end: {sample['fds']} fds, {sample['threads']} "
             "threads.",
             "Before this change the dripping sockets held waitress' 200 connections, the "
             "probe waited in the listen backlog behind them, and no probe was answered "
