@@ -29,6 +29,7 @@ from safetyd.service.metrics import Metrics
 from safetyd.store import Store
 
 TARGET_S = 0.100
+EARLY_S = 5.0
 
 
 def plant_config(config: Path, port: int) -> None:
@@ -57,8 +58,46 @@ values = {{ clear = 1, warning = 2, danger = 3, camera_offline = 4 }}
     )
 
 
-def run(quick: bool = False, seconds: float = 90.0) -> Result:
+def run(quick: bool = False, seconds: float = 90.0, starts: int = 3) -> Result:
     seconds = 20.0 if quick else seconds
+    latencies: list[float] = []
+    early: list[float] = []  # changes within EARLY_S of a start
+    writes = 0
+    for _ in range(1 if quick else starts):
+        got, first, wrote = _one_start(seconds / (1 if quick else starts))
+        latencies += got
+        early += first
+        writes += wrote
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    early_max = max(early) if early else float("nan")
+    log(f"plant I/O: {len(latencies)} changes, median {p50 * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms")
+    return Result(
+        key="plantio",
+        title="Frame-to-stack-light latency (Modbus TCP)",
+        target=f"p99 ≤ {TARGET_S * 1e3:.0f} ms from frame capture to the write acknowledged, "
+        "the first seconds after start included",
+        measured=f"p99 {p99 * 1e3:.1f} ms, median {p50 * 1e3:.1f} ms; first {EARLY_S:.0f} s "
+        f"after each start: {len(early)} changes, max {early_max * 1e3:.1f} ms",
+        passed=bool(latencies) and bool(early) and p99 <= TARGET_S and early_max <= TARGET_S,
+        notes=[
+            f"{seconds:.0f} s of the looped demo clip in {1 if quick else starts} starts of the "
+            f"plant and camera: {len(latencies)} changes of the zone's level shown, {writes} "
+            "coil/register writes acknowledged by the server (pymodbus' ModbusTcpServer on "
+            "127.0.0.1, one device, 3 mapped outputs).",
+            "The plant starts before the camera, as in the daemon: the first change measured "
+            "at each start is the first frame's (camera_offline, shown until then, to its "
+            f"level); changes within {EARLY_S:.0f} s of a start are also reported on their own.",
+            "Measured from the frame's capture (monotonic) to the server's answer to the last "
+            "write of the change, by the device thread; the frame's inference comes first, so "
+            "this includes one frame's processing.",
+        ],
+        data={"latency_s": latencies, "early_s": early},
+    )
+
+
+def _one_start(seconds: float) -> tuple[list[float], list[float], int]:
+    """One start of the plant and a camera: every change's latency, those of the
+    first EARLY_S seconds, and the writes the server acknowledged."""
     with tempfile.TemporaryDirectory(prefix="safetyd-bench-") as tmp_name, ModbusServer() as srv:
         tmp = Path(tmp_name)
         clip = cut_clip(tmp / "clip.mp4")
@@ -69,8 +108,15 @@ def run(quick: bool = False, seconds: float = 90.0) -> Result:
         alerts = AlertService.from_config(loaded, store)
         alerts.start()
         latencies: list[float] = []
-        plant = Plant(loaded.config, loaded.zones,
-                      on_written=lambda d, s: latencies.append(s)).start()  # fmt: skip
+        early: list[float] = []
+        started = time.monotonic()
+
+        def written(_device: str, seconds: float) -> None:
+            latencies.append(seconds)
+            if time.monotonic() - started <= EARLY_S:
+                early.append(seconds)
+
+        plant = Plant(loaded.config, loaded.zones, on_written=written).start()
         runner = CameraRunner(
             CameraSettings.of(loaded, loaded.config.cameras[0].id), store, alerts, Metrics(),
             plant=lambda: plant,
@@ -83,25 +129,4 @@ def run(quick: bool = False, seconds: float = 90.0) -> Result:
         plant.stop()
         alerts.stop()
         store.close()
-        writes = len([w for w in srv.writes if w[2] != 100])
-    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-    log(f"plant I/O: {len(latencies)} changes, median {p50 * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms")
-    return Result(
-        key="plantio",
-        title="Frame-to-stack-light latency (Modbus TCP)",
-        target=f"p99 ≤ {TARGET_S * 1e3:.0f} ms from frame capture to the write acknowledged",
-        measured=f"p99 {p99 * 1e3:.1f} ms, median {p50 * 1e3:.1f} ms",
-        passed=bool(latencies) and p99 <= TARGET_S,
-        notes=[
-            f"{seconds:.0f} s of the looped demo clip: {len(latencies)} changes of the zone's "
-            f"level shown, {writes} coil/register writes acknowledged by the server "
-            "(pymodbus' ModbusTcpServer on 127.0.0.1, one device, 3 mapped outputs).",
-            "The plant starts before the camera, as in the daemon: the first change measured "
-            "is the first frame's (camera_offline, shown until then, to its level), so the "
-            "first seconds after start are included.",
-            "Measured from the frame's capture (monotonic) to the server's answer to the last "
-            "write of the change, by the device thread; the frame's inference comes first, so "
-            "this includes one frame's processing.",
-        ],
-        data={"latency_s": latencies},
-    )
+        return latencies, early, len([w for w in srv.writes if w[2] != 100])

@@ -385,6 +385,10 @@ class CameraPipeline:
                 states[inc.zone.id] = (str(inc.level), inc.id)
         return states
 
+    def prepare(self) -> None:
+        """Load the pose models before the first frame (see RegionalEstimator.prepare)."""
+        self.estimator.prepare()
+
     def close(self) -> None:
         self.estimator.close()
 

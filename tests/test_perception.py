@@ -59,6 +59,29 @@ def test_a_pose_found_in_a_region_is_placed_exactly_in_the_frame() -> None:
     np.testing.assert_allclose(pose.keypoints, alone.keypoints + (dx, dy), rtol=0, atol=1e-9)
 
 
+def test_a_prepared_estimator_loads_no_model_on_its_first_frame() -> None:
+    """Loading a model takes a tenth of a second: after ``prepare`` (a camera's start)
+    the first frame's region and look-around use models already loaded, so the first
+    decision after a start is as quick as any other."""
+    made: list[dict] = []
+
+    def make(**kwargs: object) -> MediaPipePoseEstimator:
+        made.append(kwargs)
+        return MediaPipePoseEstimator(**kwargs)  # type: ignore[arg-type]
+
+    frame = paste(noise_floor(1280, 720), astronaut(260), 500, 200)
+    looker = RegionalEstimator(make, context_every_s=2.0)
+    try:
+        looker.prepare()
+        loaded = len(made)
+        looked = looker.estimate(frame, 0.0, regions.manual([[40, 100, 840, 700]], (1280, 720)))
+        assert {f.kind for f in looked.found} >= {"region", "around"}, looked.found
+        assert len(looked.poses()) >= 1
+        assert len(made) == loaded == 2, made  # the region's and the look-arounds'
+    finally:
+        looker.close()
+
+
 def test_a_pose_found_in_the_mirrored_picture_is_put_back_side_for_side() -> None:
     """The flip test: the model on the picture flipped left to right, its pose flipped
     back, lies on the pose it finds in the picture itself, left hand on left hand."""

@@ -120,6 +120,9 @@ class CameraRunner:
     # -- lifecycle -----------------------------------------------------------------
 
     def start(self) -> CameraRunner:
+        # Models first: the first frame's decision (the zones leave camera_offline
+        # with it) must not wait for them to load.
+        self.pipeline.prepare()
         self.source.start()
         self._thread = threading.Thread(target=self._run, name=f"infer-{self.id}", daemon=True)
         self._thread.start()

@@ -228,6 +228,7 @@ class RegionalEstimator:
         # Single-person models for follow-ups, reused from one person to the next:
         # loading a model takes a tenth of a second, too long to do per new person.
         self._spare: list[PoseEstimator] = []
+        self._ready: list[PoseEstimator] = []  # a region's model, loaded before it is needed
         self._last_around: float | None = None
         self._around_wait = context_every_s  # grows while look-arounds find nobody new
         self._around_people: frozenset[int] = frozenset()  # confirmed people at the last one
@@ -235,6 +236,15 @@ class RegionalEstimator:
         self._mover_looks = _Allowance()
         self._turn_looks = _Allowance()
         self._turned: set[Box] = set()  # regions looked at flipped left to right
+
+    def prepare(self) -> None:
+        """Load what the first frame needs (a region's model and the look-arounds'),
+        before it comes: loading takes a tenth of a second each, which the first
+        decision after a start would otherwise wait for."""
+        if self._still is None:
+            self._still = self._make(still=True)
+        if not self._ready:
+            self._ready.append(self._make())
 
     def _model(self, key: Hashable, single: bool = False) -> PoseEstimator:
         if _is_one_off(key):
@@ -246,7 +256,7 @@ class RegionalEstimator:
             if single:
                 model = self._spare.pop() if self._spare else self._make(num_poses=1)
             else:
-                model = self._make()
+                model = self._ready.pop() if self._ready else self._make()
             self._models[key] = model
         return model
 
@@ -469,10 +479,11 @@ class RegionalEstimator:
 
     def close(self) -> None:
         still = [self._still] if self._still is not None else []
-        for model in [*self._models.values(), *self._spare, *still]:
+        for model in [*self._models.values(), *self._spare, *self._ready, *still]:
             model.close()
         self._models.clear()
         self._spare.clear()
+        self._ready.clear()
         self._still = None
 
 
