@@ -38,6 +38,10 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 MAX_SNOOZE_S = 12 * 3600.0
+# The one window for every way in (SMS reply, console, MQTT, the command line): an
+# acknowledgement may name an incident opened at most this long ago, or any incident
+# still waiting for an answer (an unanswered danger is never too old to acknowledge).
+ACK_WINDOW_S = 7 * 86400.0
 DEFAULT_WORDS = ("OK", "ACK", "1")
 
 
@@ -176,6 +180,23 @@ def acknowledge(candidates: Sequence[Tracked], code: str | None) -> AckDecision:
     inc = waiting[0]
     more = f"; {len(waiting) - 1} more open: reply ACK <code>" if len(waiting) > 1 else ""
     return AckDecision(inc.incident, f"acknowledged {inc.code} {inc.zone_name}{more}", True)
+
+
+def acknowledge_named(candidates: Sequence[Tracked], wanted: str) -> AckDecision:
+    """What acknowledging the incident named ``wanted`` does: its code (4 characters,
+    as every alert carries) or its full id (exactly that incident). ``candidates``:
+    the incidents within ACK_WINDOW_S, newest first. The console, MQTT and the
+    command line all come here; an SMS reply, which may name none, goes through
+    acknowledge_reply."""
+    wanted = wanted.strip()
+    if not wanted:
+        return AckDecision(None, "no incident named to acknowledge", False)
+    if len(wanted) > 4:
+        candidates = [c for c in candidates if c.incident == wanted]
+        if not candidates:
+            return AckDecision(None, "no such incident to acknowledge", False)
+        wanted = code_of(wanted)
+    return acknowledge(candidates, wanted)
 
 
 def acknowledge_reply(

@@ -413,6 +413,39 @@ def test_ack_on_the_command_line(tmp_path, fake) -> None:
     assert row.rstrip().endswith("by ana via cli")
 
 
+def test_every_way_in_acknowledges_within_one_window(tmp_path, fake) -> None:
+    """SMS and the console once took incidents up to 7 days old, MQTT and `safetyd ack`
+    only 1 day: now one function and one window (lifecycle.ACK_WINDOW_S). A warning
+    that cleared 3 days ago is acknowledged on the command line and through the ledger
+    function the console and MQTT call; one of 8 days ago is not, by either."""
+    config = lifecycle_config(tmp_path, fake)
+    state = tmp_path / "cli-state"
+    state.mkdir()
+    loaded = cfg.load(config)
+    service = AlertService(loaded, Store(state / "safetyd.db"), build_sinks(loaded))
+    now = time.time()
+    days = {"aaaa000000000001": 3, "bbbb000000000002": 8, "cccc000000000003": 3}
+    for incident, age in days.items():
+        wall = now - age * 86400
+        events = [transition("opened", "warning", incident=incident, wall=wall),
+                  transition("cleared", "clear", incident=incident, wall=wall + 5)]  # fmt: skip
+        with service.store.transaction() as db:  # as a camera records them
+            service.store.add_events(db, events)
+            service.enqueue(db, events, [ZONE])
+    ledger = service.ledger
+    old = ledger.acknowledge_named("bbbb000000000002", "console:ana", "console", now)
+    assert not old.ok and old.incident is None
+    recent = ledger.acknowledge_named("cccc000000000003", "console:ana", "console", now)
+    assert recent.ok and recent.incident == "cccc000000000003"
+    service.store.close()
+    where = ("--config", str(config), "--state-dir", str(state))
+    done = run_safetyd("ack", "AAAA", "--by", "bo", *where)
+    assert done.returncode == 0 and done.stdout.startswith("acknowledged AAAA"), done
+    refused = run_safetyd("ack", "BBBB", "--by", "bo", *where)
+    assert refused.returncode == 1 and "no incident with code BBBB" in refused.stderr
+    assert lifecycle.ACK_WINDOW_S == 7 * 86400.0  # the documented window (README)
+
+
 def test_snooze_on_the_command_line(tmp_path, fake) -> None:
     config, state = state_with_incident(tmp_path, fake)
     where = ("--config", str(config), "--state-dir", str(state))

@@ -29,7 +29,6 @@ from .service import AlertService
 
 log = logging.getLogger("safetyd.lifecycle")
 REPLY_LOOKBACK_S = 300.0  # each poll also reads this far before the last one (clock skew)
-ACK_WINDOW_S = 7 * 86400.0  # a reply acknowledges incidents of at most this age
 # A reply answers only alerts that went out to its sender before Twilio received it:
 # Twilio's time of the reply against this box's time of the send (taken when Twilio
 # accepted it). Twilio gives whole seconds, rounded down, so a reply stamped 12:00:05
@@ -154,7 +153,7 @@ class Escalations:
             log.info("SMS reply from %s is not an acknowledgement: %r", who, msg.body[:40])
         else:
             now = self.clock()
-            since = now - ACK_WINDOW_S
+            since = now - lifecycle.ACK_WINDOW_S
             decision = lifecycle.acknowledge_reply(
                 self.ledger.alerted(msg.sender, since, msg.wall + REPLY_TIME_RESOLUTION_S),
                 self.ledger.alerted(msg.sender, since),

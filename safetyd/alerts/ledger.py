@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 
 from ..incidents import IncidentEvent, Transition
-from ..lifecycle import Snooze, Tracked
+from ..lifecycle import ACK_WINDOW_S, AckDecision, Snooze, Tracked, acknowledge_named
 from ..records import EVENT_COLUMNS
 from ..store import Store
 
@@ -169,6 +169,14 @@ CREATE TABLE IF NOT EXISTS replies (
             if changed:
                 db.execute(_ACK_EVENT, ("acknowledged", wall, f"by {by} via {channel}", incident))
         return bool(changed)
+
+    def acknowledge_named(self, wanted: str, by: str, channel: str, wall: float) -> AckDecision:
+        """Acknowledge the incident named by its code or id (lifecycle.acknowledge_named),
+        among those of the one window, and record it: every way in but the SMS reply."""
+        decision = acknowledge_named(self.recent(wall - ACK_WINDOW_S), wanted)
+        if decision.incident is not None:
+            self.acknowledge(decision.incident, by, channel, wall)
+        return decision
 
     def acknowledged_since(self, since: float) -> list[Tracked]:
         rows = self.store.db.execute(

@@ -13,8 +13,6 @@ from ..alerts.ledger import Ledger
 from ..timing import stamp
 from .common import EXIT_INVALID, add_state_args, open_state
 
-RECENT_S = 86400.0  # incidents listed by `safetyd ack` without a code
-
 
 def run(args: argparse.Namespace) -> int:
     opened = open_state(args)
@@ -25,16 +23,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         ledger = Ledger(store)
         now = time.time()
-        recent = ledger.recent(now - RECENT_S)
         if args.code is None:
+            # What may be acknowledged: the one window of every way in (lifecycle.py).
+            recent = ledger.recent(now - lifecycle.ACK_WINDOW_S)
             waiting = [i for i in recent if i.needs_answer]
             for i in waiting:
                 print(f"{i.code}  {stamp(i.opened_wall, tz):24}  {i.camera}/{i.zone}  {i.level}")
             print(f"{len(waiting)} incident(s) waiting for an answer", file=sys.stderr)
             return 0
-        decision = lifecycle.acknowledge(recent, args.code)
-        if decision.incident is not None:
-            ledger.acknowledge(decision.incident, args.by, "cli", now)
+        decision = ledger.acknowledge_named(args.code, args.by, "cli", now)
         print(decision.answer, file=sys.stdout if decision.ok else sys.stderr)
         return 0 if decision.ok else EXIT_INVALID
     finally:

@@ -31,7 +31,6 @@ from .state import StatePublisher, ZoneLevel
 from .topics import Topics, slug
 
 log = logging.getLogger(__name__)
-ACK_WINDOW_S = 86400.0  # incidents a command may acknowledge: opened within this
 STALL_S = 30.0
 
 
@@ -277,15 +276,9 @@ class MqttService:
             self._tick(force=True)
             return {"ok": True, "answer": "state republished"}
         if cmd.verb == "ack":
-            recent = ledger.recent(now - ACK_WINDOW_S)
-            wanted = str(cmd.incident).strip()
-            if len(wanted) > 4:  # a full incident id: exactly that one
-                recent = [i for i in recent if i.incident == wanted]
-                wanted = lifecycle.code_of(wanted)
-            decision = lifecycle.acknowledge(recent, wanted)
-            if decision.incident is not None:
-                ledger.acknowledge(decision.incident, cmd.by, "mqtt", now)
-            log.info("mqtt command ack %s by %s: %s", wanted, cmd.by, decision.answer)
+            wanted = str(cmd.incident)
+            decision = ledger.acknowledge_named(wanted, cmd.by, "mqtt", now)
+            log.info("mqtt command ack %s by %s: %s", wanted.strip(), cmd.by, decision.answer)
             if not decision.ok:
                 raise commands.CommandRefused(decision.answer, cmd.request_id)
             return {"ok": True, "answer": decision.answer, "incident": decision.incident}
