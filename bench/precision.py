@@ -126,6 +126,13 @@ def trap_row(quick: bool = False) -> Result:
             "otherwise opens like a still person: "
             + "; ".join(f"×{s}: {o.false_danger} DANGER in {o.seconds:.0f} s" for s, _, o in bounds)
             + ".",
+            "The run of 2026-12-04 evening had 1 false DANGER (×0.6, object 0.33): a new "
+            "track on the object had a box that sprawled for one frame, that box became "
+            "the reference its life was measured from, and the next two boxes, back on the "
+            "object, seemed to have travelled from it: 'moved', live for good, danger. "
+            "Since 2026-12-05 one odd box is compared with nothing and is not the next "
+            "reference; only a box that stays changed makes one (vision/phantoms.py, "
+            "SETTLED_FRAMES; tests/test_phantoms.py replays those boxes).",
         ],
         data={
             "runs": [[s, f, o.false_danger, o.visits, o.warned, o.seconds] for s, f, o in runs],

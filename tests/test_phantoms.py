@@ -140,6 +140,21 @@ def test_a_first_box_that_sprawls_and_then_settles_is_not_travel() -> None:
     assert not judge.live(2) and 2 in judged[-1].phantoms
 
 
+def test_one_sprawling_box_of_a_still_thing_is_not_the_reference_it_moves_from() -> None:
+    """Met on the phantom trap: a still thing's box sprawls on one frame and comes back
+    over the next two. Were the sprawl taken as the reference, the boxes back on the
+    thing would seem to have travelled from it two frames in a row: life, for good."""
+    settled = track_from(person(600, 600, scale=0.35), track_id=2)
+    w, h = settled.bbox[2] - settled.bbox[0], settled.bbox[3] - settled.bbox[1]
+    sprawl = settled.bbox + np.array([0.46 * w, 0.03 * h, 1.19 * w, 0.26 * h])
+    wide = settled.bbox + np.array([0.0, 0.01 * h, 0.76 * w, -0.065 * h])
+    seq = [settled.bbox] * 3 + [sprawl, wide, wide] + [settled.bbox] * 10
+    frames = [[replace(settled, bbox=b, age_s=0.1 * k)] for k, b in enumerate(seq)]
+    judge, judged = judged_over(frames, [floor_image()] * len(seq), learned())
+    assert not judge.live(2)
+    assert 2 in judged[-1].phantoms
+
+
 def test_without_learned_sizes_a_figure_is_judged_against_the_worker_it_was_seen_with() -> None:
     """A camera that has not learned people's sizes yet: the worker whose feet were on
     the figure's row tells how tall a person is there."""

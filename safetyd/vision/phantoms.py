@@ -8,6 +8,10 @@ not look like a person of this camera. Both conditions, never one alone:
   pixels in its box changed more than the pixels around it (a person shifting
   weight, turning the head).
   Live is for good: a worker who has moved is a worker when he stands still.
+  A box is compared only with a reference of about its size and shape; one
+  frame's box that sprawls over the pixels around a thing is compared with
+  nothing and is not the next reference (the boxes back on the thing would
+  seem to travel from it): only a box that stays changed makes a new one.
 * **Its own life.** Evidence counts only while no other person's box reaches
   into this track's box or the ring around it: a worker walking out of the
   pixels of a table's base changes them, and the model's first box of the base
@@ -73,6 +77,9 @@ JUDGE_S = 1.0  # a lifeless track is judged after being seen this long
 SAME_ROW = 0.2  # feet this close (in the other's heights) stand at one depth
 RECENT_S = 0.5  # someone who was in a track's pixels this recently still changes them
 SETTLED = 1.5  # a box that grew or shrank by more than this is the model settling, not life
+# ... and it has settled (a new reference is taken) when its box stays so this many frames
+# in a row: one frame's box can sprawl over the pixels around a thing and come back.
+SETTLED_FRAMES = 2
 
 
 @dataclass
@@ -91,6 +98,7 @@ class _Evidence:
     # prove itself (its own life, or clearly a person's size) before it opens anything.
     suspect: bool = False
     reference: float | None = None  # height of a person first seen overlapping it, same row
+    odd: int = 0  # frames in a row whose box was not comparable with the reference's
 
 
 @dataclass(frozen=True)
@@ -176,13 +184,20 @@ class PhantomJudge:
             if ev is not None and ev.live:
                 continue
             others = self._overlapping(track)
-            if ev is None or others or not ev.clean or not _comparable(track, ev):
+            comparable = ev is not None and _comparable(track, ev)
+            if ev and ev.clean and not others and not comparable and ev.odd + 1 < SETTLED_FRAMES:
+                # One frame's box sprawled: compared with nothing, and no new reference
+                # (the next box, back on the thing, would seem to have moved from it).
+                ev.odd += 1
+                ev.away = False
+            elif ev is None or others or not ev.clean or not comparable:
                 # First seen, someone else is in its pixels, or the first frame since he
                 # left them: the reference is taken now, and compared with from now on.
                 ev = self._evidence[track.id] = _fresh(track, image, not others, ev)
                 ev.reference = self._reference(track, tracks, others) or ev.reference
                 ev.suspect = ev.suspect or (track.age_s == 0.0 and bool(others))
             else:
+                ev.odd = 0
                 ev.live = self._moved(track, ev) or self._changed(image, ev)
             if ev.live:
                 continue
