@@ -1,7 +1,8 @@
 """The extension points: what a new alert channel or a new pose model implements.
 
 * ``Sink``: one alert channel (SMS, webhook, the log; safetyd/alerts/ has one
-  module per backend). The delivery worker calls ``send`` on threads of its
+  module per backend, and one line for each in ``alerts/service.py``'s
+  ``SINKS``). The delivery worker calls ``send`` on threads of its
   own, several at once (so it must be thread-safe), and turns a
   ``DeliveryError`` into a retry, a failure or a fault of the whole channel.
   A sink with credentials may also offer ``credential_state()`` (an opaque
@@ -30,6 +31,9 @@ Clock = Callable[[], float]
 
 class Sink(Protocol):
     name: str
+    # True: one message per recipient number (SMS); False: every alert once, to the
+    # channel itself (webhook, MQTT, the log). Routing reads this, never a list of names.
+    addressed: bool
 
     def send(self, alert: Alert) -> str | None:
         """Deliver; return the provider's message id if it has one, raise DeliveryError."""

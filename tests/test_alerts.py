@@ -540,3 +540,38 @@ def test_messaging_service_and_api_key_credentials(tmp_path, fake, monkeypatch) 
     (req,) = fake.requests
     assert req.form.get("MessagingServiceSid") == service_sid and "From" not in req.form
     assert (req.account, req.user) == (ACCOUNT_SID, api_key)  # the key authenticates
+
+
+def test_a_channel_in_the_sink_registry_gets_every_message() -> None:
+    """Routing once named its broadcast channels in a tuple of its own ("webhook",
+    "mqtt", "log"): a new sink outside it was built and never got a message. Now it
+    asks each running sink how it is addressed (abc.Sink.addressed)."""
+    from zoneinfo import ZoneInfo
+
+    from safetyd.alerts.base import AlertKind
+    from safetyd.alerts.routing import Routes
+    from safetyd.alerts.service import SINKS, build_sinks
+    from safetyd.config.model import Group
+
+    routes = Routes(
+        groups={"operators": Group(numbers=["+15555550100", "+15555550101"])},
+        system_recipients=(),
+        sinks={"sms": True, "pager": False, "voice": True, "log": False},
+        tz=ZoneInfo("UTC"),
+        site="plant",
+    )
+    rows = routes.rows("i1:opened", AlertKind.INCIDENT, "danger", "body", {}, ["operators"], 0.0)
+    got = Counter((r.sink, r.recipient) for r in rows)
+    assert got == Counter({("sms", "+15555550100"): 1, ("sms", "+15555550101"): 1,
+                           ("voice", "+15555550100"): 1, ("voice", "+15555550101"): 1,
+                           ("pager", "pager"): 1, ("log", "log"): 1})  # fmt: skip
+    # Every registered channel that the example configuration builds says how it is
+    # addressed, and the registry names each channel the configuration may choose.
+    loaded = cfg.load(EXAMPLE_CONFIG)
+    for name, sink in build_sinks(loaded).items():
+        assert name in SINKS and isinstance(sink.addressed, bool)
+    from typing import get_args
+
+    from safetyd.config.model import SinkName
+
+    assert set(get_args(SinkName)) == set(SINKS)

@@ -13,6 +13,7 @@ LEVELS = {"danger": logging.ERROR, "warning": logging.WARNING}
 
 class LogSink:
     name = "log"
+    addressed = False
 
     def send(self, alert: Alert) -> str | None:
         log.log(

@@ -45,7 +45,7 @@ class Routes:
 
     groups: Mapping[str, Group]
     system_recipients: tuple[str, ...]
-    sinks: Collection[str]
+    sinks: Mapping[str, bool]  # the running sinks: name → addressed (abc.Sink)
     tz: ZoneInfo
     site: str
 
@@ -70,13 +70,13 @@ class Routes:
     ) -> list[NewAlert]:
         text = json.dumps(payload, separators=(",", ":"))
         out = []
-        if "sms" in self.sinks:
-            out += [
-                NewAlert(f"{key}:sms:{n}", kind, "sms", n, level, body, text, created, **extra)
-                for n in self.numbers(groups)
-            ]
-        for sink in ("webhook", "mqtt", "log"):
-            if sink in self.sinks:
+        numbers = self.numbers(groups)
+        for sink, addressed in self.sinks.items():
+            if addressed:
+                out += [NewAlert(f"{key}:{sink}:{n}", kind, sink, n, level, body, text, created,
+                                 **extra) for n in numbers]  # fmt: skip
+        for sink, addressed in self.sinks.items():
+            if not addressed:
                 out.append(
                     NewAlert(f"{key}:{sink}", kind, sink, sink, level, body, text, created, **extra)
                 )

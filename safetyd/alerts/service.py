@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -47,25 +47,47 @@ class DeliveryHealth:
     reasons: tuple[str, ...]
 
 
+def _log(loaded: LoadedConfig, mqtt: MqttLink | None) -> Sink:
+    return LogSink()
+
+
+def _sms(loaded: LoadedConfig, mqtt: MqttLink | None) -> Sink | None:
+    from .twilio_sms import TwilioSms
+
+    twilio = loaded.config.alerts.twilio
+    return TwilioSms(twilio) if twilio is not None else None
+
+
+def _webhook(loaded: LoadedConfig, mqtt: MqttLink | None) -> Sink | None:
+    from .webhook import Webhook
+
+    webhook = loaded.config.alerts.webhook
+    return Webhook(webhook) if webhook is not None else None
+
+
+def _mqtt(loaded: LoadedConfig, mqtt: MqttLink | None) -> Sink | None:
+    from ..mqtt.sink import MqttSink
+
+    return MqttSink(mqtt, loaded.config.site.name) if mqtt is not None else None
+
+
+# Every alert channel, named once: how it is built from the configuration (None: its
+# section is missing, and config validation says so). Routing asks each built sink
+# how it is addressed (abc.Sink.addressed), so a channel added here gets its messages.
+SINKS: dict[str, Callable[[LoadedConfig, MqttLink | None], Sink | None]] = {
+    "log": _log,
+    "sms": _sms,
+    "webhook": _webhook,
+    "mqtt": _mqtt,
+}
+
+
 def build_sinks(loaded: LoadedConfig, mqtt: MqttLink | None = None) -> dict[str, Sink]:
-    """``mqtt``: the box's broker connection (the mqtt sink publishes through it)."""
-    alerts = loaded.config.alerts
-    sinks: dict[str, Sink] = {}
-    if "log" in alerts.sinks:
-        sinks["log"] = LogSink()
-    if "sms" in alerts.sinks and alerts.twilio is not None:
-        from .twilio_sms import TwilioSms
-
-        sinks["sms"] = TwilioSms(alerts.twilio)
-    if "webhook" in alerts.sinks and alerts.webhook is not None:
-        from .webhook import Webhook
-
-        sinks["webhook"] = Webhook(alerts.webhook)
-    if "mqtt" in alerts.sinks and mqtt is not None:
-        from ..mqtt.sink import MqttSink
-
-        sinks["mqtt"] = MqttSink(mqtt, loaded.config.site.name)
-    return sinks
+    """The configured sinks (``alerts.sinks``), in SINKS' order. ``mqtt``: the box's
+    broker connection (the mqtt sink publishes through it)."""
+    chosen = loaded.config.alerts.sinks
+    built = {name: make(loaded, mqtt) for name, make in SINKS.items() if name in chosen}
+    return {name: sink for name, sink in built.items() if sink is not None}
 
 
 def _routes(loaded: LoadedConfig, sinks: Mapping[str, Sink]) -> Routes:
@@ -73,7 +95,7 @@ def _routes(loaded: LoadedConfig, sinks: Mapping[str, Sink]) -> Routes:
     return Routes(
         groups=c.alerts.groups,
         system_recipients=tuple(c.alerts.system_recipients),
-        sinks=tuple(sinks),
+        sinks={name: sink.addressed for name, sink in sinks.items()},
         tz=ZoneInfo(c.site.timezone),
         site=c.site.name,
     )

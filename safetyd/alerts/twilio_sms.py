@@ -108,6 +108,7 @@ def connect(s) -> Client:
 
 class TwilioSms:
     name = "sms"
+    addressed = True
 
     def __init__(self, settings) -> None:
         self.settings = settings

@@ -10,6 +10,7 @@ from .base import Alert, DeliveryError, retry_after
 
 class Webhook:
     name = "webhook"
+    addressed = False
 
     def __init__(self, settings) -> None:
         self.url = settings.url

@@ -34,6 +34,7 @@ def event_message(alert: Alert, site: str, site_name: str, box: str) -> bytes:
 
 class MqttSink:
     name = "mqtt"
+    addressed = False
 
     def __init__(self, link: MqttLink, site_name: str) -> None:
         self.link = link
