@@ -37,7 +37,7 @@ plausibility filter applies within one frame).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -87,6 +87,7 @@ class _Live:
     hits: int = 1
     confirmed: bool = False
     seen: bool = True
+    _predicted: tuple | None = field(default=None, repr=False)
 
     def body_velocity(self, threshold: float) -> np.ndarray:
         """The median velocity of the seen landmarks, capped at a human speed."""
@@ -97,6 +98,15 @@ class _Live:
         return v * (limit / speed) if speed > limit else v
 
     def predict(self, t: float, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+        # Asked for again and again in one frame (the regions' expectations, each
+        # pairing's cost): computed once per frame time and sighting (every change
+        # to the track is a sighting, which counts a hit).
+        key = (t, threshold, self.hits)
+        if self._predicted is None or self._predicted[0] != key:
+            self._predicted = (key, self._predict(t, threshold))
+        return self._predicted[1]
+
+    def _predict(self, t: float, threshold: float) -> tuple[np.ndarray, np.ndarray]:
         dt = max(t - self.last_t, 0.0)
         limb_dt = min(dt, LIMB_PREDICT_S)
         body_dt = min(dt, MAX_COAST_S) - limb_dt
