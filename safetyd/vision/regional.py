@@ -238,11 +238,10 @@ class RegionalEstimator:
         self._turned: set[Box] = set()  # regions looked at flipped left to right
 
     def prepare(self) -> None:
-        """Load what the first frame needs (a region's model and the look-arounds'),
-        before it comes: loading takes a tenth of a second each, which the first
-        decision after a start would otherwise wait for."""
-        if self._still is None:
-            self._still = self._make(still=True)
+        """Load what the first frame needs, a region's model, before it comes: loading
+        takes a tenth of a second, which the first decision after a start would
+        otherwise wait for. (The look-arounds' model is loaded when one is first due:
+        a camera restarted often must not load and free it each time for nothing.)"""
         if not self._ready:
             self._ready.append(self._make())
 
