@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
-    from .alerts.base import Alert
+    from .base.alerts import Alert
     from .vision.pose import Pose
 
 Clock = Callable[[], float]

@@ -3,7 +3,7 @@
 * The cameras hand their zone levels over after each frame (``show_zones``,
   never blocking); one thread here publishes camera and box state when it
   changes (and every ``state_every_s``, the "last seen"), and runs commands.
-* Commands go through the lifecycle core (safetyd/lifecycle.py) and its ledger,
+* Commands go through the lifecycle core (safetyd/hazard/lifecycle.py) and its ledger,
   like ``safetyd ack`` and SMS replies; the answer goes to ``<box>/reply``.
 * With ``[mqtt.fleet] enabled``, every box under the prefix is watched; a box
   whose status turns ``offline`` other than by its own stop raises a system
@@ -18,17 +18,21 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from .. import __version__, lifecycle
-from ..alerts.base import AlertKind, SystemAlert
-from ..config.load import LoadedConfig
+from .. import __version__
+from ..assembly.load import LoadedConfig
+from ..base.alerts import AlertKind, SystemAlert
 from ..config.mqtt import MqttSettings
-from ..service.status import CameraStatus
+from ..hazard import lifecycle
 from . import commands, discovery
 from .fleet import BoxChange, FleetRow, FleetWatcher
 from .link import MqttLink
 from .state import StatePublisher, ZoneLevel
 from .topics import Topics, slug
+
+if TYPE_CHECKING:  # the service's status values; the service imports this package
+    from ..service.status import CameraStatus
 
 log = logging.getLogger(__name__)
 STALL_S = 30.0

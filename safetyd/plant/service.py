@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 
-from ..alerts.base import AlertKind, SystemAlert
+from ..base.alerts import AlertKind, SystemAlert
 from ..config.model import Config
 from ..config.plantio import ModbusInput, ModbusOutput
 from ..zones.model import Zone

@@ -31,15 +31,15 @@ import cv2
 from ..alerts import messages
 from ..alerts.escalation import zone_chain
 from ..alerts.service import AlertService
-from ..config.load import LoadedConfig
-from ..config.load import load as load_config
-from ..credentials import CredentialMissing
-from ..lifecycle import next_step_at
+from ..assembly.load import LoadedConfig
+from ..assembly.load import load as load_config
+from ..base.credentials import CredentialMissing
+from ..base.problems import InvalidConfig
+from ..base.timing import stamp
+from ..hazard.lifecycle import next_step_at
 from ..mqtt.service import MqttService, link_of
 from ..plant.service import Plant
-from ..problems import InvalidConfig
-from ..store import is_storage_failure, open_store
-from ..timing import stamp
+from ..storage.store import is_storage_failure, open_store
 from . import logsetup, memory
 from .camera import Cameras
 from .jobs import Jobs

@@ -28,15 +28,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..alerts import messages
-from ..alerts.base import OutboxStatus
 from ..alerts.service import AlertService
-from ..config.settings import CameraSettings
-from ..incidents import FrameContext, Transition
+from ..assembly.settings import CameraSettings
+from ..base.alerts import OutboxStatus
+from ..base.ratelog import RateLimitedLog
+from ..base.timing import Rate
+from ..hazard.incidents import FrameContext, Transition
+from ..hazard.snapshots import SnapshotWriter, annotate
 from ..pipeline import CameraPipeline, FrameResult
-from ..ratelog import RateLimitedLog
-from ..snapshots import SnapshotWriter, annotate
-from ..store import Store, is_storage_failure
-from ..timing import Rate
+from ..storage.store import Store, is_storage_failure
 from ..vision.pose import create_estimator
 from ..vision.sizes import load_heights, save_heights
 from ..vision.sources import CameraSource, password_reader
