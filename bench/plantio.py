@@ -119,7 +119,7 @@ def _one_start(seconds: float) -> tuple[list[float], list[float], int]:
         plant = Plant(loaded.config, loaded.zones, on_written=written).start()
         runner = CameraRunner(
             CameraSettings.of(loaded, loaded.config.cameras[0].id), store, alerts, Metrics(),
-            plant=lambda: plant,
+            outputs=lambda: (plant,), machine=plant.allows,
         )  # fmt: skip
         runner.start()
         log(f"plant I/O: running {seconds:.0f} s of looped incidents")

@@ -580,6 +580,7 @@ def test_calibration_fit_plan_and_preview_on_the_example_dock_camera() -> None:
 
     from safetyd.assembly import load as cfg
     from safetyd.console import calibrate
+    from safetyd.vision.calibration import floor_map_of
 
     loaded = cfg.load(ROOT / "systemd" / "safetyd.toml")
     cam = loaded.config.camera("dock")
@@ -588,7 +589,7 @@ def test_calibration_fit_plan_and_preview_on_the_example_dock_camera() -> None:
     assert len(verdict["per_point_m"]) == len(cam.calibration.image_points)
     lanes = calibrate.plan(loaded, "dock")
     assert lanes and all(len(z["points"]) >= 4 for z in lanes)
-    png = calibrate.preview(None, loaded, "dock", cam.calibration.floor_map())
+    png = calibrate.preview(None, loaded, "dock", floor_map_of(cam.calibration))
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     assert (image != 90).any()  # the lane was drawn on the blank frame
     collinear = calibrate.fit([(0, 0), (10, 0), (20, 0), (30, 0)], [(0, 0), (1, 0), (2, 0), (3, 0)])

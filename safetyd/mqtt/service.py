@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .. import __version__
+from ..abc import ZoneView
 from ..assembly.load import LoadedConfig
 from ..base.alerts import AlertKind, SystemAlert
 from ..config.mqtt import MqttSettings
@@ -77,6 +78,7 @@ class MqttService:
         self._thread: threading.Thread | None = None
         self.heartbeat = time.monotonic()
         self.started_wall = time.time()
+        self._told: dict[str, tuple] = {}  # camera → (zones, open) of its last frame shown
         self.commands_done = 0
         self.commands_refused = 0
         self.fleet: FleetWatcher | None = None
@@ -122,6 +124,18 @@ class MqttService:
         self.publisher.republish()
 
     # -- what the cameras hand over ----------------------------------------------------
+
+    def show_frame(self, view: ZoneView) -> None:
+        """FrameOutput: a camera's zones, handed on when they changed (stored for the
+        publisher thread; never waits for the broker). A camera's first hand-over is its
+        initial state, not a change: published, but not timed (its frame also carried
+        the model's warm-up)."""
+        told = (view.zones, dict(view.open))
+        last = self._told.get(view.camera)
+        if told != last:
+            self._told[view.camera] = told
+            self.show_zones(view.camera, [z.id for z in view.zones], told[1],
+                            None if last is None else view.captured_mono)  # fmt: skip
 
     def show_zones(
         self,
