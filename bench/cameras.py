@@ -25,11 +25,11 @@ from common import FIXTURES, Result, log, percentile
 from recipients import GROUPS_TOML
 
 from safetyd.alerts.service import AlertService
-from safetyd.config import load as cfg
-from safetyd.config.settings import CameraSettings
+from safetyd.assembly import load as cfg
+from safetyd.assembly.settings import CameraSettings
 from safetyd.service.camera import CameraRunner
 from safetyd.service.metrics import Metrics
-from safetyd.store import Store
+from safetyd.storage.store import Store
 
 FPS_NEEDED = 9.5
 AGE_P99 = 0.200

@@ -14,8 +14,8 @@ from dataclasses import replace
 
 from common import FIXTURES, Result, log, median
 
-from safetyd.config import load as cfg
-from safetyd.config.settings import CameraSettings
+from safetyd.assembly import load as cfg
+from safetyd.assembly.settings import CameraSettings
 from safetyd.pipeline import CameraPipeline
 from safetyd.vision.pose import MediaPipePoseEstimator
 from safetyd.vision.sources import Frame, iter_file

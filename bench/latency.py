@@ -24,11 +24,11 @@ from overhead import bare_round
 from recipients import GROUPS_TOML
 
 from safetyd.alerts.service import AlertService
-from safetyd.config import load as cfg
-from safetyd.config.settings import CameraSettings
+from safetyd.assembly import load as cfg
+from safetyd.assembly.settings import CameraSettings
 from safetyd.service.camera import CameraRunner
 from safetyd.service.metrics import Metrics
-from safetyd.store import Store
+from safetyd.storage.store import Store
 
 
 def cut_clip(out: Path, first: int = 30, last: int = 90) -> Path:

@@ -29,12 +29,12 @@ from latency import cut_clip, write_config
 from mqtt_broker import Broker, password
 
 from safetyd.alerts.service import AlertService
-from safetyd.config import load as cfg
-from safetyd.config.settings import CameraSettings
+from safetyd.assembly import load as cfg
+from safetyd.assembly.settings import CameraSettings
 from safetyd.mqtt.service import MqttService, link_of
 from safetyd.service.camera import CameraRunner
 from safetyd.service.metrics import Metrics
-from safetyd.store import Store
+from safetyd.storage.store import Store
 
 TARGET_S = 0.100
 BOXES = 20

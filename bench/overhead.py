@@ -18,8 +18,8 @@ import mediapipe as mp
 from common import FIXTURES, Result, log, median, percentile
 from scenes import read_frames
 
-from safetyd.config import load as cfg
-from safetyd.config.settings import CameraSettings
+from safetyd.assembly import load as cfg
+from safetyd.assembly.settings import CameraSettings
 from safetyd.pipeline import CameraPipeline
 from safetyd.vision.pose import BUNDLED_MODEL, MediaPipePoseEstimator
 from safetyd.vision.sources import iter_file

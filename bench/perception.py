@@ -394,8 +394,8 @@ def _worker_zones(where, n: int) -> dict:
 
 
 def _pipeline(tmp: Path, zones: dict, regions: str = "auto", size=(1920, 1080)):
-    from safetyd.config import load as cfg
-    from safetyd.config.settings import CameraSettings
+    from safetyd.assembly import load as cfg
+    from safetyd.assembly.settings import CameraSettings
     from safetyd.pipeline import CameraPipeline
     from safetyd.vision.pose import MediaPipePoseEstimator
 
@@ -421,8 +421,8 @@ def _feed(pipe, images, fps: float, start: int = 0):
 
 def cost(quick: bool = False) -> Result:
     """Model calls per frame and frames per second for 1, 2 and 4 regions, and the demo."""
-    from safetyd.config import load as cfg
-    from safetyd.config.settings import CameraSettings
+    from safetyd.assembly import load as cfg
+    from safetyd.assembly.settings import CameraSettings
     from safetyd.pipeline import CameraPipeline
     from safetyd.vision.pose import MediaPipePoseEstimator
     from safetyd.vision.sources import iter_file

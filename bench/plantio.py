@@ -21,12 +21,12 @@ from latency import cut_clip, write_config
 from modbus_server import ModbusServer
 
 from safetyd.alerts.service import AlertService
-from safetyd.config import load as cfg
-from safetyd.config.settings import CameraSettings
+from safetyd.assembly import load as cfg
+from safetyd.assembly.settings import CameraSettings
 from safetyd.plant.service import Plant
 from safetyd.service.camera import CameraRunner
 from safetyd.service.metrics import Metrics
-from safetyd.store import Store
+from safetyd.storage.store import Store
 
 TARGET_S = 0.100
 EARLY_S = 5.0
@@ -119,7 +119,7 @@ def _one_start(seconds: float) -> tuple[list[float], list[float], int]:
         plant = Plant(loaded.config, loaded.zones, on_written=written).start()
         runner = CameraRunner(
             CameraSettings.of(loaded, loaded.config.cameras[0].id), store, alerts, Metrics(),
-            plant=lambda: plant,
+            outputs=lambda: (plant,), machine=plant.allows,
         )  # fmt: skip
         runner.start()
         log(f"plant I/O: running {seconds:.0f} s of looped incidents")

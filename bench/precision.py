@@ -144,8 +144,8 @@ def trap_row(quick: bool = False) -> Result:
 def _demo_visits(loops: int) -> tuple[int, int, int]:
     """The bundled demo looped, as the daemon loops it: (visits counted, warned first,
     incidents opened)."""
-    from safetyd.config import load as cfg
-    from safetyd.config.settings import CameraSettings
+    from safetyd.assembly import load as cfg
+    from safetyd.assembly.settings import CameraSettings
     from safetyd.pipeline import CameraPipeline
     from safetyd.vision.pose import MediaPipePoseEstimator
     from safetyd.vision.sources import Frame, iter_file

@@ -18,8 +18,8 @@ from common import Result, log, median, percentile
 from reference import reference_assess
 from synth import person, track_from
 
-from safetyd import bodyparts
-from safetyd.hazards import HazardEngine
+from safetyd.base import bodyparts
+from safetyd.hazard.hazards import HazardEngine
 from safetyd.zones import schedule as schedules
 from safetyd.zones.model import Recipients, Zone
 
@@ -74,7 +74,7 @@ def stage_profile(
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Median milliseconds per stage of HazardEngine.assess, from its own steps, and
     the median sizes the stages worked on."""
-    from safetyd.hazards import _People
+    from safetyd.hazard.hazards import _People
 
     stages: dict[str, list[float]] = {}
     sizes: dict[str, list[int]] = {"pairs": [], "points": [], "measured": []}
@@ -151,7 +151,7 @@ def run(quick: bool = False) -> Result:
             "Fast path: every track against every zone's bounding box in one tracks × zones "
             "table, then bounding-box bounds per body-part point, then shapely contains_xy "
             "(prepared zones, points within a bounding box only) and a numpy "
-            "nearest-outline-point search (safetyd/outlines.py) on what is left, then one "
+            "nearest-outline-point search (safetyd/hazard/outlines.py) on what is left, then one "
             "grouped reduction to the deciding part per pair; a fixed number of numpy calls "
             "per frame, none per point.",
             "Where the time goes (median ms per frame): "

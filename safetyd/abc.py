@@ -11,20 +11,24 @@
 * ``PoseEstimator``: a pose model on one picture stream (MediaPipe in
   safetyd/vision/pose.py). It keeps per-stream state (VIDEO mode), so each
   region or followed person gets an instance of its own.
+* ``FrameOutput``: where each frame's zone levels go (plant I/O, MQTT live
+  state); handed a ``ZoneView`` after every frame, it must never block.
 * ``Clock``: seconds, injected wherever time is read, so that the pure parts
   (incidents, the delivery worker's schedule) run on a test's clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from .alerts.base import Alert
+    from .base.alerts import Alert
     from .vision.pose import Pose
+    from .zones.model import Zone
 
 Clock = Callable[[], float]
 
@@ -38,6 +42,25 @@ class Sink(Protocol):
     def send(self, alert: Alert) -> str | None:
         """Deliver; return the provider's message id if it has one, raise DeliveryError."""
         ...
+
+
+@dataclass(frozen=True)
+class ZoneView:
+    """One camera's zones after one frame: what every FrameOutput is shown."""
+
+    camera: str
+    zones: tuple[Zone, ...]  # the camera's zones as it assesses them now
+    open: Mapping[str, tuple[str, str]]  # zone id → (level, incident id), open ones only
+    captured_mono: float  # the frame's capture (monotonic), for frame-to-output latency
+
+
+class FrameOutput(Protocol):
+    """Where each frame's zone levels go: plant I/O (stack lights), the broker's live
+    state, the next one. Called on the camera's inference thread after every frame,
+    in the order the outputs were registered (service/app.py): it keeps what it last
+    showed, acts on a change, and never blocks (store and wake a thread of its own)."""
+
+    def show_frame(self, view: ZoneView) -> None: ...
 
 
 class PoseEstimator(Protocol):

@@ -25,10 +25,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from .abc import PoseEstimator
-from .config.settings import CameraSettings, LiveSettings
-from .hazards import Assessment, HazardEngine
-from .incidents import FrameContext, IncidentManager, Transition
-from .snapshots import SnapshotWriter
+from .assembly.settings import CameraSettings, LiveSettings
+from .hazard.hazards import Assessment, HazardEngine
+from .hazard.incidents import FrameContext, IncidentManager, Transition
+from .hazard.snapshots import SnapshotWriter
 from .vision import boxes
 from .vision import regions as regionplan
 from .vision.calibration import FloorMap

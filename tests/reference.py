@@ -1,5 +1,5 @@
 """The test oracle of the hazard engine: the obvious, slow version, one shapely Point
-at a time. The fast engine (safetyd/hazards.py) is checked against it in
+at a time. The fast engine (safetyd/hazard/hazards.py) is checked against it in
 tests/test_hazards.py and timed against it in bench/zones.py."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 from shapely.geometry import Point
 from shapely.ops import nearest_points
 
-from safetyd.bodyparts import Fallback, label
-from safetyd.hazards import _EPS_SPEED, LEVELS, Assessment, _fallback_name, _floor_velocity
+from safetyd.base.bodyparts import Fallback, label
+from safetyd.hazard.hazards import _EPS_SPEED, LEVELS, Assessment, _fallback_name, _floor_velocity
 from safetyd.vision.calibration import FloorMap
 from safetyd.vision.tracking import Track
 from safetyd.zones.model import Zone

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from safetyd.bodyparts import GROUPS, INDEX
+from safetyd.base.bodyparts import GROUPS, INDEX
 from safetyd.vision.pose import Pose
 from safetyd.vision.tracking import Track
 

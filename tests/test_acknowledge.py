@@ -14,11 +14,11 @@ from conftest import BASE_TOML, run_safetyd, wait_for, write_config, zone_collec
 from fake_twilio import FakeTwilio
 from test_alerts import OPERATORS, SAFETY, SUPERVISORS, ZONE, alert_config, transition
 
-from safetyd import lifecycle
 from safetyd.alerts.escalation import Escalations
 from safetyd.alerts.service import AlertService, build_sinks
-from safetyd.config import load as cfg
-from safetyd.store import Store
+from safetyd.assembly import load as cfg
+from safetyd.hazard import lifecycle
+from safetyd.storage.store import Store
 
 MAINTENANCE = "+15555550131"
 STRANGER = "+15559990000"
@@ -331,7 +331,7 @@ def test_an_ended_snooze_is_reported_once(tmp_path, fake, twilio_env, caplog) ->
     clock.t = T0 + 30
     assert esc.tick().snoozes_ended == 0
     clock.t = T0 + 61
-    with caplog.at_level("INFO", logger="safetyd.lifecycle"):
+    with caplog.at_level("INFO", logger="safetyd.hazard.lifecycle"):
         assert esc.tick().snoozes_ended == 1
         assert esc.tick().snoozes_ended == 0
     assert "snooze ended zone=press reason='die change' (set by ana)" in caplog.text
@@ -341,7 +341,7 @@ def test_replies_that_cannot_be_read_are_said_once_and_recover(tmp_path, fake, t
     clock = Clock()
     _, esc = parts(tmp_path, fake, clock)
     fake.list_mode = "error"
-    with caplog.at_level("INFO", logger="safetyd.lifecycle"):
+    with caplog.at_level("INFO", logger="safetyd.hazard.lifecycle"):
         assert esc.poll_replies() == 0
         assert esc.poll_replies() == 0
         assert esc.poll_error == "Twilio HTTP 500: cannot list the replies"

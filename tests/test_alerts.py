@@ -17,9 +17,9 @@ from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from test_hazards import make_zone
 
 from safetyd.alerts.service import AlertService
-from safetyd.config import load as cfg
-from safetyd.incidents import Transition
-from safetyd.store import Store
+from safetyd.assembly import load as cfg
+from safetyd.hazard.incidents import Transition
+from safetyd.storage.store import Store
 from safetyd.zones.model import Recipients
 
 OPERATORS = ["+15555550101", "+15555550102"]
@@ -548,9 +548,9 @@ def test_a_channel_in_the_sink_registry_gets_every_message() -> None:
     asks each running sink how it is addressed (abc.Sink.addressed)."""
     from zoneinfo import ZoneInfo
 
-    from safetyd.alerts.base import AlertKind
     from safetyd.alerts.routing import Routes
     from safetyd.alerts.service import SINKS, build_sinks
+    from safetyd.base.alerts import AlertKind
     from safetyd.config.model import Group
 
     routes = Routes(

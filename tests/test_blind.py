@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from safetyd.alerts.base import AlertKind
+from safetyd.base.alerts import AlertKind
 from safetyd.service.blind import BlindCameras, CameraState, StorageWatch
 from safetyd.service.status import CameraStatus, DeliveryStatus, Status, ZoneStatus
-from safetyd.store import StorageStatus
+from safetyd.storage.store import StorageStatus
 from safetyd.vision.sources import SourceStatus
 
 SOURCE = SourceStatus("dock", True, 10.0, 0.1, 0.1, 0, 100, 0, 0, False, None)

@@ -8,7 +8,7 @@ import pytest
 import shapely
 from camera import HORIZON_ROW, MARKS, SIZE, floor_map, pixel_of
 
-from safetyd.render import draw_zone
+from safetyd.drawing.render import draw_zone
 from safetyd.vision.calibration import degenerate_reason
 
 FLOOR = floor_map()

@@ -194,7 +194,7 @@ def test_user_add_keeps_a_hash_and_refuses_weak_input(tmp_path) -> None:
 def test_a_removed_or_demoted_user_is_seen_at_his_next_request(tmp_path) -> None:
     """The role a session checks at each request is cached by the file's identity:
     every change made by `safetyd user` (another process) is seen at once."""
-    from safetyd.console import users as users_file
+    from safetyd.assembly import users as users_file
 
     users = tmp_path / "users.json"
     assert users_file.role_of(users, "ann") is None  # no file: nobody
@@ -228,7 +228,7 @@ def test_the_users_file_follows_the_state_dir_the_daemon_runs_with(tmp_path) -> 
     check-config and the start name the file."""
     from conftest import BASE_TOML
 
-    from safetyd.config import load as cfg
+    from safetyd.assembly import load as cfg
 
     configured, trial = tmp_path / "configured", tmp_path / "trial"
     configured.mkdir()
@@ -578,8 +578,9 @@ def test_calibration_fit_plan_and_preview_on_the_example_dock_camera() -> None:
     import cv2
     import numpy as np
 
-    from safetyd.config import load as cfg
+    from safetyd.assembly import load as cfg
     from safetyd.console import calibrate
+    from safetyd.vision.calibration import floor_map_of
 
     loaded = cfg.load(ROOT / "systemd" / "safetyd.toml")
     cam = loaded.config.camera("dock")
@@ -588,7 +589,7 @@ def test_calibration_fit_plan_and_preview_on_the_example_dock_camera() -> None:
     assert len(verdict["per_point_m"]) == len(cam.calibration.image_points)
     lanes = calibrate.plan(loaded, "dock")
     assert lanes and all(len(z["points"]) >= 4 for z in lanes)
-    png = calibrate.preview(None, loaded, "dock", cam.calibration.floor_map())
+    png = calibrate.preview(None, loaded, "dock", floor_map_of(cam.calibration))
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     assert (image != 90).any()  # the lane was drawn on the blank frame
     collinear = calibrate.fit([(0, 0), (10, 0), (20, 0), (30, 0)], [(0, 0), (1, 0), (2, 0), (3, 0)])
@@ -669,7 +670,7 @@ def test_built_in_tls_serves_https_with_secure_cookies(tmp_path, monkeypatch) ->
     from safetyd.console.app import Backend
     from safetyd.console.server import ConsoleServer
     from safetyd.service.status import DeliveryStatus, Status
-    from safetyd.store import StorageStatus
+    from safetyd.storage.store import StorageStatus
 
     make_certificates(tmp_path, ())
     creds = tmp_path / "credentials"
@@ -712,10 +713,10 @@ def test_the_live_state_says_why_and_since_when_a_camera_is_offline() -> None:
     import types
     from zoneinfo import ZoneInfo
 
-    from safetyd.config import load as cfg
+    from safetyd.assembly import load as cfg
     from safetyd.console.app import Backend, live_state
     from safetyd.service.status import CameraStatus, DeliveryStatus, Status
-    from safetyd.store import StorageStatus
+    from safetyd.storage.store import StorageStatus
 
     loaded = cfg.load(ROOT / "systemd" / "safetyd.toml")  # cameras walkway, press-line, dock
     down = CameraStatus(id="walkway", up=False, connected=False, fps=0.0, frame_age_s=90.0,
@@ -744,8 +745,8 @@ def test_the_live_state_says_why_and_since_when_a_camera_is_offline() -> None:
 
 
 def test_sessions_expire_and_the_limiter_forgives_after_the_lockout() -> None:
+    from safetyd.assembly.users import User
     from safetyd.console.sessions import LoginLimiter, Sessions
-    from safetyd.console.users import User
 
     now = [1000.0]
     sessions = Sessions(hours=1, clock=lambda: now[0])
@@ -791,7 +792,7 @@ def _console_alone(tmp_path: Path, **settings):
     from safetyd.console.app import Backend
     from safetyd.console.server import ConsoleServer
     from safetyd.service.status import DeliveryStatus, Status
-    from safetyd.store import StorageStatus
+    from safetyd.storage.store import StorageStatus
 
     assert add_user(tmp_path / "users.json", "vera", "viewer", PASSWORDS["vera"]).returncode == 0
     status = Status(site="Proxy plant", cameras=(), delivery=DeliveryStatus(0, True, (), ()),

@@ -20,8 +20,8 @@ from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from test_alerts import OPERATORS, SUPERVISORS, alert_config, enqueue, transition
 
 from safetyd.alerts.service import DANGER_WAIT_S, AlertService, build_sinks
-from safetyd.config import load as cfg
-from safetyd.store import Store
+from safetyd.assembly import load as cfg
+from safetyd.storage.store import Store
 
 MAINTENANCE = "+15555550131"
 
@@ -76,7 +76,7 @@ def test_a_trickling_answer_holds_up_no_other_alert_and_is_retried(
 
 
 def test_the_deadline_must_cover_the_sinks_own_timeouts(tmp_path: Path, fake) -> None:
-    from safetyd.problems import InvalidConfig
+    from safetyd.base.problems import InvalidConfig
 
     with pytest.raises(InvalidConfig) as err:
         cfg.load(alert_config(tmp_path, fake, timeout_s=30, send_deadline_s=20))

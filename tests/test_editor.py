@@ -18,7 +18,7 @@ from daemon_harness import DaemonProcess, press_camera
 from streams import free_port
 from test_console import PASSWORDS, ROLES, Client, add_user
 
-from safetyd.config import load as cfg
+from safetyd.assembly import load as cfg
 from safetyd.console import editor
 
 pytestmark = pytest.mark.slow

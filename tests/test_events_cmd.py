@@ -181,7 +181,7 @@ def _detail(img: np.ndarray) -> float:
 def test_blur_faces_hides_the_head_of_a_person_seen_or_not(man, seen: bool) -> None:
     """A person the model missed in this frame (his track coasts) used to keep a sharp
     face: only detected heads were blurred."""
-    from safetyd.render import blur_faces
+    from safetyd.drawing.render import blur_faces
 
     image, pose = man
     # No motion, so only heads are hidden: with motion and nobody seen the whole
@@ -194,7 +194,7 @@ def test_blur_faces_hides_the_head_of_a_person_seen_or_not(man, seen: bool) -> N
 
 def test_motion_with_nobody_seen_hides_the_whole_picture(man) -> None:
     """Something moves but no pose was found: it may be a face the model missed."""
-    from safetyd.render import blur_faces
+    from safetyd.drawing.render import blur_faces
 
     image, pose = man
     for motion in (True, None):  # None: motion not known (gating off)

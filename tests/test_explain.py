@@ -15,13 +15,13 @@ import pytest
 import shapely
 from conftest import FIXTURES
 
-from safetyd.config import load as cfg
-from safetyd.config.settings import CameraSettings
+from safetyd.assembly import load as cfg
+from safetyd.assembly.settings import CameraSettings
 from safetyd.console.incident import timeline
+from safetyd.drawing.render import ESTIMATE_COLOUR
+from safetyd.hazard.records import event_record
+from safetyd.hazard.snapshots import SnapshotWriter, annotate
 from safetyd.pipeline import CameraPipeline
-from safetyd.records import event_record
-from safetyd.render import ESTIMATE_COLOUR
-from safetyd.snapshots import SnapshotWriter, annotate
 from safetyd.vision.pose import MediaPipePoseEstimator
 from safetyd.vision.sources import iter_file
 

@@ -39,8 +39,8 @@ from fake_twilio import FakeTwilio
 from test_alerts import ZONE, alert_config, transition
 
 from safetyd.alerts.service import AlertService
-from safetyd.config import load as cfg
-from safetyd.store import StorageLost, Store
+from safetyd.assembly import load as cfg
+from safetyd.storage.store import StorageLost, Store
 
 MAINTENANCE = "+15555550131"
 

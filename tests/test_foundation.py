@@ -24,8 +24,8 @@ from conftest import (
     zone_feature,
 )
 
+from safetyd.assembly import load as cfg
 from safetyd.cli import build_parser, syslibs
-from safetyd.config import load as cfg
 from safetyd.zones.geojson import MAX_ZONE_FILE_BYTES, parse_zone_file
 from safetyd.zones.model import ZoneContext, zone_schema
 

@@ -11,9 +11,9 @@ import shapely
 from reference import reference_assess
 from synth import person, track_from
 
-from safetyd import bodyparts
-from safetyd.hazards import HazardEngine
-from safetyd.incidents import FrameContext, IncidentManager
+from safetyd.base import bodyparts
+from safetyd.hazard.hazards import HazardEngine
+from safetyd.hazard.incidents import FrameContext, IncidentManager
 from safetyd.vision.calibration import FloorMap
 from safetyd.vision.tracking import Tracker
 from safetyd.zones import schedule as schedules

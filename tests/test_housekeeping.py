@@ -11,10 +11,10 @@ from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from test_alerts import alert_config, transition
 
 from safetyd.alerts.service import AlertService
-from safetyd.config import load as cfg
+from safetyd.assembly import load as cfg
 from safetyd.service import jobs as housekeeping
 from safetyd.service.scheduler import JOB_DEFAULTS, Scheduler
-from safetyd.store import Store
+from safetyd.storage.store import Store
 
 DAY = 86400.0
 
@@ -134,7 +134,7 @@ def test_an_events_table_from_an_older_safetyd_gains_the_new_columns(tmp_path: P
     stored with them."""
     import sqlite3
 
-    from safetyd.records import EVENTS_SCHEMA
+    from safetyd.hazard.records import EVENTS_SCHEMA
 
     old_schema = EVENTS_SCHEMA
     for column in ("folded", "part_x", "part_y", "estimate"):

@@ -9,8 +9,8 @@ import pytest
 from synth import person, track_from
 from test_hazards import make_zone
 
-from safetyd.hazards import Assessment
-from safetyd.incidents import FrameContext, IncidentManager
+from safetyd.hazard.hazards import Assessment
+from safetyd.hazard.incidents import FrameContext, IncidentManager
 
 DT = 0.1
 ZONE = make_zone("z", min_frames=3, cooldown_s=60)

@@ -1,4 +1,4 @@
-"""The alert lifecycle's rules (safetyd/lifecycle.py), with an injected clock:
+"""The alert lifecycle's rules (safetyd/hazard/lifecycle.py), with an injected clock:
 the escalation chain's timing, acknowledgement, replies, snoozes."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from safetyd import lifecycle
-from safetyd.lifecycle import Step, Tracked
+from safetyd.hazard import lifecycle
+from safetyd.hazard.lifecycle import Step, Tracked
 
 T0 = 1_790_000_000.0  # some wall time
 CHAIN = (Step(0, ("operators",)), Step(60, ("supervisors",)), Step(180, ("safety",)))

@@ -61,7 +61,7 @@ def test_incident_texts(kw, text) -> None:
 
 
 def test_escalation_texts() -> None:
-    from safetyd.lifecycle import Tracked
+    from safetyd.hazard.lifecycle import Tracked
 
     inc = Tracked("3fa2c0ffee000001", "press-line", "press-3-guard", "Press 3 guard",
                   "danger", opened_wall=AT - 100, danger_wall=AT - 95)  # fmt: skip
@@ -80,7 +80,7 @@ def test_escalation_texts() -> None:
 
 
 def test_fold_summary() -> None:
-    from safetyd.records import event_record
+    from safetyd.hazard.records import event_record
 
     payloads = [json.dumps(event_record(transition(wall=AT + k * 20))) for k in range(4)]
     assert messages.fold_text(payloads, TZ) == (

@@ -23,16 +23,16 @@ from fake_twilio import FakeTwilio
 from mqtt_broker import Broker, need_mosquitto, password
 from test_alerts import ZONE, alert_config, transition
 
-from safetyd import lifecycle
 from safetyd.alerts.service import AlertService
-from safetyd.config import load as cfg
+from safetyd.assembly import load as cfg
+from safetyd.hazard import lifecycle
+from safetyd.hazard.records import event_record
 from safetyd.mqtt import discovery
 from safetyd.mqtt.commands import CommandRefused, parse
 from safetyd.mqtt.fleet import FleetView
 from safetyd.mqtt.service import MqttService, link_of
 from safetyd.mqtt.topics import Topics, parse_state
-from safetyd.records import event_record
-from safetyd.store import Store
+from safetyd.storage.store import Store
 
 BASE = "safetyd/test-plant/box-a"
 
@@ -730,7 +730,7 @@ def test_the_status_page_shows_the_broker_and_the_fleet() -> None:
     from safetyd.mqtt.fleet import FleetRow
     from safetyd.service.status import DeliveryStatus, MqttStatus, Status
     from safetyd.service.web import render_page
-    from safetyd.store import StorageStatus
+    from safetyd.storage.store import StorageStatus
 
     rows = (
         FleetRow("north", "<b>x</b>", "offline", "connection lost", 2, (), (), 0, 0, time.time()),

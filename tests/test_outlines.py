@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import shapely
 
-from safetyd.outlines import Outlines
+from safetyd.hazard.outlines import Outlines
 
 
 def _blob(rng: np.random.Generator, cx: float, cy: float, r: float, n: int):

@@ -14,11 +14,11 @@ import pytest
 from conftest import FIXTURES, SHARED_FOOTAGE
 from scenes import astronaut, noise_floor, paste, read_frames, shrink_into
 
-from safetyd.bodyparts import INDEX
-from safetyd.config import load as cfg
-from safetyd.config.settings import CameraSettings
+from safetyd.assembly import load as cfg
+from safetyd.assembly.settings import CameraSettings
+from safetyd.base.bodyparts import INDEX
+from safetyd.hazard.snapshots import annotate
 from safetyd.pipeline import CameraPipeline
-from safetyd.snapshots import annotate
 from safetyd.vision import regions
 from safetyd.vision.plausibility import PlausibilityFilter
 from safetyd.vision.pose import MediaPipePoseEstimator

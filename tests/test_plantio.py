@@ -448,7 +448,7 @@ def test_the_heartbeat_reads_no_part_before_the_daemon_has_started(
     logging a false 'modbus output tower unreachable: AttributeError' at start."""
     from conftest import BASE_TOML
 
-    from safetyd.config import load as cfg
+    from safetyd.assembly import load as cfg
     from safetyd.service.app import App
 
     toml = BASE_TOML + plant_toml(server.port).replace(

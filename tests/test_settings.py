@@ -20,9 +20,9 @@ import pytest
 from conftest import BASE_TOML, write_config, zone_collection, zone_feature
 from pydantic import BaseModel
 
-from safetyd.config.load import load
+from safetyd.assembly.load import load
+from safetyd.assembly.settings import CONSUMERS, CameraSettings, consumer
 from safetyd.config.model import Config
-from safetyd.config.settings import CONSUMERS, CameraSettings, consumer
 from safetyd.service.reload import plan_reload
 
 # The suite's usual configuration, with a site (its time zone is a live setting).
@@ -53,7 +53,7 @@ def leaf_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[str]:
 
 def test_every_configuration_key_has_a_consumer() -> None:
     missing = [k for k in leaf_keys() if consumer(k) is None]
-    assert missing == [], f"add these keys to safetyd.config.settings.CONSUMERS: {missing}"
+    assert missing == [], f"add these keys to safetyd.assembly.settings.CONSUMERS: {missing}"
     # ...and nothing is declared that the model does not have.
     stale = [k for k in CONSUMERS if not any(leaf == k or leaf.startswith(k + ".")
                                              for leaf in leaf_keys())]  # fmt: skip

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from conftest import BASE_TOML, ROOT
 
-from safetyd.config import load as cfg
-from safetyd.problems import InvalidConfig
+from safetyd.assembly import load as cfg
+from safetyd.base.problems import InvalidConfig
 from safetyd.zones.geojson import ParsedFile, parse_zone_file
 from safetyd.zones.model import ZoneContext
 

@@ -55,10 +55,10 @@ from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from ..abc import Sink
-from ..ratelog import RateLimitedLog
-from ..store import is_storage_failure
-from ..timing import backoff
-from .base import Alert, AlertKind, DeliveryError, OutboxStatus
+from ..base.alerts import Alert, AlertKind, DeliveryError, OutboxStatus
+from ..base.ratelog import RateLimitedLog
+from ..base.timing import backoff
+from ..storage.store import is_storage_failure
 from .messages import fold_text, mask_number
 from .outbox import NewAlert, Outbox
 from .sending import Attempt, Outcome, Sends

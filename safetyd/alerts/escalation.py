@@ -1,4 +1,4 @@
-"""The lifecycle at work (I/O around safetyd/lifecycle.py): escalation steps sent
+"""The lifecycle at work (I/O around safetyd/hazard/lifecycle.py): escalation steps sent
 when nobody answers, acknowledgements by SMS reply, snoozes that run out.
 
 ``tick()`` runs every second from the scheduler: it reads the incidents still
@@ -17,17 +17,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .. import lifecycle
-from ..config.load import LoadedConfig
-from ..lifecycle import AckDecision, Step, Tracked
+from ..assembly.load import LoadedConfig
+from ..base.alerts import AlertKind, DeliveryError
+from ..hazard import lifecycle
+from ..hazard.lifecycle import AckDecision, Step, Tracked
 from ..zones.model import Zone
 from . import messages
-from .base import AlertKind, DeliveryError
 from .ledger import Ledger
 from .replies import Inbound, TwilioInbox
 from .service import AlertService
 
-log = logging.getLogger("safetyd.lifecycle")
+log = logging.getLogger("safetyd.hazard.lifecycle")
 REPLY_LOOKBACK_S = 300.0  # each poll also reads this far before the last one (clock skew)
 # A reply answers only alerts that went out to its sender before Twilio received it:
 # Twilio's time of the reply against this box's time of the send (taken when Twilio
@@ -40,7 +40,7 @@ REPLY_TIME_RESOLUTION_S = 1.0
 def zone_chain(loaded: LoadedConfig, zone: Zone | None) -> tuple[Step, ...]:
     """The escalation chain of a zone (of the default when the zone is gone)."""
     a = loaded.config.alerts
-    default = None if a.escalation_chain is None else [s.step() for s in a.escalation_chain]
+    default = None if a.escalation_chain is None else [Step.of(s) for s in a.escalation_chain]
     if zone is None:
         return lifecycle.chain_for(None, default, (), a.escalate_after_s)
     return lifecycle.chain_for(

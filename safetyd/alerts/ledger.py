@@ -5,7 +5,7 @@ It lives in the daemon's database so that everything survives a restart (a
 chain resumes where it stopped), and so that ``safetyd ack`` and ``safetyd
 snooze`` can act on a running daemon by writing here: the daemon reads these
 rows at every lifecycle tick and every alert it routes. The rules are in
-safetyd/lifecycle.py; this module only reads and writes rows.
+safetyd/hazard/lifecycle.py; this module only reads and writes rows.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 
-from ..incidents import IncidentEvent, Transition
-from ..lifecycle import ACK_WINDOW_S, AckDecision, Snooze, Tracked, acknowledge_named
-from ..records import EVENT_COLUMNS
-from ..store import Store
+from ..hazard.incidents import IncidentEvent, Transition
+from ..hazard.lifecycle import ACK_WINDOW_S, AckDecision, Snooze, Tracked, acknowledge_named
+from ..hazard.records import EVENT_COLUMNS
+from ..storage.store import Store
 
 # "acknowledged" rows in the events table copy the incident's latest event (its
 # zone, track, place) with their own event name, time and who/how in ``reason``.

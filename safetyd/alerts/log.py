@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from .base import Alert
+from ..base.alerts import Alert
 from .messages import mask_numbers
 
 log = logging.getLogger("safetyd.alert")

@@ -13,10 +13,10 @@ import re
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from ..incidents import Transition
-from ..lifecycle import Tracked, code_of
-from ..timing import clock
-from .base import AlertKind, SystemAlert
+from ..base.alerts import AlertKind, SystemAlert
+from ..base.timing import clock
+from ..hazard.incidents import Transition
+from ..hazard.lifecycle import Tracked, code_of
 
 SMS_SEGMENT = 160
 

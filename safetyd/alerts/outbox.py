@@ -14,8 +14,8 @@ import sqlite3
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from ..store import Store
-from .base import Alert, AlertKind, OutboxStatus
+from ..base.alerts import Alert, AlertKind, OutboxStatus
+from ..storage.store import Store
 
 LEVEL_ORDER = "CASE level WHEN 'danger' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END"
 

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 import requests
 from twilio.base.exceptions import TwilioException
 
+from ..base.alerts import DeliveryError
 from ..config.model import TwilioSettings
-from .base import DeliveryError
 from .twilio_sms import classify, connect
 
 

@@ -24,12 +24,12 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from ..base.alerts import AlertKind, SystemAlert
 from ..config.model import Group
-from ..incidents import IncidentEvent, Transition
-from ..records import event_record
+from ..hazard.incidents import IncidentEvent, Transition
+from ..hazard.records import event_record
 from ..zones.model import Zone
 from . import messages
-from .base import AlertKind, SystemAlert
 from .outbox import NewAlert
 
 # Which of a zone's recipient lists an alerting transition goes to (None: its level).

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..abc import Sink
-from .base import Alert, DeliveryError
+from ..base.alerts import Alert, DeliveryError
 
 log = logging.getLogger(__name__)
 MAX_ABANDONED = 8  # per sink: stalled sends whose threads have not ended yet

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ..abc import Sink
-from ..config.load import LoadedConfig
-from ..incidents import Transition
-from ..lifecycle import snoozed
-from ..store import Store, is_storage_failure
+from ..assembly.load import LoadedConfig
+from ..base.alerts import Alert, AlertKind, OutboxStatus, SystemAlert
+from ..hazard.incidents import Transition
+from ..hazard.lifecycle import snoozed
+from ..storage.store import Store, is_storage_failure
 from ..zones.model import Zone
 from . import messages
-from .base import Alert, AlertKind, OutboxStatus, SystemAlert
 from .dispatcher import Dispatcher
 from .ledger import Ledger
 from .log import LogSink

@@ -33,8 +33,8 @@ from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from ..credentials import CredentialMissing, read_credential
-from .base import Alert, DeliveryError, retry_after
+from ..base.alerts import Alert, DeliveryError, retry_after
+from ..base.credentials import CredentialMissing, read_credential
 from .messages import mask_numbers
 
 TWILIO_API = "https://api.twilio.com"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-from .base import Alert, DeliveryError, retry_after
+from ..base.alerts import Alert, DeliveryError, retry_after
 
 
 class Webhook:

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..problems import InvalidConfig
+from ..base.problems import InvalidConfig
 from . import (
     ack,
     check_config,
@@ -73,7 +73,7 @@ def _leaves(parser: argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     from ..service import logsetup
     from ..service.app import StartupError
-    from ..store import StorageUnusable
+    from ..storage.store import StorageUnusable
     from ..vision.pose import ModelError
     from .syslibs import MissingSystemLibrary, explained
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config.load import load
+from ..assembly.load import load
 from ..vision.sources import redact
 from .common import EXIT_OK, print_problems
 

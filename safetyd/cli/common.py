@@ -6,10 +6,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..config.load import LoadedConfig
-from ..config.load import load as load_config
-from ..problems import Problem, errors
-from ..store import Store, open_store
+from ..assembly.load import LoadedConfig
+from ..assembly.load import load as load_config
+from ..base.problems import Problem, errors
+from ..storage.store import Store, open_store
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_SYSTEM, EXIT_STORAGE = 0, 1, 2, 3, 4
 EXIT_PIPE = 128 + 13  # SIGPIPE, as a shell reports a tool killed by it

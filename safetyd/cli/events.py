@@ -11,9 +11,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from ..alerts.messages import mask_numbers
-from ..config import load as cfg
-from ..store import open_store
-from ..timing import stamp
+from ..assembly import load as cfg
+from ..base.timing import stamp
+from ..storage.store import open_store
 from .common import add_state_args, state_db
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..config.load import load
+from ..assembly.load import load
 from .common import EXIT_INVALID, EXIT_OK
 
 STEP_S = 1.0  # how long each state is shown

@@ -22,13 +22,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
-from ..config import load as cfg
-from ..config.settings import CameraSettings
+from ..assembly import load as cfg
+from ..assembly.settings import CameraSettings
+from ..base.problems import errors
+from ..hazard.records import CONTRACT_EVENTS, to_json_line
+from ..hazard.snapshots import SnapshotWriter, annotate
 from ..pipeline import CameraPipeline, FrameResult
-from ..problems import errors
-from ..records import CONTRACT_EVENTS, to_json_line
-from ..snapshots import SnapshotWriter, annotate
-from ..store import open_store
+from ..storage.store import open_store
 from ..vision.pose import create_estimator, native_chatter_hidden
 from ..vision.sources import CameraSource, Frame, SourceError, iter_file
 from ..zones.load import load_zone_files

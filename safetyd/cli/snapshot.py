@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..config.load import load as load_config
-from ..config.settings import CameraSettings
+from ..assembly.load import load as load_config
+from ..assembly.settings import CameraSettings
 from .common import EXIT_INVALID, EXIT_OK
 
 GRAB_S = 10.0  # a stream's first decodable frame comes at its next key frame

@@ -10,9 +10,9 @@ import sys
 import time
 from zoneinfo import ZoneInfo
 
-from .. import lifecycle
 from ..alerts.ledger import Ledger
-from ..timing import stamp
+from ..base.timing import stamp
+from ..hazard import lifecycle
 from .common import EXIT_INVALID, add_state_args, open_state
 
 

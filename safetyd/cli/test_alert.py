@@ -15,10 +15,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ..alerts import messages
-from ..alerts.base import AlertKind, OutboxStatus
 from ..alerts.service import AlertService
-from ..config import load as cfg
-from ..store import Store
+from ..assembly import load as cfg
+from ..base.alerts import AlertKind, OutboxStatus
+from ..storage.store import Store
 
 
 def run(args: argparse.Namespace) -> int:

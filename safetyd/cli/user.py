@@ -10,8 +10,8 @@ import getpass
 import sys
 from pathlib import Path
 
-from ..config.load import load as load_config
-from ..console import users
+from ..assembly import users
+from ..assembly.load import load as load_config
 from .common import EXIT_INVALID, EXIT_OK
 
 

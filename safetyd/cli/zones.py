@@ -7,13 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-from ..problems import InvalidConfig, Problem, errors
+from ..base.problems import InvalidConfig, Problem, errors
+from ..vision.calibration import floor_map_of
 from ..zones.model import Zone
 from .common import EXIT_INVALID, EXIT_OK, print_problems, summary
 
 
 def _zone_context(config_path: Path | None):
-    from ..config import load as cfg
+    from ..assembly import load as cfg
     from ..zones.model import ZoneContext
 
     if config_path is None:
@@ -25,7 +26,7 @@ def _zone_context(config_path: Path | None):
 
 
 def cmd_zones_check(args: argparse.Namespace) -> int:
-    from ..config.load import resolve_path
+    from ..assembly.load import resolve_path
     from ..zones.geojson import parse_zone_file
     from ..zones.load import load_zone_files
 
@@ -98,7 +99,7 @@ def cmd_zones_render(args: argparse.Namespace) -> int:
             print(f"--camera {args.camera!r} is not in {args.config}", file=sys.stderr)
             return EXIT_INVALID
         if cam.calibration:
-            floor_map = cam.calibration.floor_map()
+            floor_map = floor_map_of(cam.calibration)
     zones: list[Zone] = []
     for path in args.zones:
         parsed = parse_zone_file(Path(path), context)
@@ -137,7 +138,7 @@ def cmd_zones_render(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INVALID
-    from ..render import zone_preview
+    from ..drawing.render import zone_preview
 
     full_frame, boxes = zone_preview(image, zones, floor_map)
     args.out.parent.mkdir(parents=True, exist_ok=True)

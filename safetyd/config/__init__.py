@@ -1,2 +1,3 @@
-"""The configuration: its model (pydantic, unknown keys rejected), loading it with
-its zone files, and what each camera is run with."""
+"""The configuration's schema (pydantic, unknown keys rejected, every field
+described and bounded). A leaf: it imports nothing of safetyd but base.problems;
+loading it with its zone files is assembly/'s."""

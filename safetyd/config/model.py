@@ -21,7 +21,6 @@ from pydantic import (
     model_validator,
 )
 
-from ..vision.calibration import FloorMap, degenerate_reason
 from .console import ConsoleSettings
 from .listen import BindAddress, is_loopback
 from .mqtt import MqttSettings
@@ -107,13 +106,9 @@ class Calibration(Base):
                 f"{len(self.image_points)} image_points but {len(self.floor_points)} "
                 "floor_points; they are pairs and must have the same length"
             )
-        reason = degenerate_reason(self.image_points, self.floor_points)
-        if reason:
-            raise ValueError(reason)
+        # Whether the pairs fit one floor (a homography) is checked where the
+        # configuration is assembled (assembly/load.py): the schema does no geometry.
         return self
-
-    def floor_map(self) -> FloorMap:
-        return FloorMap.from_points(self.image_points, self.floor_points)
 
 
 class Camera(Base):
@@ -349,11 +344,6 @@ class ChainStep(Base):
 
     after_s: float = Field(ge=0, le=86400, description="seconds after the incident reached danger")
     groups: list[str] = Field(min_length=1, description="recipient groups told at this step")
-
-    def step(self):  # noqa: ANN201 (lifecycle.Step; imported here it would be a cycle)
-        from ..lifecycle import Step
-
-        return Step(self.after_s, tuple(self.groups))
 
 
 def check_chain(steps: list[ChainStep] | None) -> list[ChainStep] | None:

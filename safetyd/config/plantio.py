@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..plant.signals import STATES
+# What an output can show, lowest priority first (plant/signals.py merges by it).
+STATES = ("clear", "warning", "camera_offline", "system_fault", "danger")
 
 # "register" is the word the Modbus world uses; as a field it shadows ABCMeta.register
 # on the model class, which nothing here calls. Say nothing about it.

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..problems import Problem, fmt_value, suggest
+from ..base.problems import Problem, fmt_value, suggest
 
 # Keys people try when they want to put a secret in the file; the answer is
 # always the same, so say it.

@@ -37,14 +37,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from .. import lifecycle
 from ..alerts.messages import mask_number
-from ..timing import stamp
+from ..assembly import users as users_file
+from ..assembly.users import User
+from ..base.timing import stamp
+from ..hazard import lifecycle
 from . import calibrate, editor
 from . import incident as incident_page
-from . import users as users_file
 from .sessions import LoginLimiter, Session, Sessions
-from .users import User
 
 HERE = Path(__file__).parent
 COOKIE = "safetyd_session"

@@ -20,11 +20,11 @@ import numpy as np
 import tomlkit
 from pydantic import ValidationError
 
-from ..config.load import LoadedConfig
-from ..config.load import load as load_config
+from ..assembly.load import LoadedConfig
+from ..assembly.load import load as load_config
+from ..base.problems import InvalidConfig
 from ..config.model import Calibration
-from ..problems import InvalidConfig
-from ..vision.calibration import FloorMap
+from ..vision.calibration import FloorMap, degenerate_reason, floor_map_of
 from .editor import atomic_write, audit
 
 Points = list[tuple[float, float]]
@@ -37,7 +37,10 @@ def fit(image_points: Points, floor_points: Points) -> dict:
     except ValidationError as exc:
         return {"ok": False, "errors": [e["msg"].removeprefix("Value error, ") for e in
                                         exc.errors()]}  # fmt: skip
-    fm = cal.floor_map()
+    reason = degenerate_reason(image_points, floor_points)
+    if reason:
+        return {"ok": False, "errors": [reason]}
+    fm = floor_map_of(cal)
     projected = fm.floor(np.asarray(image_points, np.float64))
     errors = np.linalg.norm(projected - np.asarray(floor_points, np.float64), axis=1)
     return {
@@ -61,7 +64,7 @@ def plan(loaded: LoadedConfig, camera: str) -> list[dict]:
 
 def preview(frame: np.ndarray | None, loaded: LoadedConfig, camera: str, fm: FloorMap) -> bytes:
     """The frame with the metre zones drawn through this fit (and the pixel zones)."""
-    from ..render import draw_zones
+    from ..drawing.render import draw_zones
 
     cam = loaded.config.camera(camera)
     if frame is None:

@@ -37,9 +37,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..config.load import LoadedConfig, parse_config
-from ..config.load import load as load_config
-from ..problems import InvalidConfig, Problem, errors
+from ..assembly.load import LoadedConfig, parse_config
+from ..assembly.load import load as load_config
+from ..base.problems import InvalidConfig, Problem, errors
+from ..vision.calibration import floor_map_of
 from ..zones.load import load_zone_files
 from ..zones.model import ZoneContext, zone_schema
 
@@ -102,14 +103,14 @@ def _about(problem: Problem, draft: Path, target: Path) -> str:
 
 
 def preview(frame: np.ndarray | None, loaded: LoadedConfig, camera: str, zones) -> bytes:
-    from ..render import zone_preview
+    from ..drawing.render import zone_preview
 
     cam = loaded.config.camera(camera)
     if frame is None:
         w, h = cam.width or 640, cam.height or 360
         frame = np.full((h, w, 3), 90, np.uint8)
     image = frame.copy()
-    floor_map = cam.calibration.floor_map() if cam.calibration else None
+    floor_map = floor_map_of(cam.calibration) if cam.calibration else None
     zone_preview(image, list(zones), floor_map)
     ok, data = cv2.imencode(".png", image)
     return data.tobytes() if ok else b""

@@ -13,9 +13,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..alerts.messages import mask_number, part_name
-from ..bodyparts import ESTIMATED_FROM, Fallback
-from ..lifecycle import Tracked
-from ..timing import stamp
+from ..base.bodyparts import ESTIMATED_FROM, Fallback
+from ..base.timing import stamp
+from ..hazard.lifecycle import Tracked
 
 
 def how_seen(event: Mapping[str, Any]) -> str:

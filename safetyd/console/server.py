@@ -13,8 +13,8 @@ from pathlib import Path
 
 import uvicorn
 
+from ..base.credentials import CredentialMissing
 from ..config.console import ConsoleSettings
-from ..credentials import CredentialMissing
 from .app import Backend, Console
 
 log = logging.getLogger(__name__)

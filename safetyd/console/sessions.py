@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .users import User
+from ..assembly.users import User
 
 
 @dataclass

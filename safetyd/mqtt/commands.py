@@ -12,7 +12,7 @@ A command is a JSON object on the box's own command topic,
 refused with a reason and changes nothing: another topic (even below the
 command topic), a payload that is not a JSON object, an unknown command or
 key, a missing field. What a valid command may do is the lifecycle core's
-decision (safetyd/lifecycle.py): danger is never snoozed or muted.
+decision (safetyd/hazard/lifecycle.py): danger is never snoozed or muted.
 """
 
 from __future__ import annotations

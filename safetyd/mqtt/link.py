@@ -28,8 +28,8 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ..base.credentials import CredentialMissing, read_credential
 from ..config.mqtt import MqttSettings
-from ..credentials import CredentialMissing, read_credential
 from .topics import Topics
 
 log = logging.getLogger(__name__)

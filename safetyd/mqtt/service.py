@@ -3,7 +3,7 @@
 * The cameras hand their zone levels over after each frame (``show_zones``,
   never blocking); one thread here publishes camera and box state when it
   changes (and every ``state_every_s``, the "last seen"), and runs commands.
-* Commands go through the lifecycle core (safetyd/lifecycle.py) and its ledger,
+* Commands go through the lifecycle core (safetyd/hazard/lifecycle.py) and its ledger,
   like ``safetyd ack`` and SMS replies; the answer goes to ``<box>/reply``.
 * With ``[mqtt.fleet] enabled``, every box under the prefix is watched; a box
   whose status turns ``offline`` other than by its own stop raises a system
@@ -18,17 +18,22 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from .. import __version__, lifecycle
-from ..alerts.base import AlertKind, SystemAlert
-from ..config.load import LoadedConfig
+from .. import __version__
+from ..abc import ZoneView
+from ..assembly.load import LoadedConfig
+from ..base.alerts import AlertKind, SystemAlert
 from ..config.mqtt import MqttSettings
-from ..service.status import CameraStatus
+from ..hazard import lifecycle
 from . import commands, discovery
 from .fleet import BoxChange, FleetRow, FleetWatcher
 from .link import MqttLink
 from .state import StatePublisher, ZoneLevel
 from .topics import Topics, slug
+
+if TYPE_CHECKING:  # the service's status values; the service imports this package
+    from ..service.status import CameraStatus
 
 log = logging.getLogger(__name__)
 STALL_S = 30.0
@@ -73,6 +78,7 @@ class MqttService:
         self._thread: threading.Thread | None = None
         self.heartbeat = time.monotonic()
         self.started_wall = time.time()
+        self._told: dict[str, tuple] = {}  # camera → (zones, open) of its last frame shown
         self.commands_done = 0
         self.commands_refused = 0
         self.fleet: FleetWatcher | None = None
@@ -118,6 +124,18 @@ class MqttService:
         self.publisher.republish()
 
     # -- what the cameras hand over ----------------------------------------------------
+
+    def show_frame(self, view: ZoneView) -> None:
+        """FrameOutput: a camera's zones, handed on when they changed (stored for the
+        publisher thread; never waits for the broker). A camera's first hand-over is its
+        initial state, not a change: published, but not timed (its frame also carried
+        the model's warm-up)."""
+        told = (view.zones, dict(view.open))
+        last = self._told.get(view.camera)
+        if told != last:
+            self._told[view.camera] = told
+            self.show_zones(view.camera, [z.id for z in view.zones], told[1],
+                            None if last is None else view.captured_mono)  # fmt: skip
 
     def show_zones(
         self,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from ..alerts.base import Alert, AlertKind, DeliveryError
+from ..base.alerts import Alert, AlertKind, DeliveryError
 from .link import MqttLink, NotConnected, Refused
 
 

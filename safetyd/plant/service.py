@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 
-from ..alerts.base import AlertKind, SystemAlert
+from ..abc import ZoneView
+from ..base.alerts import AlertKind, SystemAlert
 from ..config.model import Config
 from ..config.plantio import ModbusInput, ModbusOutput
 from ..zones.model import Zone
@@ -46,6 +47,7 @@ class Plant:
         }
         self._system_fault = False
         self._alarmed: set[str] = set()  # devices whose outage was alarmed
+        self._framed: dict[str, dict[str, str]] = {}  # camera → levels its last frame showed
 
     @property
     def empty(self) -> bool:
@@ -81,6 +83,17 @@ class Plant:
             self._seen.add(camera)
             self._offline = self._offline - {camera}
         self._push(captured_mono)
+
+    def show_frame(self, view: ZoneView) -> None:
+        """FrameOutput: a camera's frame, handed on when its levels changed or when the
+        outputs still show it offline (its first frame, or back after an outage: shown
+        at this frame, not at the next health check). Never waits for a device."""
+        if not self.outputs:
+            return
+        levels = {zone: level for zone, (level, _) in view.open.items()}
+        if levels != self._framed.get(view.camera) or self.wants_frame(view.camera):
+            self._framed[view.camera] = levels
+            self.show_zones(view.camera, levels, view.captured_mono)
 
     def wants_frame(self, camera: str) -> bool:
         """Whether this camera's next frame changes what the outputs show even when its

@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-STATES = ("clear", "warning", "camera_offline", "system_fault", "danger")
+from ..config.plantio import STATES
+
 PRIORITY = {s: i for i, s in enumerate(STATES)}
 
 

@@ -28,18 +28,19 @@ from zoneinfo import ZoneInfo
 
 import cv2
 
+from ..abc import FrameOutput
 from ..alerts import messages
 from ..alerts.escalation import zone_chain
 from ..alerts.service import AlertService
-from ..config.load import LoadedConfig
-from ..config.load import load as load_config
-from ..credentials import CredentialMissing
-from ..lifecycle import next_step_at
+from ..assembly.load import LoadedConfig
+from ..assembly.load import load as load_config
+from ..base.credentials import CredentialMissing
+from ..base.problems import InvalidConfig
+from ..base.timing import stamp
+from ..hazard.lifecycle import next_step_at
 from ..mqtt.service import MqttService, link_of
 from ..plant.service import Plant
-from ..problems import InvalidConfig
-from ..store import is_storage_failure, open_store
-from ..timing import stamp
+from ..storage.store import is_storage_failure, open_store
 from . import logsetup, memory
 from .camera import Cameras
 from .jobs import Jobs
@@ -170,8 +171,9 @@ class App:
         self.plant = self._start_plant(self.loaded)
         stack.callback(lambda: self.plant.stop())
         self.cameras = Cameras(
-            self.store, self.alerts, self.metrics, lambda: self.plant, lambda: self.mqtt
-        )
+            self.store, self.alerts, self.metrics, self.frame_outputs,
+            machine=lambda input_id: self.plant.allows(input_id),
+        )  # fmt: skip
         for cam in c.cameras:
             if not cam.enabled:
                 log.info("camera %s is disabled in the configuration", cam.id)
@@ -196,6 +198,14 @@ class App:
         self.console = self._start_console()
         if self.console is not None:
             stack.callback(self.console.stop)
+
+    def frame_outputs(self) -> list[FrameOutput]:
+        """Where each frame's zone levels go, in this order: the plant's stack lights
+        first (before any SMS is queued), then the broker's live state."""
+        outputs: list[FrameOutput] = [self.plant]
+        if self.mqtt is not None:
+            outputs.append(self.mqtt)
+        return outputs
 
     def _start_console(self) -> ConsoleServer | None:
         settings = self.loaded.config.console

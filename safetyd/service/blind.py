@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..alerts.base import AlertKind, SystemAlert
-from ..store import StorageStatus
+from ..base.alerts import AlertKind, SystemAlert
+from ..storage.store import StorageStatus
 from ..vision.sources import SourceStatus
 
 

@@ -22,21 +22,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..abc import FrameOutput, ZoneView
 from ..alerts import messages
-from ..alerts.base import OutboxStatus
 from ..alerts.service import AlertService
-from ..config.settings import CameraSettings
-from ..incidents import FrameContext, Transition
+from ..assembly.settings import CameraSettings
+from ..base.alerts import OutboxStatus
+from ..base.ratelog import RateLimitedLog
+from ..base.timing import Rate
+from ..hazard.incidents import FrameContext, Transition
+from ..hazard.snapshots import SnapshotWriter, annotate
 from ..pipeline import CameraPipeline, FrameResult
-from ..ratelog import RateLimitedLog
-from ..snapshots import SnapshotWriter, annotate
-from ..store import Store, is_storage_failure
-from ..timing import Rate
+from ..storage.store import Store, is_storage_failure
 from ..vision.pose import create_estimator
 from ..vision.sizes import load_heights, save_heights
 from ..vision.sources import CameraSource, password_reader
@@ -46,10 +46,6 @@ from .blind import CameraState
 from .held import Held, HeldEvents
 from .metrics import Metrics
 from .status import CameraStatus, IncidentStatus, ZoneStatus
-
-if TYPE_CHECKING:
-    from ..mqtt.service import MqttService
-    from ..plant.service import Plant
 
 # The journal has named these lines "safetyd.runner" since v1; operators filter on it.
 log = logging.getLogger("safetyd.runner")
@@ -65,12 +61,12 @@ class CameraRunner:
         store: Store,
         alerts: AlertService,
         metrics: Metrics,
-        plant: Callable[[], Plant | None] = lambda: None,
-        mqtt: Callable[[], MqttService | None] = lambda: None,
+        outputs: Callable[[], Sequence[FrameOutput]] = tuple,
+        machine: Callable[[str], bool] = lambda input_id: True,
     ) -> None:
-        """``plant``: the running plant I/O (it is replaced on reload): its outputs are
-        shown this camera's zones after every frame, its inputs arm zones. ``mqtt``:
-        the broker's live state, shown the same after every frame."""
+        """``outputs``: where each frame's zone levels go (abc.FrameOutput), asked for
+        at every frame (a reload may replace them). ``machine``: whether a machine-state
+        input arms its zones now (plant I/O; ``armed_when``)."""
         run = settings.run
         self.settings = settings
         self.id = settings.id
@@ -98,11 +94,9 @@ class CameraRunner:
             snapshots=snapshots,
             learned=load_heights(run.sizes_path),
         )
-        self.plant = plant
-        self.mqtt = mqtt
-        self.pipeline.machine = self._machine_allows
-        self._shown: tuple[Plant | None, dict[str, str]] = (None, {})
-        self._told: tuple[object, tuple[Zone, ...], dict[str, tuple[str, str]]] | None = None
+        self.outputs = outputs
+        self.machine = machine
+        self.pipeline.machine = machine
         self._sizes_saved = time.monotonic()
         self._fit_said: tuple[str | None, str | None] = (None, None)
         self._lock = threading.Lock()  # held while a frame is processed, or zones swapped
@@ -207,11 +201,13 @@ class CameraRunner:
             self._rate.tick(now)
             self._processed_at = now
             self._publish()
-            # The zones' levels after this frame, taken once, shown to the plant I/O (the
-            # stack light first: before any SMS is queued) and to the broker.
-            open_ = self.pipeline.zone_incidents()
-            self._show_plant(open_, frame.mono)
-            self._show_mqtt(open_, frame.mono)
+            # The zones' levels after this frame, taken once, shown to every output (the
+            # stack light first: before any SMS is queued).
+            view = ZoneView(
+                self.id, self.pipeline.setup.zones, self.pipeline.zone_incidents(), frame.mono
+            )
+            for output in self.outputs():
+                output.show_frame(view)
             self.metrics.frames_processed.labels(self.id).inc()
             if result.inferred:
                 self.metrics.frames_inferred.labels(self.id).inc()
@@ -345,40 +341,6 @@ class CameraRunner:
 
     # -- status ---------------------------------------------------------------------
 
-    def _machine_allows(self, input_id: str) -> bool:
-        plant = self.plant()
-        return True if plant is None else plant.allows(input_id)
-
-    def _show_plant(self, open_: dict[str, tuple[str, str]], captured_mono: float) -> None:
-        """Hand this camera's zone levels to the plant outputs when they change, or
-        when the outputs still show the camera offline (its first frame, or back after
-        an outage: shown at this frame, not at the next health check). The call stores
-        and wakes the output threads; it never waits for a device."""
-        plant = self.plant()
-        if plant is None or not plant.outputs:
-            return
-        levels = {zone: level for zone, (level, _) in open_.items()}
-        if (plant, levels) != self._shown or plant.wants_frame(self.id):
-            self._shown = (plant, levels)
-            plant.show_zones(self.id, levels, captured_mono)
-
-    def _show_mqtt(self, open_: dict[str, tuple[str, str]], captured_mono: float) -> None:
-        """Hand this camera's zones to the broker's live state when they change (the
-        call stores and wakes the publisher; it never waits for the broker)."""
-        mqtt = self.mqtt()
-        if mqtt is None:
-            return
-        zones = self.pipeline.setup.zones
-        told = (mqtt, zones, open_)
-        if told != self._told:
-            # The first hand-over is the camera's initial state, not a change: it is
-            # published, but not timed (its frame also carried the model's warm-up).
-            first = self._told is None or self._told[0] is not mqtt
-            self._told = told
-            mqtt.show_zones(
-                self.id, [z.id for z in zones], told[2], None if first else captured_mono
-            )
-
     def _publish(self) -> None:
         """The open incidents as values, for other threads (inference thread or under
         the lock: the incident manager is not safe to read while a frame runs)."""
@@ -398,7 +360,7 @@ class CameraRunner:
     def state(self) -> CameraState:
         now = time.monotonic()
         setup = self.pipeline.setup
-        armed = machine_armed(setup.zones, setup.arming.armed(time.time()), self._machine_allows)
+        armed = machine_armed(setup.zones, setup.arming.armed(time.time()), self.machine)
         groups: list[str] = []
         for zone in setup.zones:
             if zone.id in armed:
@@ -466,11 +428,11 @@ class Cameras:
         store: Store,
         alerts: AlertService,
         metrics: Metrics,
-        plant: Callable[[], Plant | None] = lambda: None,
-        mqtt: Callable[[], MqttService | None] = lambda: None,
+        outputs: Callable[[], Sequence[FrameOutput]] = tuple,
+        machine: Callable[[str], bool] = lambda input_id: True,
     ) -> None:
-        self.plant = plant
-        self.mqtt = mqtt
+        self.outputs = outputs
+        self.machine = machine
         self.store = store
         self.alerts = alerts
         self.metrics = metrics
@@ -479,7 +441,7 @@ class Cameras:
     def start(self, settings: Mapping[str, CameraSettings]) -> None:
         for camera_id, s in settings.items():
             self.runners[camera_id] = CameraRunner(
-                s, self.store, self.alerts, self.metrics, self.plant, self.mqtt
+                s, self.store, self.alerts, self.metrics, self.outputs, self.machine
             ).start()
 
     def running(self) -> dict[str, CameraSettings]:

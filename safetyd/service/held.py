@@ -13,7 +13,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-from ..incidents import Transition
+from ..hazard.incidents import Transition
 from ..zones.model import Zone
 
 

@@ -18,14 +18,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..alerts import messages
-from ..alerts.base import AlertKind
 from ..alerts.escalation import Escalations
 from ..alerts.outbox import Outbox
 from ..alerts.service import AlertService
-from ..config.load import LoadedConfig
+from ..assembly.load import LoadedConfig
+from ..base.alerts import AlertKind
+from ..base.timing import day as site_day
 from ..plant.service import Plant
-from ..store import Store
-from ..timing import day as site_day
+from ..storage.store import Store
 from ..zones.arming import arming_changes
 from . import memory
 from .blind import BlindCameras, StorageWatch

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from ..config.load import LoadedConfig
-from ..config.settings import CameraSettings
+from ..assembly.load import LoadedConfig
+from ..assembly.settings import CameraSettings
 
 
 @dataclass(frozen=True)

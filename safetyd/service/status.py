@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..mqtt.fleet import FleetRow
 from ..plant.modbus import DeviceHealth
-from ..store import StorageStatus
+from ..storage.store import StorageStatus
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..bodyparts import INDEX
+from ..base.bodyparts import INDEX
 from . import boxes
 from .sizes import Heights, feet_point, upright_height
 from .tracking import Track

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bodyparts import MIRRORED, NUM_LANDMARKS
+from ..base.bodyparts import MIRRORED, NUM_LANDMARKS
 
 MODELS = Path(__file__).parent.parent / "models"
 

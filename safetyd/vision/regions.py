@@ -38,9 +38,8 @@ from typing import Literal
 
 import numpy as np
 
-from ..render import image_rings
 from ..zones.model import Zone
-from .calibration import FloorMap
+from .calibration import FloorMap, image_rings
 from .sizes import PersonHeights
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1; x1 and y1 exclusive

@@ -33,7 +33,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..bodyparts import GROUPS
+from ..base.bodyparts import GROUPS
 from .calibration import FloorMap
 
 log = logging.getLogger(__name__)

@@ -23,9 +23,9 @@ from urllib.parse import quote
 import cv2
 import numpy as np
 
+from ..base.credentials import CredentialMissing, read_credential
+from ..base.timing import Rate, backoff
 from ..config.model import is_device
-from ..credentials import CredentialMissing, read_credential
-from ..timing import Rate, backoff
 
 log = logging.getLogger(__name__)
 _configured = False

@@ -21,11 +21,11 @@ import shapely
 from pydantic import ValidationError
 from shapely.geometry.base import BaseGeometry
 
-from .. import bodyparts
+from ..base import bodyparts
+from ..base.problems import Problem, Severity, errors, fmt_value, suggest
 from ..config.pydantic_problems import problems_from
-from ..problems import Problem, Severity, errors, fmt_value, suggest
 from . import schedule as schedules
-from .model import CameraInfo, FileOptions, Zone, ZoneContext, ZoneProperties
+from .model import CameraInfo, FileOptions, Step, Zone, ZoneContext, ZoneProperties
 
 MAX_ZONE_FILE_BYTES = 5_000_000
 MAX_COORDINATE = 1e9  # pixels or metres: anything larger is a typo, and overflows floats
@@ -541,7 +541,7 @@ def _parse_feature(
         drawn_on=options.image_size,
         escalation_chain=None
         if props.escalation_chain is None
-        else tuple(s.step() for s in props.escalation_chain),
+        else tuple(Step.of(s) for s in props.escalation_chain),
         danger_must_ack=props.danger_must_ack,
         armed_when=props.armed_when,
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..problems import Problem
+from ..base.problems import Problem
 from .geojson import ParsedFile, check_image_bounds, feature_label, parse_zone_file
 from .model import CameraInfo, Zone, ZoneContext
 

@@ -12,10 +12,23 @@ import shapely
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from shapely.geometry.base import BaseGeometry
 
-from .. import bodyparts
+from ..base import bodyparts
+from ..base.problems import suggest
 from ..config.model import ID_RE, ChainStep, Config, check_chain
-from ..problems import suggest
 from . import schedule as schedules
+
+
+@dataclass(frozen=True)
+class Step:
+    """One rung of an escalation chain (a zone's rule; hazard/lifecycle.py runs it)."""
+
+    after_s: float  # since the incident reached danger
+    groups: tuple[str, ...]
+
+    @classmethod
+    def of(cls, step: ChainStep) -> Step:
+        return cls(step.after_s, tuple(step.groups))
+
 
 Units = Literal["pixels", "metres"]
 

@@ -17,11 +17,12 @@ from pydantic import (
     ValidationError,
 )
 
-from ..problems import InvalidConfig, Problem, errors, suggest
+from ..base.problems import InvalidConfig, Problem, errors, suggest
+from ..config.model import Config
+from ..config.pydantic_problems import problems_from
+from ..vision.calibration import degenerate_reason
 from ..zones.load import load_zone_files
 from ..zones.model import Zone, ZoneContext
-from .model import Config
-from .pydantic_problems import problems_from
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,18 @@ def parse_config(path: Path) -> tuple[Config | None, list[Problem]]:
     except tomllib.TOMLDecodeError as exc:
         return None, [Problem(name, "", f"not valid TOML: {exc}")]
     try:
-        return Config.model_validate(data), []
+        config = Config.model_validate(data)
     except ValidationError as exc:
         return None, problems_from(exc, Config, name)
+    # The schema holds calibration marks; whether they fit one floor is geometry.
+    unfit = [
+        Problem(name, f"cameras[{i}].calibration", reason)
+        for i, cam in enumerate(config.cameras)
+        if cam.calibration is not None
+        and (reason := degenerate_reason(cam.calibration.image_points,
+                                         cam.calibration.floor_points))
+    ]  # fmt: skip
+    return (None, unfit) if unfit else (config, [])
 
 
 def load(
@@ -136,8 +146,8 @@ def _mqtt_warnings(path: Path, config: Config) -> list[Problem]:
 def _console_problems(path: Path, config: Config, state_dir: str | Path | None) -> list[Problem]:
     """A console nobody can log in to; beyond loopback that is refused, since the
     console serves live frames of workers and acknowledges incidents."""
-    from ..console.users import UserError
-    from ..console.users import load as load_users
+    from .users import UserError
+    from .users import load as load_users
 
     c = config.console
     if not c.enabled:

@@ -20,11 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..vision.calibration import FloorMap
+from ..config.model import Camera, HazardSettings, MotionGating, PoseSettings, TrackingSettings
+from ..vision.calibration import FloorMap, floor_map_of
 from ..vision.sources import kind_of
 from ..zones.model import Zone
 from .load import LoadedConfig
-from .model import Camera, HazardSettings, MotionGating, PoseSettings, TrackingSettings
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class CameraSettings:
             ),
             live=LiveSettings(
                 zones=tuple(loaded.zones.get(camera_id, ())),
-                floor_map=cal.floor_map() if cal else None,
+                floor_map=floor_map_of(cal) if cal else None,
                 hazards=c.hazards,
                 timezone=c.site.timezone,
             ),

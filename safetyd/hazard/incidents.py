@@ -4,7 +4,7 @@ One incident per (zone, track) visit: ``opened`` (at warning or danger) →
 ``escalated`` (warning → danger) → ``cleared``. Alerts are made from these
 transitions, never from raw per-frame levels. What happens when nobody answers
 (the escalation chain, acknowledgement) is the alert lifecycle's
-(safetyd/lifecycle.py): it runs on wall time across restarts, not per frame.
+(safetyd/hazard/lifecycle.py): it runs on wall time across restarts, not per frame.
 
 Pure, clock injected: ``update()`` gets the frame's times and returns the
 transitions; there are no threads and no wall-clock reads here.
@@ -52,13 +52,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..vision import boxes
+from ..vision.tracking import Track
+from ..zones.model import Zone
 from .hazards import RANK, Assessment, Level
-from .vision import boxes
-from .vision.tracking import Track
-from .zones.model import Zone
 
 if TYPE_CHECKING:
-    from .config.settings import LiveSettings
+    from ..assembly.settings import LiveSettings
 
 
 # A track's first sighting is computed as now minus its age: equal times may differ by

@@ -37,20 +37,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from ..zones.model import Step
+
 MAX_SNOOZE_S = 12 * 3600.0
 # The one window for every way in (SMS reply, console, MQTT, the command line): an
 # acknowledgement may name an incident opened at most this long ago, or any incident
 # still waiting for an answer (an unanswered danger is never too old to acknowledge).
 ACK_WINDOW_S = 7 * 86400.0
 DEFAULT_WORDS = ("OK", "ACK", "1")
-
-
-@dataclass(frozen=True)
-class Step:
-    """One rung of an escalation chain."""
-
-    after_s: float  # since the incident reached danger
-    groups: tuple[str, ...]
 
 
 def chain_for(

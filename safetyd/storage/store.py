@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .incidents import Transition
-from .records import EVENTS_SCHEMA, INSERT_EVENT, added_columns, event_row
+from ..hazard.incidents import Transition
+from ..hazard.records import EVENTS_SCHEMA, INSERT_EVENT, added_columns, event_row
 
 SCHEMA_VERSION = 1
 # Each table's DDL lives with the code that owns its rows: the events table is

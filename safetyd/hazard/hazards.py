@@ -38,11 +38,11 @@ from typing import NamedTuple
 import numpy as np
 import shapely
 
-from .bodyparts import NUM_LANDMARKS, Fallback, label
+from ..base.bodyparts import NUM_LANDMARKS, Fallback, label
+from ..vision.calibration import FloorMap
+from ..vision.tracking import Track
+from ..zones.model import Zone
 from .outlines import Outlines
-from .vision.calibration import FloorMap
-from .vision.tracking import Track
-from .zones.model import Zone
 
 
 class Level(StrEnum):

@@ -16,8 +16,8 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from .bodyparts import GROUPS, SKELETON
-from .vision.calibration import FloorMap
+from ..base.bodyparts import GROUPS, SKELETON
+from ..vision.calibration import FloorMap, image_rings
 
 BGR = tuple[int, int, int]
 LEVEL_COLOURS: dict[str, BGR] = {
@@ -29,57 +29,6 @@ LEVEL_COLOURS: dict[str, BGR] = {
 }
 WARN_BUFFER_COLOUR: BGR = (0, 220, 255)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
-
-
-def _rings(geom: BaseGeometry) -> list[np.ndarray]:
-    rings: list[np.ndarray] = []
-    for poly in getattr(geom, "geoms", [geom]):
-        if poly.is_empty:
-            continue
-        if poly.geom_type == "Polygon":
-            rings.append(np.asarray(poly.exterior.coords)[:, :2])
-            rings.extend(np.asarray(r.coords)[:, :2] for r in poly.interiors)
-        else:  # a buffer of a polygon is still polygonal; anything else: its boundary
-            rings.extend(_rings(poly.envelope))
-    return rings
-
-
-# A floor zone is cut where the floor→image homography's w falls below this
-# fraction of its largest value over the zone: short of the horizon (w = 0), where
-# image positions run off to infinity, and well past any edge of the picture.
-_MIN_DEPTH_FRACTION = 1e-3
-
-
-def in_front_of_camera(geom: BaseGeometry, floor_map: FloorMap) -> BaseGeometry:
-    """The part of a floor geometry (metres) that lies in front of the camera. A lane
-    that runs on behind the camera has no image there; without the cut its ring
-    would not be drawable at all."""
-    a, b, c = floor_map.to_image[2]
-    w = shapely.get_coordinates(geom) @ (a, b) + c
-    if not len(w) or w.max() <= 0:
-        return shapely.Polygon()
-    w_min = _MIN_DEPTH_FRACTION * w.max()
-    norm = float(np.hypot(a, b))
-    if w.min() >= w_min or norm == 0:
-        return geom
-    # The half-plane a x + b y + c >= w_min, as a quadrilateral larger than the zone.
-    n = np.array([a, b]) / norm
-    d = np.array([-n[1], n[0]])
-    p0 = n * (w_min - c) / norm
-    x0, y0, x1, y1 = geom.bounds
-    size = 4 * (np.hypot(x1 - x0, y1 - y0) + np.hypot(*(p0 - ((x0 + x1) / 2, (y0 + y1) / 2))) + 1)
-    quad = shapely.Polygon([p0 - size * d, p0 + size * d, p0 + size * (d + n), p0 + size * (n - d)])
-    parts = shapely.get_parts(shapely.intersection(geom, quad))
-    return shapely.MultiPolygon([g for g in parts if g.geom_type == "Polygon"])
-
-
-def image_rings(geom: BaseGeometry, floor_map: FloorMap | None) -> list[np.ndarray]:
-    """Pixel-space rings of a geometry given in pixels (floor_map None) or metres."""
-    if floor_map is None:
-        return _rings(geom)
-    visible = in_front_of_camera(geom, floor_map)
-    dense = shapely.segmentize(visible, max_segment_length=0.1)  # 10 cm steps
-    return [floor_map.image(r) for r in _rings(dense)]
 
 
 def _poly(img: np.ndarray, rings: Sequence[np.ndarray], colour: BGR, thickness: int) -> None:
@@ -348,8 +297,8 @@ def zone_preview(
     """Draw zones, warn buffers and the regions the pose model would look at with every
     zone armed (before the camera has learned people's sizes) onto ``image``; return
     (whole frame?, the region boxes). ``safetyd zones render`` and the zone editor."""
-    from .vision import regions as regionplan
-    from .vision.sizes import Heights
+    from ..vision import regions as regionplan
+    from ..vision.sizes import Heights
 
     h, w = image.shape[:2]
     plan = regionplan.plan(zones, {z.id for z in zones}, (w, h), Heights(floor_map), floor_map)

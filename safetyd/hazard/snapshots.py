@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import cv2
 import numpy as np
 
-from .incidents import Transition
-from .ratelog import RateLimitedLog
-from .render import (
+from ..base.ratelog import RateLimitedLog
+from ..base.timing import day, stamp
+from ..drawing.render import (
     LEVEL_COLOURS,
     Explained,
     blur_faces,
@@ -23,10 +23,10 @@ from .render import (
     draw_zones,
     put_label,
 )
-from .timing import day, stamp
-from .vision.calibration import FloorMap
-from .vision.tracking import Track
-from .zones.model import Zone
+from ..vision.calibration import FloorMap
+from ..vision.tracking import Track
+from ..zones.model import Zone
+from .incidents import Transition
 
 UTC_ZONE = ZoneInfo("UTC")
 log = logging.getLogger(__name__)

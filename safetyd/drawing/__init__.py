@@ -1,0 +1,2 @@
+"""Drawing zones, regions and people on frames: previews, annotated replays and
+snapshots."""

@@ -1,0 +1,1 @@
+"""The SQLite state database: incident events, the outbox, the lifecycle ledger."""
