@@ -11,6 +11,9 @@
 * ``PoseEstimator``: a pose model on one picture stream (MediaPipe in
   safetyd/vision/pose.py). It keeps per-stream state (VIDEO mode), so each
   region or followed person gets an instance of its own.
+* ``Part``: a thread-owning component of the daemon: ``stop``, ``stalled(now)``,
+  ``reload(old, new) -> Reloaded`` (applied, restarted, or keys kept until a
+  restart). service/app.py starts them in order and stops them in reverse.
 * ``FrameOutput``: where each frame's zone levels go (plant I/O, MQTT live
   state); handed a ``ZoneView`` after every frame, it must never block.
 * ``Clock``: seconds, injected wherever time is read, so that the pure parts
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
+    from .assembly.load import LoadedConfig
     from .base.alerts import Alert
     from .vision.pose import Pose
     from .zones.model import Zone
@@ -61,6 +65,33 @@ class FrameOutput(Protocol):
     showed, acts on a change, and never blocks (store and wake a thread of its own)."""
 
     def show_frame(self, view: ZoneView) -> None: ...
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """What a part made of a reloaded configuration."""
+
+    what: str  # "applied" (in place), "restarted", "unchanged"
+    restart_keys: tuple[str, ...] = ()  # changed keys it keeps until the daemon restarts
+
+
+class Part(Protocol):
+    """A component of the running daemon that owns threads (service/app.py holds them
+    in a list: started in order, stopped in reverse, each asked on a reload and by
+    the watchdog)."""
+
+    name: str
+
+    def stop(self) -> None: ...
+
+    def stalled(self, now: float) -> list[str]:
+        """Why this part is not doing its work (``now``: monotonic), or nothing."""
+        ...
+
+    def reload(self, old: LoadedConfig, new: LoadedConfig) -> Reloaded:
+        """Take a reloaded configuration that has passed validation; never raise for
+        what the configuration says (it was checked)."""
+        ...
 
 
 class PoseEstimator(Protocol):

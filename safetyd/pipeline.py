@@ -165,7 +165,7 @@ class CameraPipeline:
         gate: bool | None = None,
         learned: LearnedHeights | None = None,
     ) -> CameraPipeline:
-        """The pipeline of one camera, from its settings (config/settings.py) and nothing
+        """The pipeline of one camera, from its settings (assembly/settings.py) and nothing
         else: what a reload compares is exactly what the pipeline reads."""
         run, live = settings.run, settings.live
         vis = run.pose.visibility_threshold

@@ -223,7 +223,7 @@ def test_a_console_beyond_loopback_without_users_is_refused(tmp_path) -> None:
 def test_the_users_file_follows_the_state_dir_the_daemon_runs_with(tmp_path) -> None:
     """Round 2: `safetyd user add --config` wrote the configured state dir's users file
     while the daemon, started with --state-dir, read another: login failed without a
-    word. One rule (config/load.py): [console] users_file, else users.json in the state
+    word. One rule (assembly/load.py): [console] users_file, else users.json in the state
     directory, which --state-dir replaces for the daemon and for `safetyd user` alike;
     check-config and the start name the file."""
     from conftest import BASE_TOML

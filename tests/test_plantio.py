@@ -460,7 +460,7 @@ def test_the_heartbeat_reads_no_part_before_the_daemon_has_started(
     app = App(path)  # as start() has it when the plant starts: config and metrics only
     app.loaded, app.metrics = cfg.load(path), Metrics()
     with caplog.at_level("INFO", logger="safetyd.plant"):
-        plant = app._start_plant(app.loaded)
+        plant = app._start_plant(app.loaded, None)
         try:
             time.sleep(1.0)  # several heartbeat cycles
         finally:

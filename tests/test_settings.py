@@ -1,4 +1,4 @@
-"""One mapping from the configuration to the runtime (config/settings.py), checked
+"""One mapping from the configuration to the runtime (assembly/settings.py), checked
 key by key over the configuration model itself: a key added to the model and
 forgotten in the mapping fails here.
 
@@ -200,6 +200,33 @@ def test_disabling_and_adding_cameras_stop_and_start_them(base) -> None:
     off["cameras"][0]["enabled"] = False
     plan, _ = plan_reload({"cam1": CameraSettings.of(old, "cam1")}, old, _load(tmp, off, "o.toml"))
     assert plan.stop == ("cam1",) and plan.start == ()
-    http = _changed(data, "http.port", 9999)
-    plan, _ = plan_reload({"cam1": CameraSettings.of(old, "cam1")}, old, _load(tmp, http, "h.toml"))
-    assert plan.restart_daemon == ("[http] port",) and plan.apply == ("cam1",)
+    http = _load(tmp, _changed(data, "http.port", 9999), "h.toml")
+    plan, _ = plan_reload({"cam1": CameraSettings.of(old, "cam1")}, old, http)
+    assert plan.apply == ("cam1",)  # the cameras keep running; the http part names its key
+
+
+def test_a_server_part_names_its_changed_keys_and_keeps_them() -> None:
+    """[http] and [console] are made once at start: a reload keeps them, and the part
+    that owns each says which of its keys changed (the daemon logs them together)."""
+    from safetyd.assembly.changes import changed_keys
+    from safetyd.config.model import HttpSettings
+    from safetyd.service.parts import ServerPart
+
+    class Old:
+        config = type("C", (), {"http": HttpSettings()})()
+
+    class New:
+        config = type("C", (), {"http": HttpSettings(port=9999, enabled=False)})()
+
+    class Alive:
+        alive, stopped = True, False
+
+        def stop(self) -> None:
+            self.stopped = True
+
+    part = ServerPart("http", Alive(), "http")
+    reloaded = part.reload(Old(), New())  # type: ignore[arg-type]
+    assert reloaded.what == "unchanged"
+    assert set(reloaded.restart_keys) == {"[http] port", "[http] enabled"}
+    assert part.reload(Old(), Old()).restart_keys == ()  # type: ignore[arg-type]
+    assert changed_keys("mqtt", None, HttpSettings()) == ["[mqtt] (added)"]

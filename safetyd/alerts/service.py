@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from ..abc import Sink
+from ..abc import Reloaded, Sink
 from ..assembly.load import LoadedConfig
 from ..base.alerts import Alert, AlertKind, OutboxStatus, SystemAlert
 from ..hazard.incidents import Transition
@@ -158,6 +158,13 @@ class AlertService:
         service = cls(loaded, store, build_sinks(loaded, mqtt), alarms=alarms, mqtt=mqtt)
         service._own_mqtt = bool(own)
         return service
+
+    name = "alerts"
+
+    def reload(self, old: LoadedConfig, new: LoadedConfig) -> Reloaded:
+        """Part: recipients, sinks and limits from the reloaded configuration."""
+        self.reconfigure(new)
+        return Reloaded("applied")
 
     def reconfigure(self, loaded: LoadedConfig) -> None:
         """Take a reloaded configuration: recipients, sinks, limits. Queued rows stay."""

@@ -19,7 +19,7 @@ def _path(args: argparse.Namespace) -> Path | None:
     if args.users_file:
         return Path(args.users_file)
     if args.config:
-        # The daemon's own rule (config/load.py): [console] users_file, else users.json in
+        # The daemon's own rule (assembly/load.py): [console] users_file, else users.json in
         # the state directory, which --state-dir replaces, as it does for the daemon.
         return load_config(args.config, state_dir=args.state_dir).users_path
     print("give --config (its [console] users_file) or --users-file", file=sys.stderr)

@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..abc import ZoneView
+from ..abc import Reloaded, ZoneView
+from ..assembly.changes import changed_keys
 from ..assembly.load import LoadedConfig
 from ..base.alerts import AlertKind, SystemAlert
 from ..config.mqtt import MqttSettings
@@ -117,6 +118,14 @@ class MqttService:
         if not self.link.alive:
             problems.append("mqtt network thread ended")
         return problems
+
+    name = "mqtt"
+
+    def reload(self, old: LoadedConfig, new: LoadedConfig) -> Reloaded:
+        """Part: the zones may have changed (discovery and state again); [mqtt] itself
+        is kept until a restart, and each changed key is named."""
+        self.reloaded()
+        return Reloaded("applied", tuple(changed_keys("mqtt", old.config.mqtt, new.config.mqtt)))
 
     def reloaded(self) -> None:
         """Zones may have changed: discovery and state again."""

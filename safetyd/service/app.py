@@ -1,10 +1,11 @@
 """The daemon (``safetyd run``): wiring, signals, the main loop, the watchdog.
 
-One lifecycle: the parts start in order into an ``ExitStack`` — the store, the
-HTTP endpoint (bound first, so a taken port is reported before any camera
-opens), alert delivery, the cameras, the scheduler — and stop in reverse. A
-start that fails half-way unwinds what it had started. Each part answers
-``stalled(now)``; the main thread feeds systemd's watchdog only while none is.
+One lifecycle: the parts (abc.Part) start in order into an ``ExitStack`` — the
+store, the HTTP endpoint (bound first, so a taken port is reported before any
+camera opens), alert delivery, the plant I/O, the cameras, MQTT, the scheduler,
+the console — and stop in reverse. A start that fails half-way unwinds what it
+had started. Each part answers ``stalled(now)``; the main thread feeds systemd's
+watchdog only while none is. A reload asks each part, in the order of its start.
 
 Threads: per camera a reader and an inference thread, the alert delivery
 worker, APScheduler's workers, the HTTP server; the main thread supervises.
@@ -21,6 +22,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 import cv2
 
-from ..abc import FrameOutput
+from ..abc import FrameOutput, Part
 from ..alerts import messages
 from ..alerts.escalation import zone_chain
 from ..alerts.service import AlertService
@@ -41,11 +43,12 @@ from ..hazard.lifecycle import next_step_at
 from ..mqtt.service import MqttService, link_of
 from ..plant.service import Plant
 from ..storage.store import is_storage_failure, open_store
-from . import logsetup, memory
+from . import logsetup
 from .camera import Cameras
 from .jobs import Jobs
 from .metrics import Metrics, StateCollector
-from .reload import enabled_settings, plan_reload
+from .parts import JobsPart, PlantPart, ServerPart
+from .reload import enabled_settings
 from .scheduler import Scheduler
 from .sdnotify import Notifier, watchdog_interval
 from .status import AnswerStatus, DeliveryStatus, MqttStatus, SnoozeStatus, Status
@@ -102,6 +105,7 @@ class App:
         self.reload_refused: str | None = None  # until a reload succeeds
         self.reloads = 0  # reloads done (applied or refused), for request_reload
         self._started = False  # every part exists (set at the end of start)
+        self.parts: list[Part] = []  # in the order of their start
         self._reload_done = threading.Condition()
 
     # -- start ---------------------------------------------------------------------
@@ -153,13 +157,13 @@ class App:
                 )
             except OSError as exc:
                 raise StartupError(_listen_error(c.http.bind, c.http.port, exc)) from None
-            stack.callback(self.web.stop)
+            self._add(stack, ServerPart("http", self.web, "http"))
         # The broker connection before alert delivery (the mqtt sink publishes through
         # it); connecting happens in the background and never holds up the start.
         link = link_of(self.loaded) if c.mqtt is not None else None
         self.alerts = AlertService.from_config(self.loaded, self.store, mqtt=link)
         self.alerts.start()
-        stack.callback(self._stop_alerts)
+        self._add(stack, self.alerts, stop=self._stop_alerts)
         self.mqtt: MqttService | None = None
         if link is not None:
             self.mqtt = MqttService(
@@ -168,41 +172,48 @@ class App:
             )  # fmt: skip
         # Plant I/O before the cameras (their first frames are shown) and stopped after
         # them, showing its "stopped" state last.
-        self.plant = self._start_plant(self.loaded)
-        stack.callback(lambda: self.plant.stop())
+        self.plant = PlantPart(self._start_plant, self.loaded)
+        self._add(stack, self.plant)
         self.cameras = Cameras(
             self.store, self.alerts, self.metrics, self.frame_outputs,
-            machine=lambda input_id: self.plant.allows(input_id),
+            machine=self.plant.allows, stop_budget_s=STOP_BUDGET_S,
         )  # fmt: skip
         for cam in c.cameras:
             if not cam.enabled:
                 log.info("camera %s is disabled in the configuration", cam.id)
-        stack.callback(self.cameras.stop, STOP_BUDGET_S)
+        self._add(stack, self.cameras)
         self.cameras.start(enabled_settings(self.loaded))
         if self.mqtt is not None:
             self.mqtt.start()
-            stack.callback(self.mqtt.stop)
+            self._add(stack, self.mqtt)
         self.metrics.add_collector(StateCollector(self.status))
         self.scheduler = Scheduler()
         self.jobs = Jobs(
             lambda: self.loaded, self.store, self.alerts, self.cameras, self.scheduler,
             on_acknowledged=lambda s, via: self.metrics.time_to_acknowledge.labels(via).observe(s),
-            plant=lambda: self.plant,
+            plant=lambda: self.plant.current,
         )  # fmt: skip
+        self.cameras.on_stopped = self.jobs.blind.forget
         self.jobs.schedule()
         self.scheduler.start()
-        stack.callback(self.scheduler.stop)
+        self._add(stack, JobsPart(self.jobs, self.scheduler))
         if self.web:
             self.web.start()
             log.info("http on %s", _address(c.http.bind, self.web.port))
         self.console = self._start_console()
         if self.console is not None:
-            stack.callback(self.console.stop)
+            self._add(stack, ServerPart("console", self.console, "console"))
+
+    def _add(self, stack: ExitStack, part: Part, stop: Callable[[], object] | None = None) -> None:
+        """A started part: stopped in reverse order of its start (``stop``: in place of
+        its own), asked on every reload and by the watchdog."""
+        self.parts.append(part)
+        stack.callback(stop or part.stop)
 
     def frame_outputs(self) -> list[FrameOutput]:
         """Where each frame's zone levels go, in this order: the plant's stack lights
         first (before any SMS is queued), then the broker's live state."""
-        outputs: list[FrameOutput] = [self.plant]
+        outputs: list[FrameOutput] = [self.plant.current]
         if self.mqtt is not None:
             outputs.append(self.mqtt)
         return outputs
@@ -233,7 +244,7 @@ class App:
         )
         return console
 
-    def _start_plant(self, loaded: LoadedConfig, carry_over: Plant | None = None) -> Plant:
+    def _start_plant(self, loaded: LoadedConfig, carry_over: Plant | None) -> Plant:
         c = loaded.config
         plant = Plant(
             c,
@@ -332,15 +343,7 @@ class App:
 
     def stalled(self) -> list[str]:
         now = time.monotonic()
-        problems = self.cameras.stalled(now) + self.alerts.stalled(now)
-        problems += self.scheduler.stalled(now) + self.plant.stalled(now)
-        if self.mqtt is not None:
-            problems += self.mqtt.stalled(now)
-        if self.web and not self.web.alive:
-            problems.append("http server ended")
-        if self.console is not None and not self.console.alive:
-            problems.append("console server ended")
-        return problems
+        return [problem for part in self.parts for problem in part.stalled(now)]
 
     # -- reload ---------------------------------------------------------------------
 
@@ -365,48 +368,21 @@ class App:
         self.reload_refused = None
         for p in new.warnings:
             log.warning("reload: %s", p)
-        plan, wanted = plan_reload(self.cameras.running(), self.loaded, new)
-        if plan.restart_daemon:
+        old, self.loaded = self.loaded, new
+        logsetup.use_timezone(ZoneInfo(new.config.site.timezone))
+        # Every part in the order of its start: alerts, the plant I/O (a new one shows
+        # what the old one knew until the cameras' next frames), the cameras, MQTT, the
+        # timed jobs; the servers say which of their keys wait for a restart.
+        kept = ["storage.state_dir"] if new.state_dir != old.state_dir else []
+        for part in self.parts:
+            kept += part.reload(old, new).restart_keys
+        if kept:
             log.warning(
                 "reload: %s changed: kept as they were until a restart (systemctl restart safetyd)",
-                ", ".join(plan.restart_daemon),
+                ", ".join(sorted(kept)),
             )
-        self.alerts.reconfigure(new)
-        old_io = (self.loaded.config.outputs, self.loaded.config.inputs)
-        if (new.config.outputs, new.config.inputs) != old_io or new.zones != self.loaded.zones:
-            old_plant = self.plant
-            old_plant.stop()
-            # The cameras find it at their next frame; until then it shows what the old
-            # one knew (no flash of camera_offline on a zone save).
-            self.plant = self._start_plant(new, carry_over=old_plant)
-            log.info("plant I/O restarted with the new configuration")
-        for camera_id in plan.stop:
-            log.info("camera %s removed", camera_id)
-            self.cameras.stop_one(camera_id, STOP_BUDGET_S)
-            self.jobs.blind.forget(camera_id)
-        for camera_id in plan.apply:
-            self.cameras.runners[camera_id].apply(wanted[camera_id])
-            log.info(
-                "camera %s: %d zone(s) swapped in, camera kept running",
-                camera_id,
-                len(wanted[camera_id].live.zones),
-            )
-        for camera_id in plan.restart:
-            self.cameras.stop_one(camera_id, STOP_BUDGET_S)
-            self.jobs.blind.forget(camera_id)
-        self.cameras.start({i: wanted[i] for i in (*plan.restart, *plan.start)})
-        for camera_id in (*plan.restart, *plan.start):
-            log.info("camera %s (re)started with its new settings", camera_id)
-        self.loaded = new
-        if self.mqtt is not None:
-            self.mqtt.reloaded()
-        logsetup.use_timezone(ZoneInfo(new.config.site.timezone))
-        self.jobs.schedule()
-        self.jobs.log_arming()
         self.notifier.ready(self.status_line())
         log.info("reloaded: %s", self.status_line())
-        if plan.stop or plan.restart:
-            memory.trim()  # the replaced cameras' models freed hundreds of MB
         return True
 
     def _refused(self, what: str) -> None:

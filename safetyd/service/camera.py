@@ -26,9 +26,10 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..abc import FrameOutput, ZoneView
+from ..abc import FrameOutput, Reloaded, ZoneView
 from ..alerts import messages
 from ..alerts.service import AlertService
+from ..assembly.load import LoadedConfig
 from ..assembly.settings import CameraSettings
 from ..base.alerts import OutboxStatus
 from ..base.ratelog import RateLimitedLog
@@ -42,13 +43,16 @@ from ..vision.sizes import load_heights, save_heights
 from ..vision.sources import CameraSource, password_reader
 from ..zones.arming import machine_armed
 from ..zones.model import Zone
+from . import memory
 from .blind import CameraState
 from .held import Held, HeldEvents
 from .metrics import Metrics
+from .reload import plan_reload
 from .status import CameraStatus, IncidentStatus, ZoneStatus
 
 # The journal has named these lines "safetyd.runner" since v1; operators filter on it.
 log = logging.getLogger("safetyd.runner")
+daemon_log = logging.getLogger("safetyd.daemon")  # reload lines, under the daemon's name
 UNRECORDED_LIMIT = 10_000  # batches of incident events held while the database fails
 SIZES_SAVE_S = 300.0  # what the camera learned about people's sizes is saved this often
 STALL_S = 10.0  # an inference thread silent this long is wedged
@@ -430,9 +434,14 @@ class Cameras:
         metrics: Metrics,
         outputs: Callable[[], Sequence[FrameOutput]] = tuple,
         machine: Callable[[str], bool] = lambda input_id: True,
+        stop_budget_s: float = 7.0,
     ) -> None:
         self.outputs = outputs
         self.machine = machine
+        self.stop_budget_s = stop_budget_s
+        # A camera stopped by a reload (removed, or restarted with new settings): its
+        # blind-camera alarm state is forgotten (service/jobs.py sets this).
+        self.on_stopped: Callable[[str], object] = lambda camera_id: None
         self.store = store
         self.alerts = alerts
         self.metrics = metrics
@@ -447,14 +456,41 @@ class Cameras:
     def running(self) -> dict[str, CameraSettings]:
         return {i: r.settings for i, r in self.runners.items()}
 
+    name = "cameras"
+
+    def reload(self, old: LoadedConfig, new: LoadedConfig) -> Reloaded:
+        """Part: each camera compared by its settings (service/reload.py): the live
+        ones swapped in between two frames, the others restarted, removed or added."""
+        plan, wanted = plan_reload(self.running(), old, new)
+        for camera_id in plan.stop:
+            daemon_log.info("camera %s removed", camera_id)
+            self.stop_one(camera_id, self.stop_budget_s)
+            self.on_stopped(camera_id)
+        for camera_id in plan.apply:
+            self.runners[camera_id].apply(wanted[camera_id])
+            daemon_log.info(
+                "camera %s: %d zone(s) swapped in, camera kept running",
+                camera_id,
+                len(wanted[camera_id].live.zones),
+            )
+        for camera_id in plan.restart:
+            self.stop_one(camera_id, self.stop_budget_s)
+            self.on_stopped(camera_id)
+        self.start({i: wanted[i] for i in (*plan.restart, *plan.start)})
+        for camera_id in (*plan.restart, *plan.start):
+            daemon_log.info("camera %s (re)started with its new settings", camera_id)
+        if plan.stop or plan.restart:
+            memory.trim()  # the replaced cameras' models freed hundreds of MB
+        return Reloaded("restarted" if plan.stop or plan.restart or plan.start else "applied")
+
     def stop_one(self, camera_id: str, budget_s: float) -> None:
         runner = self.runners.pop(camera_id)
         runner.request_stop()
         runner.join(time.monotonic() + budget_s)
 
-    def stop(self, budget_s: float = 7.0) -> None:
+    def stop(self, budget_s: float | None = None) -> None:
         """Every camera asked to stop first, then each joined within the one budget."""
-        deadline = time.monotonic() + budget_s
+        deadline = time.monotonic() + (self.stop_budget_s if budget_s is None else budget_s)
         for r in self.runners.values():
             r.request_stop()
         for r in self.runners.values():

@@ -46,7 +46,7 @@ the model reports as a small person is the wrong size and never moves of its
 own. Before the camera knows how big people are (no calibration, nobody seen
 yet, nobody overlapping), size cannot condemn anything; once it does, a track
 judged a phantom later has its incident closed with reason ``phantom``
-(incidents.py).
+(hazard/incidents.py).
 
 Pure apart from reading pixels of the frame it is given.
 """

@@ -1,0 +1,108 @@
+"""The daemon's parts that are not a package's service of their own: the two HTTP
+servers, the plant I/O (a new Plant on a reload that changes it), and the timed
+jobs. Each implements abc.Part; service/app.py holds them in a list.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from ..abc import Reloaded, ZoneView
+from ..assembly.changes import changed_keys
+from ..assembly.load import LoadedConfig
+from ..plant.modbus import DeviceHealth
+from ..plant.service import Plant
+from .jobs import Jobs
+from .scheduler import Scheduler
+
+log = logging.getLogger("safetyd.daemon")
+
+
+class _Server(Protocol):
+    @property
+    def alive(self) -> bool: ...
+
+    def stop(self) -> None: ...
+
+
+class ServerPart:
+    """An HTTP server made once at start: its ``[section]`` is kept until a restart,
+    and a reload names each of its keys that changed."""
+
+    def __init__(self, name: str, server: _Server, section: str) -> None:
+        self.name = name
+        self.server = server
+        self.section = section
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def stalled(self, now: float) -> list[str]:
+        return [] if self.server.alive else [f"{self.name} server ended"]
+
+    def reload(self, old: LoadedConfig, new: LoadedConfig) -> Reloaded:
+        keys = changed_keys(
+            self.section, getattr(old.config, self.section), getattr(new.config, self.section)
+        )
+        return Reloaded("unchanged", tuple(keys))
+
+
+class PlantPart:
+    """The plant I/O: its devices are made from the configuration, so a reload that
+    changes the outputs, the inputs or the zones starts a new Plant, which shows what
+    the old one knew until the cameras' next frames (no flash of camera_offline).
+    Also the FrameOutput the cameras are handed and the machine states they ask."""
+
+    name = "plant"
+
+    def __init__(self, make: Callable[[LoadedConfig, Plant | None], Plant], loaded: LoadedConfig):
+        self._make = make
+        self.current = make(loaded, None)
+
+    def show_frame(self, view: ZoneView) -> None:
+        self.current.show_frame(view)
+
+    def allows(self, input_id: str) -> bool:
+        return self.current.allows(input_id)
+
+    def health(self) -> Iterable[DeviceHealth]:
+        return self.current.health()
+
+    def stop(self) -> None:
+        self.current.stop()
+
+    def stalled(self, now: float) -> list[str]:
+        return self.current.stalled(now)
+
+    def reload(self, old: LoadedConfig, new: LoadedConfig) -> Reloaded:
+        before = (old.config.outputs, old.config.inputs, old.zones)
+        if (new.config.outputs, new.config.inputs, new.zones) == before:
+            return Reloaded("unchanged")
+        previous = self.current
+        previous.stop()
+        self.current = self._make(new, previous)
+        log.info("plant I/O restarted with the new configuration")
+        return Reloaded("restarted")
+
+
+class JobsPart:
+    """The timed work (APScheduler): scheduled again from a reloaded configuration."""
+
+    name = "scheduler"
+
+    def __init__(self, jobs: Jobs, scheduler: Scheduler) -> None:
+        self.jobs = jobs
+        self.scheduler = scheduler
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+
+    def stalled(self, now: float) -> list[str]:
+        return self.scheduler.stalled(now)
+
+    def reload(self, old: LoadedConfig, new: LoadedConfig) -> Reloaded:
+        self.jobs.schedule()
+        self.jobs.log_arming()
+        return Reloaded("applied")
