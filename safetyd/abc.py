@@ -15,7 +15,9 @@
   ``reload(old, new) -> Reloaded`` (applied, restarted, or keys kept until a
   restart). service/app.py starts them in order and stops them in reverse.
 * ``FrameOutput``: where each frame's zone levels go (plant I/O, MQTT live
-  state); handed a ``ZoneView`` after every frame, it must never block.
+  state); handed a ``ZoneView`` after every frame, it must never block. An
+  output registered in safetyd/extensions/ is a ``RunningOutput``: a
+  FrameOutput that can also be stopped and asked whether it is stalled.
 * ``Clock``: seconds, injected wherever time is read, so that the pure parts
   (incidents, the delivery worker's schedule) run on a test's clock.
 """
@@ -65,6 +67,18 @@ class FrameOutput(Protocol):
     showed, acts on a change, and never blocks (store and wake a thread of its own)."""
 
     def show_frame(self, view: ZoneView) -> None: ...
+
+
+class RunningOutput(FrameOutput, Protocol):
+    """An output from safetyd/extensions/, once started: shown every frame, asked by
+    the watchdog, stopped with the daemon (a reload that changes its table stops it
+    and starts a new one from the new settings)."""
+
+    def stop(self) -> None: ...
+
+    def stalled(self, now: float) -> list[str]:
+        """Why it is not doing its work (``now``: monotonic), or nothing."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "safetyd"
 # version).
 ORDER = [
     "safetyd", "safetyd.abc", "safetyd.base", "safetyd.config", "safetyd.zones",
-    "safetyd.vision", "safetyd.assembly", "safetyd.drawing", "safetyd.hazard",
+    "safetyd.vision", "safetyd.extensions", "safetyd.assembly", "safetyd.drawing", "safetyd.hazard",
     "safetyd.pipeline", "safetyd.storage", "safetyd.plant", "safetyd.mqtt",
     "safetyd.alerts", "safetyd.console", "safetyd.service", "safetyd.cli",
     "safetyd.__main__",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from .. import extensions
 from ..abc import Reloaded, Sink
 from ..assembly.load import LoadedConfig
 from ..base.alerts import Alert, AlertKind, OutboxStatus, SystemAlert
@@ -82,11 +83,25 @@ SINKS: dict[str, Callable[[LoadedConfig, MqttLink | None], Sink | None]] = {
 }
 
 
+def _extension(kind: extensions.SinkKind) -> Callable[[LoadedConfig, MqttLink | None], Sink | None]:
+    def build(loaded: LoadedConfig, mqtt: MqttLink | None) -> Sink | None:
+        settings = loaded.sections.get(kind.section)
+        return kind.build(settings) if settings is not None else None
+
+    return build
+
+
+def registered_sinks() -> dict[str, Callable[[LoadedConfig, MqttLink | None], Sink | None]]:
+    """SINKS and the channels registered in safetyd/extensions/."""
+    return SINKS | {kind.name: _extension(kind) for kind in extensions.SINKS}
+
+
 def build_sinks(loaded: LoadedConfig, mqtt: MqttLink | None = None) -> dict[str, Sink]:
-    """The configured sinks (``alerts.sinks``), in SINKS' order. ``mqtt``: the box's
-    broker connection (the mqtt sink publishes through it)."""
+    """The configured sinks (``alerts.sinks``), in the registry's order. ``mqtt``: the
+    box's broker connection (the mqtt sink publishes through it)."""
     chosen = loaded.config.alerts.sinks
-    built = {name: make(loaded, mqtt) for name, make in SINKS.items() if name in chosen}
+    made = registered_sinks().items()
+    built = {name: make(loaded, mqtt) for name, make in made if name in chosen}
     return {name: sink for name, sink in built.items() if sink is not None}
 
 

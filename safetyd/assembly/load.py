@@ -13,12 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import (
-    ValidationError,
-)
+from pydantic import BaseModel, ValidationError
 
+from .. import extensions
 from ..base.problems import InvalidConfig, Problem, errors, suggest
-from ..config.model import Config
+from ..config.model import EXTENSION_SINKS, Config
 from ..config.pydantic_problems import problems_from
 from ..vision.calibration import degenerate_reason
 from ..zones.load import load_zone_files
@@ -33,6 +32,9 @@ class LoadedConfig:
     config: Config
     zones: dict[str, tuple[Zone, ...]]  # camera id -> its zones
     warnings: tuple[Problem, ...] = field(default=())
+    # The tables of safetyd/extensions/' outputs and sinks that the file has, by their
+    # section ("opcua", "alerts.slack"), each validated against its own schema.
+    sections: Mapping[str, BaseModel] = field(default_factory=dict)
 
     def resolve(self, value: str) -> Path:
         return resolve_path(self.path, value)
@@ -60,23 +62,62 @@ MAX_CONFIG_BYTES = 1_000_000
 
 def parse_config(path: Path) -> tuple[Config | None, list[Problem]]:
     """Parse and validate the TOML file alone (no zone files)."""
+    config, _sections, problems = parse_config_sections(path)
+    return config, problems
+
+
+def _extension_tables(data: dict, file: str) -> tuple[dict[str, BaseModel], list[Problem]]:
+    """Take each registered extension's table out of ``data`` (config/'s schema does
+    not know them) and validate it against its own schema."""
+    found: dict[str, BaseModel] = {}
+    problems: list[Problem] = []
+    alerts = data.get("alerts")
+    tables: list[tuple[dict, str, str, type[BaseModel]]] = [
+        (data, kind.section, kind.section, kind.settings) for kind in extensions.OUTPUTS
+    ]
+    if isinstance(alerts, dict):
+        tables += [(alerts, k.name, k.section, k.settings) for k in extensions.SINKS]
+    for holder, key, section, schema in tables:
+        if key not in holder:
+            continue
+        try:
+            found[section] = schema.model_validate(holder.pop(key))
+        except ValidationError as exc:
+            problems += problems_from(exc, schema, file, prefix=section)
+    return found, problems
+
+
+def parse_config_sections(
+    path: Path,
+) -> tuple[Config | None, dict[str, BaseModel], list[Problem]]:
+    """``parse_config`` with the extensions' tables (``LoadedConfig.sections``)."""
     name = str(path)
     try:
         size = path.stat().st_size
     except OSError as exc:
-        return None, [Problem(name, "", f"cannot read the file: {exc.strerror}")]
+        return None, {}, [Problem(name, "", f"cannot read the file: {exc.strerror}")]
     if size > MAX_CONFIG_BYTES:
-        return None, [Problem(name, "", f"file is {size} bytes; a configuration is under 1 MB")]
+        why = f"file is {size} bytes; a configuration is under 1 MB"
+        return None, {}, [Problem(name, "", why)]
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        return None, [Problem(name, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+        why = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        return None, {}, [Problem(name, "", why)]
     except tomllib.TOMLDecodeError as exc:
-        return None, [Problem(name, "", f"not valid TOML: {exc}")]
+        return None, {}, [Problem(name, "", f"not valid TOML: {exc}")]
+    sections, problems = _extension_tables(data, name)
+    context = {EXTENSION_SINKS: [kind.name for kind in extensions.SINKS]}
     try:
-        config = Config.model_validate(data)
+        config = Config.model_validate(data, context=context)
     except ValidationError as exc:
-        return None, problems_from(exc, Config, name)
+        return None, sections, problems + problems_from(exc, Config, name)
+    problems += [
+        Problem(name, "alerts.sinks", f"sinks include {kind.name!r} but there is no "
+                f"[{kind.section}] section")
+        for kind in extensions.SINKS
+        if kind.name in config.alerts.sinks and kind.section not in sections
+    ]  # fmt: skip
     # The schema holds calibration marks; whether they fit one floor is geometry.
     unfit = [
         Problem(name, f"cameras[{i}].calibration", reason)
@@ -85,7 +126,8 @@ def parse_config(path: Path) -> tuple[Config | None, list[Problem]]:
         and (reason := degenerate_reason(cam.calibration.image_points,
                                          cam.calibration.floor_points))
     ]  # fmt: skip
-    return (None, unfit) if unfit else (config, [])
+    problems += unfit
+    return (None, sections, problems) if problems else (config, sections, [])
 
 
 def load(
@@ -199,7 +241,7 @@ def _plant_zones(path: Path, config: Config, zones: dict[str, tuple[Zone, ...]])
 
 
 def _load(path: Path, drafts: Mapping[Path, Path], state_dir: str | Path | None) -> LoadedConfig:
-    config, problems = parse_config(path)
+    config, sections, problems = parse_config_sections(path)
     if config is None:
         raise InvalidConfig(problems, str(path))
     if state_dir is not None:
@@ -276,4 +318,6 @@ def _load(path: Path, drafts: Mapping[Path, Path], state_dir: str | Path | None)
         )
     if errors(problems):
         raise InvalidConfig(problems, str(path))
-    return LoadedConfig(path=path, config=config, zones=zones, warnings=tuple(problems))
+    return LoadedConfig(
+        path=path, config=config, zones=zones, warnings=tuple(problems), sections=sections
+    )

@@ -8,7 +8,7 @@ holds the configuration file (``load.py``)."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -17,10 +17,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from ..base.problems import suggest
 from .console import ConsoleSettings
 from .listen import BindAddress, is_loopback
 from .mqtt import MqttSettings
@@ -382,12 +384,16 @@ class ReplySettings(Base):
 
 
 SinkName = Literal["sms", "webhook", "log", "mqtt"]
+# The channels registered in safetyd/extensions/ are accepted too: the loader names
+# them in the validation context (this schema imports nothing above it).
+EXTENSION_SINKS = "extension_sinks"
 
 
 class AlertSettings(Base):
-    sinks: list[SinkName] = Field(
-        default_factory=lambda: list[SinkName](["log"]),
-        description="where alerts go: sms, webhook, log, mqtt (needs an [mqtt] section)",
+    sinks: list[str] = Field(
+        default_factory=lambda: ["log"],
+        description="where alerts go: sms, webhook, log, mqtt (needs an [mqtt] section), "
+        "or a channel from safetyd/extensions/",
     )
     groups: dict[Ident, Group] = Field(default_factory=dict, description="recipient groups")
     system_recipients: list[str] = Field(
@@ -412,6 +418,17 @@ class AlertSettings(Base):
     webhook: WebhookSettings | None = None
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     storm: StormSettings = Field(default_factory=StormSettings)
+
+    @field_validator("sinks")
+    @classmethod
+    def _known_sinks(cls, sinks: list[str], info: ValidationInfo) -> list[str]:
+        known = [*get_args(SinkName), *(info.context or {}).get(EXTENSION_SINKS, ())]
+        for name in sinks:
+            if name not in known:
+                raise ValueError(
+                    f"unknown sink {name!r}{suggest(name, known)}; sinks: {', '.join(known)}"
+                )
+        return sinks
 
     @model_validator(mode="after")
     def _consistent(self) -> AlertSettings:

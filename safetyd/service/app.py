@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 import cv2
 
+from .. import extensions
 from ..abc import FrameOutput, Part
 from ..alerts import messages
 from ..alerts.escalation import zone_chain
@@ -47,7 +48,7 @@ from . import logsetup
 from .camera import Cameras
 from .jobs import Jobs
 from .metrics import Metrics, StateCollector
-from .parts import JobsPart, PlantPart, ServerPart
+from .parts import JobsPart, OutputPart, PlantPart, ServerPart
 from .reload import enabled_settings
 from .scheduler import Scheduler
 from .sdnotify import Notifier, watchdog_interval
@@ -174,6 +175,10 @@ class App:
         # them, showing its "stopped" state last.
         self.plant = PlantPart(self._start_plant, self.loaded)
         self._add(stack, self.plant)
+        self.outputs: list[OutputPart] = []  # safetyd/extensions/, in OUTPUTS' order
+        for kind in extensions.OUTPUTS:
+            self.outputs.append(OutputPart(kind, self.loaded))
+            self._add(stack, self.outputs[-1])
         self.cameras = Cameras(
             self.store, self.alerts, self.metrics, self.frame_outputs,
             machine=self.plant.allows, stop_budget_s=STOP_BUDGET_S,
@@ -212,11 +217,12 @@ class App:
 
     def frame_outputs(self) -> list[FrameOutput]:
         """Where each frame's zone levels go, in this order: the plant's stack lights
-        first (before any SMS is queued), then the broker's live state."""
+        first (before any SMS is queued), the broker's live state, then the outputs
+        registered in safetyd/extensions/."""
         outputs: list[FrameOutput] = [self.plant.current]
         if self.mqtt is not None:
             outputs.append(self.mqtt)
-        return outputs
+        return outputs + list(self.outputs)
 
     def _start_console(self) -> ConsoleServer | None:
         settings = self.loaded.config.console

@@ -1,6 +1,7 @@
 """The daemon's parts that are not a package's service of their own: the two HTTP
-servers, the plant I/O (a new Plant on a reload that changes it), and the timed
-jobs. Each implements abc.Part; service/app.py holds them in a list.
+servers, the plant I/O (a new Plant on a reload that changes it), the outputs
+registered in safetyd/extensions/, and the timed jobs. Each implements abc.Part;
+service/app.py holds them in a list.
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from ..abc import Reloaded, ZoneView
+from pydantic import BaseModel
+
+from ..abc import Reloaded, RunningOutput, ZoneView
 from ..assembly.changes import changed_keys
 from ..assembly.load import LoadedConfig
+from ..extensions import OutputKind
 from ..plant.modbus import DeviceHealth
 from ..plant.service import Plant
 from .jobs import Jobs
@@ -106,3 +110,56 @@ class JobsPart:
         self.jobs.schedule()
         self.jobs.log_arming()
         return Reloaded("applied")
+
+
+class OutputPart:
+    """An output registered in safetyd/extensions/: running while its table is in the
+    configuration. A reload that changes, adds or removes the table stops the running
+    one and starts one from the new settings; one that cannot start is reported by
+    ``stalled`` (and logged) until a reload or restart starts it."""
+
+    def __init__(self, kind: OutputKind, loaded: LoadedConfig) -> None:
+        self.kind = kind
+        self.name = kind.section
+        self.settings: BaseModel | None = None
+        self.current: RunningOutput | None = None
+        self.error: str | None = None
+        self._start(loaded.sections.get(kind.section))
+
+    def _start(self, settings: BaseModel | None) -> None:
+        self.settings, self.error = settings, None
+        if settings is None:
+            return
+        try:
+            self.current = self.kind.start(settings)
+        except Exception as exc:  # its own fault must not take the cameras down
+            self.error = f"{exc.__class__.__name__}: {exc}"
+            log.error("output [%s] cannot start: %s", self.name, self.error)
+
+    def show_frame(self, view: ZoneView) -> None:
+        # Read once: a reload may swap it meanwhile (the old one may still be shown
+        # this frame while it stops, which an output takes in its stride).
+        current = self.current
+        if current is not None:
+            current.show_frame(view)
+
+    def stop(self) -> None:
+        current, self.current = self.current, None
+        if current is not None:
+            current.stop()
+
+    def stalled(self, now: float) -> list[str]:
+        if self.error is not None:
+            return [f"output [{self.name}] cannot start: {self.error}"]
+        current = self.current
+        return [f"output [{self.name}]: {p}" for p in current.stalled(now)] if current else []
+
+    def reload(self, old: LoadedConfig, new: LoadedConfig) -> Reloaded:
+        settings = new.sections.get(self.kind.section)
+        if settings == self.settings and self.error is None:
+            return Reloaded("unchanged")
+        self.stop()
+        self._start(settings)
+        if settings is not None:
+            log.info("output [%s] restarted with the new configuration", self.name)
+        return Reloaded("restarted")
