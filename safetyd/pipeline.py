@@ -36,7 +36,7 @@ from .vision.gating import GateDecision, MotionGate
 from .vision.phantoms import PhantomJudge
 from .vision.plausibility import PlausibilityFilter
 from .vision.pose import Pose
-from .vision.regional import Expected, RegionalEstimator
+from .vision.regional import RegionalEstimator
 from .vision.regions import MIN_PERSON_PX, RegionPlan
 from .vision.sizes import (
     FloorHeights,
@@ -47,6 +47,7 @@ from .vision.sizes import (
     upright_height,
 )
 from .vision.sources import Frame
+from .vision.targets import Expected
 from .vision.tracking import Track, Tracker
 from .zones.arming import AlwaysArmed, Arming, machine_armed
 from .zones.fit import fit_zones

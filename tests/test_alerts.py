@@ -551,7 +551,7 @@ def test_a_channel_in_the_sink_registry_gets_every_message() -> None:
     from safetyd.alerts.routing import Routes
     from safetyd.alerts.service import SINKS, build_sinks
     from safetyd.base.alerts import AlertKind
-    from safetyd.config.model import Group
+    from safetyd.config.alerts import Group
 
     routes = Routes(
         groups={"operators": Group(numbers=["+15555550100", "+15555550101"])},
@@ -572,6 +572,6 @@ def test_a_channel_in_the_sink_registry_gets_every_message() -> None:
         assert name in SINKS and isinstance(sink.addressed, bool)
     from typing import get_args
 
-    from safetyd.config.model import SinkName
+    from safetyd.config.alerts import SinkName
 
     assert set(get_args(SinkName)) == set(SINKS)

@@ -19,7 +19,7 @@ from safetyd.abc import ZoneView
 from safetyd.assembly import load as cfg
 from safetyd.base.alerts import Alert, AlertKind
 from safetyd.base.problems import InvalidConfig
-from safetyd.config.model import Base
+from safetyd.config.types import Base
 
 
 class BoardSettings(Base):

@@ -22,8 +22,9 @@ from safetyd.pipeline import CameraPipeline
 from safetyd.vision import regions
 from safetyd.vision.plausibility import PlausibilityFilter
 from safetyd.vision.pose import MediaPipePoseEstimator
-from safetyd.vision.regional import Expected, RegionalEstimator
+from safetyd.vision.regional import RegionalEstimator
 from safetyd.vision.sources import Frame
+from safetyd.vision.targets import Expected
 
 pytestmark = pytest.mark.slow
 WORKER = SHARED_FOOTAGE / "worker-zone-detection.gif"

@@ -17,7 +17,7 @@ import requests
 from twilio.base.exceptions import TwilioException
 
 from ..base.alerts import DeliveryError
-from ..config.model import TwilioSettings
+from ..config.alerts import TwilioSettings
 from .twilio_sms import classify, connect
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from ..base.alerts import AlertKind, SystemAlert
-from ..config.model import Group
+from ..config.alerts import Group
 from ..hazard.incidents import IncidentEvent, Transition
 from ..hazard.records import event_record
 from ..zones.model import Zone

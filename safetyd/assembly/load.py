@@ -17,7 +17,8 @@ from pydantic import BaseModel, ValidationError
 
 from .. import extensions
 from ..base.problems import InvalidConfig, Problem, errors, suggest
-from ..config.model import EXTENSION_SINKS, Config
+from ..config.alerts import EXTENSION_SINKS
+from ..config.model import Config
 from ..config.pydantic_problems import problems_from
 from ..vision.calibration import degenerate_reason
 from ..zones.load import load_zone_files

@@ -31,7 +31,7 @@ class OutputKind:
     """An output: its top-level table, the table's schema, how it starts."""
 
     section: str  # its table in safetyd.toml: "opcua" for [opcua]
-    settings: type[BaseModel]  # the table's schema (config.model.Base: unknown keys refused)
+    settings: type[BaseModel]  # the table's schema (config.types.Base: unknown keys refused)
     start: Callable[[Any], RunningOutput]  # from its validated settings; started, never blocks
 
 

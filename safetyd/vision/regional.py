@@ -60,21 +60,25 @@ import numpy as np
 
 from ..abc import PoseEstimator
 from . import boxes
-from .plausibility import is_figure_within
 from .pose import Pose
-from .regions import SIDE_PER_HEIGHT, Box, Region, RegionPlan
-from .tracking import SIZE_CHANGE
+from .regions import SIDE_PER_HEIGHT, Box, RegionPlan
+from .targets import (
+    Expected,
+    blank,
+    covers,
+    explains,
+    follow_box,
+    ghost_of_another,
+    inside,
+    is_him,
+    losing,
+    overlaps_crop,
+    remains,
+    shift,
+)
 
-FOLLOW_SIDE = 2.0  # a follow-up crop's side, in the person's heights (1.3-3 all work)
 FOLLOW_LIMIT = 8  # follow-ups per frame at most (bounded cost)
 FOLLOW_SPARES = 2  # single-person models kept loaded for the next person followed
-COVERED_IOU = 0.3  # a person is found this frame if a pose overlaps him this much
-# A pose's box joins its landmarks; the body's outline is wider (shoulders, coat,
-# arms). Blanked boxes are grown by this share of their width and height per side,
-# and what a look-around finds mostly inside them is the remains of the person
-# blanked out, not somebody else.
-BLANK_GROW = (0.15, 0.1)
-REMAINS = 0.6  # share of a found box inside blanked boxes that makes it remains
 MOVER_LIMIT = 2  # mover looks per frame at most
 TURN_LIMIT = 1  # looks at a region the other way round per frame at most
 # ... and on average over time, movers and turns each: each frame the regions
@@ -83,7 +87,6 @@ TURN_LIMIT = 1  # looks at a region the other way round per frame at most
 # recognises, or where it keeps losing somebody, pays about a twentieth more, not double).
 LOOK_RATE = 0.05
 LOOK_BURST = 3.0
-EXPLAINED = 0.5  # a moving blob this much inside a person found this frame is him
 SAME_CROP = 0.6  # a mover crop overlapping a crop looked at this much adds nothing
 BARREN_AFTER = 3  # empty looks at a moving thing before it is looked at less often
 BARREN_RETRY_S = 1.0  # ... then once this often
@@ -92,15 +95,6 @@ BARREN_FORGET_S = 5.0
 # times context_every_s (the regions are sized to find whoever walks into them; the
 # look-around is for people hidden behind others and for an early start outside).
 AROUND_BACKOFF = 4.0
-
-
-@dataclass(frozen=True)
-class Expected:
-    """A tracked person and where the tracker expects him in this frame."""
-
-    id: int
-    box: np.ndarray
-    confirmed: bool
 
 
 @dataclass(eq=False)
@@ -156,56 +150,6 @@ class Looked:
 def to_frame(pose: Pose, box: Box, frame_size: tuple[int, int]) -> Pose:
     """A pose found in the crop ``box`` placed in the frame (exact: a shift)."""
     return Pose.from_arrays(pose.keypoints + (box[0], box[1]), pose.visibility, frame_size)
-
-
-def follow_box(box: np.ndarray, frame_size: tuple[int, int]) -> Box | None:
-    """A square around a person, FOLLOW_SIDE of his height, moved inside the frame."""
-    w, h = frame_size
-    height = float(box[3] - box[1])
-    if not np.all(np.isfinite(box)) or height <= 0:
-        return None
-    side = int(min(max(FOLLOW_SIDE * height, 64), w, h))
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    x0 = int(np.clip(round(cx - side / 2), 0, w - side))
-    y0 = int(np.clip(round(cy - side / 2), 0, h - side))
-    return (x0, y0, x0 + side, y0 + side)
-
-
-def _covers(pose_box: np.ndarray, box: np.ndarray) -> bool:
-    """A pose found here accounts for the person expected in ``box``: they overlap,
-    or the centre of one lies in the other."""
-    return (
-        boxes.iou(pose_box, box) >= COVERED_IOU or _inside(box, pose_box) or _inside(pose_box, box)
-    )
-
-
-def _inside(inner: np.ndarray, box: Sequence[float] | np.ndarray) -> bool:
-    return boxes.centre_inside(inner, box)
-
-
-def blank(image: np.ndarray, boxes: Sequence[np.ndarray]) -> np.ndarray:
-    """A copy with these boxes (grown a little) filled with the picture's median."""
-    out = image.copy()
-    if not boxes:
-        return out
-    h, w = image.shape[:2]
-    fill = np.median(image.reshape(-1, image.shape[-1])[:: max(1, h * w // 4096)], axis=0)
-    for b in map(grown, boxes):
-        x0, y0 = int(max(b[0], 0)), int(max(b[1], 0))
-        x1, y1 = int(min(b[2], w)), int(min(b[3], h))
-        if x1 > x0 and y1 > y0:
-            out[y0:y1, x0:x1] = fill
-    return out
-
-
-def grown(box: np.ndarray) -> np.ndarray:
-    gx, gy = BLANK_GROW[0] * (box[2] - box[0]), BLANK_GROW[1] * (box[3] - box[1])
-    return np.array([box[0] - gx, box[1] - gy, box[2] + gx, box[3] + gy])
-
-
-def _remains(pose_box: np.ndarray, blanked: Sequence[np.ndarray]) -> bool:
-    inside = sum(boxes.intersection(pose_box, b) for b in map(grown, blanked))
-    return inside >= REMAINS * max(boxes.area(pose_box), 1.0)
 
 
 class RegionalEstimator:
@@ -305,7 +249,7 @@ class RegionalEstimator:
             # Its flipped model is made as soon as somebody is followed in it, before he
             # can be lost: a turn must not wait a tenth of a second for a model to load
             # (nor add threads then). A region nobody has been in needs none.
-            if any(e.confirmed and _inside(e.box, region.box) for e in expected):
+            if any(e.confirmed and inside(e.box, region.box) for e in expected):
                 self._model(("turned", region.box))
 
         seen = [p.bbox for f in found for p in f.poses]
@@ -315,14 +259,14 @@ class RegionalEstimator:
             again and is dropped; True when it found somebody new."""
             look(key, box, picture, kind, single)
             last = found[-1]
-            keep = tuple(p for p in last.poses if not any(_covers(b, p.bbox) for b in seen))
+            keep = tuple(p for p in last.poses if not any(covers(b, p.bbox) for b in seen))
             found[-1] = Found(last.box, keep, last.kind)
             seen.extend(p.bbox for p in keep)
             return bool(keep)
 
         missing = [
             e for e in expected
-            if not any(_covers(b, e.box) for b in seen) and not _ghost_of_another(e, expected)
+            if not any(covers(b, e.box) for b in seen) and not ghost_of_another(e, expected)
         ]  # fmt: skip
         # People big enough for the whole frame are followed in it (one call for all of
         # them); smaller ones each in a crop of their own. In a whole-frame plan the
@@ -345,17 +289,17 @@ class RegionalEstimator:
                 # The others in his crop are blanked out: the model, finding one person
                 # per picture, must find him and not his neighbour.
                 others = [o.box for o in expected if o.id != e.id] + list(seen)
-                follows.append((("follow", e.id), box, [_shift(b, box) for b in others]))
+                follows.append((("follow", e.id), box, [shift(b, box) for b in others]))
         for key, box, others in follows[: FOLLOW_LIMIT if regions else 0]:
             crop = _crop(image, box)
             if others:
-                crop = blank(crop, [b for b in others if _overlaps_crop(b, box)])
+                crop = blank(crop, [b for b in others if overlaps_crop(b, box)])
             look_again(key, box, crop, "follow", single=key != ("follow", "frame"))
 
         if regions:
             self._turn_looks.earn()
             turns = self._turn_looks.whole(TURN_LIMIT)
-            for region, lost in _losing(plan, expected, seen):
+            for region, lost in losing(plan, expected, seen):
                 if region.box in self._turned:
                     self._turned.discard(region.box)  # flipped lost him: back from the next frame
                     continue
@@ -369,8 +313,8 @@ class RegionalEstimator:
                 last = found[-1]
                 keep = tuple(
                     p for p in last.poses
-                    if any(_is_him(p.bbox, e.box) for e in lost)
-                    and not any(_is_him(b, p.bbox) for b in seen)  # found already
+                    if any(is_him(p.bbox, e.box) for e in lost)
+                    and not any(is_him(b, p.bbox) for b in seen)  # found already
                 )  # fmt: skip
                 found[-1] = Found(last.box, keep, last.kind)
                 seen.extend(p.bbox for p in keep)
@@ -382,7 +326,7 @@ class RegionalEstimator:
             # follow-up came back empty gets a second look at the moving blob's scale.
             followed = [f.box for f in found if f.kind == "follow"]
             for slot, box in enumerate(self._movers_to_look(movers, plan, seen, followed, t, size)):
-                crop = blank(_crop(image, box), [_shift(b, box) for b in seen])
+                crop = blank(_crop(image, box), [shift(b, box) for b in seen])
                 new = look_again(("mover", slot), box, crop, "mover", single=True)
                 self._note_mover(box, new, t)
                 self._mover_looks.saved -= 1
@@ -391,17 +335,17 @@ class RegionalEstimator:
         if plan.regions and self._around_due(t, people) and (not plan.full_frame or expected):
             known = [e.box for e in expected] + [p.bbox for f in found for p in f.poses]
             for region in plan.regions:
-                if region.kind != "full" and any(_inside(b, region.box) for b in known):
-                    crop = blank(_crop(image, region.box), [_shift(b, region.box) for b in known])
+                if region.kind != "full" and any(inside(b, region.box) for b in known):
+                    crop = blank(_crop(image, region.box), [shift(b, region.box) for b in known])
                     look(("around", region.box), region.box, crop, "around")
             look(("around", "frame"), (0, 0, w, h), blank(image, known), "around")
             found = [
                 f if f.kind != "around" else
-                Found(f.box, tuple(p for p in f.poses if not _remains(p.bbox, known)), f.kind)
+                Found(f.box, tuple(p for p in f.poses if not remains(p.bbox, known)), f.kind)
                 for f in found
             ]  # fmt: skip
             new = any(
-                not any(_covers(p.bbox, b) for b in known)
+                not any(covers(p.bbox, b) for b in known)
                 for f in found if f.kind == "around" for p in f.poses
             )  # fmt: skip
             self._around_wait = (
@@ -436,8 +380,8 @@ class RegionalEstimator:
         for mover in movers:
             if len(out) >= self._mover_looks.whole(MOVER_LIMIT):
                 break
-            inside = [r for r in plan.regions if _inside(mover, r.box)]
-            if not inside or any(_explains(k, mover) for k in known):
+            inside = [r for r in plan.regions if inside(mover, r.box)]
+            if not inside or any(explains(k, mover) for k in known):
                 continue
             box = follow_box(mover, size)
             if box is None or any(boxes.area(box) >= 0.8 * boxes.area(r.box) for r in inside):
@@ -445,7 +389,7 @@ class RegionalEstimator:
             if any(boxes.iou(box, b) >= SAME_CROP for b in [*out, *looked]):
                 continue
             if any(
-                b.misses >= BARREN_AFTER and t - b.t < BARREN_RETRY_S and _covers(b.box, mover)
+                b.misses >= BARREN_AFTER and t - b.t < BARREN_RETRY_S and covers(b.box, mover)
                 for b in self._barren
             ):
                 continue
@@ -454,7 +398,7 @@ class RegionalEstimator:
 
     def _note_mover(self, box: Box, found: bool, t: float) -> None:
         here = np.array(box, float)
-        near = [b for b in self._barren if _covers(b.box, here)]
+        near = [b for b in self._barren if covers(b.box, here)]
         if found:
             self._barren = [b for b in self._barren if b not in near]
         elif near:
@@ -486,66 +430,11 @@ class RegionalEstimator:
         self._still = None
 
 
-def _is_him(pose_box: np.ndarray, box: np.ndarray) -> bool:
-    """A pose the tracker would match to the person expected in ``box``: on him, and
-    of about his size."""
-    ratio = (pose_box[3] - pose_box[1]) / max(box[3] - box[1], 1.0)
-    return _covers(pose_box, box) and 1 / SIZE_CHANGE <= ratio <= SIZE_CHANGE
-
-
-def _explains(person: np.ndarray, mover: np.ndarray) -> bool:
-    """A moving blob on a person found this frame is that person moving: mostly inside
-    his (grown) box, or overlapping him. (His box joins his landmarks; what he
-    carries, his coat and his shadow move with him and make the blob bigger.)"""
-    return boxes.contained_fraction(mover, grown(person)) >= EXPLAINED or _covers(person, mover)
-
-
 def _crop(image: np.ndarray, box: Box) -> np.ndarray:
     """A view of the box: no copy (the model's colour conversion, cv2.flip and blank()
     each make one of their own, and OpenCV reads a view with its row stride)."""
     x0, y0, x1, y1 = box
     return image[y0:y1, x0:x1]
-
-
-def _overlaps_crop(box: np.ndarray, crop: Box) -> bool:
-    """Whether a box (in crop coordinates) reaches into a crop of this size."""
-    return box[2] > 0 and box[3] > 0 and box[0] < crop[2] - crop[0] and box[1] < crop[3] - crop[1]
-
-
-def _shift(box: np.ndarray, origin: Box) -> np.ndarray:
-    return box - np.array([origin[0], origin[1], origin[0], origin[1]], dtype=np.float64)
-
-
-def _ghost_of_another(e: Expected, expected: Sequence[Expected]) -> bool:
-    """A small unconfirmed figure on another tracked person (its centre in his box, less
-    than half his height): following it would find him, not somebody else."""
-    if e.confirmed:
-        return False
-    return any(
-        o.id != e.id
-        and o.confirmed
-        and (is_figure_within(e.box, o.box) or (_inside(e.box, o.box) and _half(e.box, o.box)))
-        for o in expected
-    )
-
-
-def _half(small: np.ndarray, big: np.ndarray) -> bool:
-    return (small[3] - small[1]) < 0.5 * (big[3] - big[1])
-
-
-def _losing(
-    plan: RegionPlan, expected: Sequence[Expected], seen: Sequence[np.ndarray]
-) -> list[tuple[Region, list[Expected]]]:
-    """The regions in which confirmed people are lost this frame, with those people:
-    no pose found is one the tracker would take for him (a small figure the model fits
-    in his coat covers him, but is not him)."""
-    lost = [
-        e for e in expected
-        if e.confirmed and not _ghost_of_another(e, expected)
-        and not any(_is_him(b, e.box) for b in seen)
-    ]  # fmt: skip
-    by_region = [(r, [e for e in lost if _inside(e.box, r.box)]) for r in plan.regions]
-    return [(r, people) for r, people in by_region if people]
 
 
 def _is_one_off(key: Hashable) -> bool:

@@ -14,7 +14,9 @@ from shapely.geometry.base import BaseGeometry
 
 from ..base import bodyparts
 from ..base.problems import suggest
-from ..config.model import ID_RE, ChainStep, Config, check_chain
+from ..config.alerts import ChainStep, check_chain
+from ..config.model import Config
+from ..config.types import ID_RE
 from . import schedule as schedules
 
 
