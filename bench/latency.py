@@ -87,14 +87,14 @@ def run(quick: bool = False, seconds: float = 180.0) -> Result:
             CameraSettings.of(loaded, loaded.config.cameras[0].id), store, alerts, Metrics()
         )
         to_outbox: list[float] = []
-        commit = runner._commit
+        commit = runner.recorder.commit
 
         def timed_commit(entry):
             commit(entry)
             if entry.capture_mono is not None:
                 to_outbox.append(time.monotonic() - entry.capture_mono)
 
-        runner._commit = timed_commit  # instrumentation only: the same commit runs
+        runner.recorder.commit = timed_commit  # instrumentation only: the same commit runs
         offset = time.time() - time.monotonic()
         runner.start()
         log(f"latency: running {seconds:.0f} s of looped incidents")

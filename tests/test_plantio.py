@@ -456,11 +456,12 @@ def test_the_heartbeat_reads_no_part_before_the_daemon_has_started(
     )
     path = write_config(tmp_path, toml)
     from safetyd.service.metrics import Metrics
+    from safetyd.service.parts import PlantPart
 
     app = App(path)  # as start() has it when the plant starts: config and metrics only
     app.loaded, app.metrics = cfg.load(path), Metrics()
     with caplog.at_level("INFO", logger="safetyd.plant"):
-        plant = app._start_plant(app.loaded, None)
+        plant = PlantPart(app.loaded, app.metrics, app.healthy, lambda: app.loaded.zones)
         try:
             time.sleep(1.0)  # several heartbeat cycles
         finally:

@@ -16,10 +16,8 @@ refused with the check-config explanation while the old one keeps running
 
 from __future__ import annotations
 
-import errno
 import logging
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -33,26 +31,22 @@ import cv2
 from .. import extensions
 from ..abc import FrameOutput, Part
 from ..alerts import messages
-from ..alerts.escalation import zone_chain
 from ..alerts.service import AlertService
 from ..assembly.load import LoadedConfig
 from ..assembly.load import load as load_config
-from ..base.credentials import CredentialMissing
 from ..base.problems import InvalidConfig
-from ..base.timing import stamp
-from ..hazard.lifecycle import next_step_at
 from ..mqtt.service import MqttService, link_of
-from ..plant.service import Plant
-from ..storage.store import is_storage_failure, open_store
-from . import logsetup
+from ..storage.store import open_store
+from . import logsetup, report
 from .camera import Cameras
 from .jobs import Jobs
 from .metrics import Metrics, StateCollector
-from .parts import JobsPart, OutputPart, PlantPart, ServerPart
+from .parts import JobsPart, OutputPart, PlantPart, ServerPart, stop_delivery
 from .reload import enabled_settings
 from .scheduler import Scheduler
 from .sdnotify import Notifier, watchdog_interval
-from .status import AnswerStatus, DeliveryStatus, MqttStatus, SnoozeStatus, Status
+from .startup import StartupError, address, listen_error, start_console
+from .status import Status
 from .web import Endpoints, WebServer
 
 if TYPE_CHECKING:
@@ -62,31 +56,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("safetyd.daemon")
 STOP_BUDGET_S = 7.0  # SIGTERM must end within systemd's default 10 s
 READY_WAIT_S = 10.0  # how long start waits for every camera's first processed frame
-
-
-class StartupError(RuntimeError):
-    """Something outside the configuration file stops the start (explained, no traceback)."""
-
-
-def _address(bind: str, port: int) -> str:
-    return f"[{bind}]:{port}" if ":" in bind else f"{bind}:{port}"
-
-
-def _listen_error(bind: str, port: int, exc: OSError) -> str:
-    """Why the endpoint cannot listen, and the advice that fits that reason."""
-    where = _address(bind, port)
-    why = exc.strerror or str(exc)
-    if exc.errno == errno.EADDRINUSE:
-        advice = "another program uses the port: change [http] port or stop that program"
-    elif exc.errno == errno.EADDRNOTAVAIL:
-        advice = f"this machine has no address {bind}: use one of its own, e.g. 127.0.0.1"
-    elif exc.errno == errno.EAFNOSUPPORT or isinstance(exc, socket.gaierror):
-        advice = "IPv6 is not available on this machine: use bind = '127.0.0.1'"
-    elif exc.errno == errno.EACCES:
-        advice = "ports below 1024 need privileges: use a port above 1024 (default 9470)"
-    else:
-        advice = "check [http] bind and port"
-    return f"cannot listen on {where}: {why}; {advice}"
 
 
 class App:
@@ -121,7 +90,7 @@ class App:
             self._start_parts(stack)
             self._stack = stack.pop_all()
         self._started = True
-        self.cameras_ready(READY_WAIT_S)
+        self.cameras.wait_ready(READY_WAIT_S, self.stop_event)
         self.jobs.log_arming(initial=True)
         self.notifier.ready(self.status_line())
         log.info("ready: %s", self.status_line())
@@ -157,14 +126,14 @@ class App:
                     ),
                 )
             except OSError as exc:
-                raise StartupError(_listen_error(c.http.bind, c.http.port, exc)) from None
+                raise StartupError(listen_error(c.http.bind, c.http.port, exc)) from None
             self._add(stack, ServerPart("http", self.web, "http"))
         # The broker connection before alert delivery (the mqtt sink publishes through
         # it); connecting happens in the background and never holds up the start.
         link = link_of(self.loaded) if c.mqtt is not None else None
         self.alerts = AlertService.from_config(self.loaded, self.store, mqtt=link)
         self.alerts.start()
-        self._add(stack, self.alerts, stop=self._stop_alerts)
+        self._add(stack, self.alerts, stop=lambda: stop_delivery(self.alerts, self.store))
         self.mqtt: MqttService | None = None
         if link is not None:
             self.mqtt = MqttService(
@@ -173,7 +142,7 @@ class App:
             )  # fmt: skip
         # Plant I/O before the cameras (their first frames are shown) and stopped after
         # them, showing its "stopped" state last.
-        self.plant = PlantPart(self._start_plant, self.loaded)
+        self.plant = PlantPart(self.loaded, self.metrics, self.healthy, lambda: self.loaded.zones)
         self._add(stack, self.plant)
         self.outputs: list[OutputPart] = []  # safetyd/extensions/, in OUTPUTS' order
         for kind in extensions.OUTPUTS:
@@ -204,7 +173,7 @@ class App:
         self._add(stack, JobsPart(self.jobs, self.scheduler))
         if self.web:
             self.web.start()
-            log.info("http on %s", _address(c.http.bind, self.web.port))
+            log.info("http on %s", address(c.http.bind, self.web.port))
         self.console = self._start_console()
         if self.console is not None:
             self._add(stack, ServerPart("console", self.console, "console"))
@@ -225,90 +194,17 @@ class App:
         return outputs + list(self.outputs)
 
     def _start_console(self) -> ConsoleServer | None:
-        settings = self.loaded.config.console
-        if not settings.enabled:
+        if not self.loaded.config.console.enabled:
             return None
         from ..console.app import Backend
-        from ..console.server import ConsoleServer
 
         backend = Backend(status=self.status, loaded=lambda: self.loaded,
                           picture=self.picture, store=self.store, alerts=self.alerts,
                           frame=self.cameras.frame, reload=self.request_reload)  # fmt: skip
-        try:
-            console = ConsoleServer(settings, self.loaded.users_path, backend).start()
-        except OSError as exc:
-            raise StartupError(
-                _listen_error(settings.bind, settings.port, exc).replace("[http]", "[console]")
-            ) from None
-        except CredentialMissing as exc:
-            raise StartupError(f"console TLS: {exc}") from None
-        log.info(
-            "console on %s://%s, users from %s",
-            console.scheme,
-            _address(settings.bind, console.port),
-            self.loaded.users_path,
-        )
-        return console
-
-    def _start_plant(self, loaded: LoadedConfig, carry_over: Plant | None) -> Plant:
-        c = loaded.config
-        plant = Plant(
-            c,
-            loaded.zones,
-            # Not healthy until every part has started: the heartbeat's health must not
-            # read a part that does not exist yet (a false Modbus fault at start).
-            healthy=lambda: self._started and not self.stalled(),
-            on_written=self._output_written,
-            on_input=self._input_changed,
-        )
-        if carry_over is not None:
-            plant.carry_over(carry_over)
-        for device in plant.outputs:
-            self.metrics.plant_output_seconds.labels(device.id)  # the series exists at once
-        if not plant.empty:
-            log.info(
-                "plant I/O: %d modbus output device(s), %d input(s)",
-                len(plant.outputs),
-                len(plant.inputs),
-            )
-        return plant.start()
-
-    def _output_written(self, device: str, seconds: float) -> None:
-        self.metrics.plant_output_seconds.labels(device).observe(seconds)
-
-    def _input_changed(self, input_id: str, allows: bool) -> None:
-        zones = [
-            f"{cam}/{z.id}"
-            for cam, zs in self.loaded.zones.items()
-            for z in zs
-            if z.armed_when == input_id
-        ]
-        log.info(
-            "machine input %s: zones %s %s",
-            input_id,
-            ", ".join(zones) or "(none)",
-            "armed (within their schedule)" if allows else "disarmed",
-        )
+        return start_console(self.loaded, backend)
 
     def _load(self) -> LoadedConfig:
         return load_config(self.path, state_dir=self.state_override)
-
-    def cameras_ready(self, timeout: float) -> None:
-        """Ready means watching: every camera opened and its first frame went through
-        the model. A camera that is down does not hold up the others (it alarms)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not self.stop_event.is_set():
-            if all(s.processed_age_s is not None for s in self.cameras.states()):
-                return
-            time.sleep(0.1)
-        for st in self.cameras.states():
-            if st.processed_age_s is None:
-                log.error(
-                    "camera %s delivered no frame within %.0fs: %s",
-                    st.id,
-                    timeout,
-                    st.source.error or "no frames",
-                )
 
     # -- main loop --------------------------------------------------------------------
 
@@ -346,6 +242,11 @@ class App:
                 self.notifier.status(self.status_line())
         self.shutdown()
         return 0
+
+    def healthy(self) -> bool:
+        """Every part has started and none is stalled (the plant's heartbeat: it must
+        not read a part that does not exist yet, a false Modbus fault at start)."""
+        return self._started and not self.stalled()
 
     def stalled(self) -> list[str]:
         now = time.monotonic()
@@ -402,78 +303,17 @@ class App:
     # -- status -------------------------------------------------------------------------
 
     def status(self) -> Status:
-        d = self.alerts.dispatcher
-        health = self.alerts.health()
         return Status(
             site=self.loaded.config.site.name,
             cameras=self.cameras.statuses(),
-            delivery=DeliveryStatus(
-                pending=health.pending,
-                ok=health.ok,
-                reasons=health.reasons,
-                sinks=tuple(sorted(self.alerts.sinks)),
-                sent=dict(d.sent),
-                failed=dict(d.failed),
-                in_memory=len(d.in_memory()),
-                broken=tuple(sorted(d.faults())),
-                stuck=dict(d.stuck_sends()),
-            ),
+            delivery=report.delivery(self.alerts),
             storage=self.store.status(),
             stalled=tuple(self.stalled()),
             reload_refused=self.reload_refused,
             plant=tuple(self.plant.health()),
-            mqtt=self._mqtt_status(),
-            **self._lifecycle_status(),
+            mqtt=report.mqtt(self.mqtt, self.alerts.tz),
+            **report.lifecycle(self.alerts, self.loaded, self.jobs.lifecycle.poll_error),
         )
-
-    def _mqtt_status(self) -> MqttStatus | None:
-        m = self.mqtt
-        if m is None:
-            return None
-        link = m.link
-        return MqttStatus(
-            broker=link.settings.url, base_topic=m.topics.base, connected=link.connected,
-            error=link.error, since=messages.clock(link.since, self.alerts.tz),
-            commands=m.commands_done, refused=m.commands_refused,
-            fleet=tuple(m.fleet_rows()) if m.fleet else None,
-        )  # fmt: skip
-
-    def _lifecycle_status(self) -> dict:
-        """Incidents waiting for an answer (and those answered in the last hour), and
-        the snoozes in force; the page still renders when the database cannot be read."""
-        tz = self.alerts.tz
-        now = time.time()
-        ledger = self.alerts.ledger
-        try:
-            incidents = {i.incident: i for i in ledger.waiting()}
-            incidents.update({i.incident: i for i in ledger.acknowledged_since(now - 3600)})
-            snoozes = ledger.snoozes(now)
-        except Exception as exc:
-            if not is_storage_failure(exc):
-                raise
-            return {"replies_error": self.jobs.lifecycle.poll_error}
-        answers = []
-        for inc in sorted(incidents.values(), key=lambda i: i.opened_wall):
-            chain = zone_chain(self.loaded, self._zone(inc.camera, inc.zone))
-            nxt = next_step_at(inc, chain)
-            answers.append(AnswerStatus(
-                incident=inc.incident, code=inc.code, camera=inc.camera, zone=inc.zone,
-                level=inc.level, opened=messages.clock(inc.opened_wall, tz),
-                acknowledged_by=messages.mask_number(inc.acked_by) if inc.acked_by else None,
-                via=inc.acked_channel,
-                acknowledged=messages.clock(inc.acked_wall, tz) if inc.acked_wall else None,
-                next_step=messages.clock(nxt, tz) if nxt is not None else None,
-            ))  # fmt: skip
-        return {
-            "answers": tuple(answers),
-            "snoozes": tuple(
-                SnoozeStatus(s.zone, stamp(s.until, tz), s.reason, s.by) for s in snoozes
-            ),
-            "replies_error": self.jobs.lifecycle.poll_error,
-        }
-
-    def _zone(self, camera: str, zone_id: str):
-        return next((z for z in self.loaded.zones.get(camera, ()) if z.id == zone_id), None)
 
     def picture(self, camera: str) -> bytes | None:
         image = self.cameras.picture(camera)
@@ -493,18 +333,7 @@ class App:
             return self.reload_refused is None, self.reload_refused or ""
 
     def status_line(self) -> str:
-        states = self.cameras.statuses()
-        up = sum(s.up for s in states)
-        fps = sum(s.fps for s in states)
-        opened = sum(len(s.incidents) for s in states)
-        try:
-            outbox = str(self.alerts.outbox.depth())
-        except Exception as exc:  # the main loop must not die of a storage fault
-            outbox = f"unreadable ({exc.__class__.__name__})"
-        return (
-            f"{up}/{len(states)} cameras up, {fps:.1f} fps, {opened} open incident(s), "
-            f"outbox {outbox}"
-        )
+        return report.status_line(self.cameras.statuses(), self.alerts)
 
     # -- stop ---------------------------------------------------------------------------
 
@@ -514,40 +343,3 @@ class App:
         self._stack.close()  # the parts, in reverse order of their start
         self.notifier.close()
         log.info("stopped")
-
-    def _stop_alerts(self) -> None:
-        """Stop delivery, then say what happens to what is not delivered yet, and
-        promise nothing more."""
-        lost = self.store.status().lost
-        if lost:
-            # The database file is gone: what is pending in it will not be there after
-            # a restart. Deliver what can be delivered now.
-            self.alerts.drain(2.0)
-        self.alerts.stop(timeout=2.0)
-        for alert in self.alerts.dispatcher.in_memory():
-            log.error(
-                "alert LOST: held in memory (the database would not take it) and not "
-                "delivered before stopping: via %s to %s: %s",
-                alert.sink,
-                messages.mask_number(alert.recipient),
-                alert.body,
-            )
-        try:
-            pending = self.alerts.outbox.depth()
-        except Exception as exc:
-            log.error("cannot read the outbox at stop (%s): pending alerts are unknown", exc)
-            return
-        if pending and lost:
-            for row in self.alerts.outbox.rows(status="pending"):
-                log.error(
-                    "alert LOST: pending in %s, which was deleted while running, and not "
-                    "delivered before stopping: via %s to %s: %s",
-                    self.store.path,
-                    row["sink"],
-                    messages.mask_number(row["recipient"]),
-                    row["body"],
-                )
-        elif pending:
-            log.warning(
-                "%d alert(s) still pending; they are delivered after the next start", pending
-            )

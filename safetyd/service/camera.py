@@ -10,11 +10,8 @@ What other threads may read is published by the inference thread as
 immutable values after each frame (the last result, the open incidents); the
 list of held transitions is guarded by a lock.
 
-When that commit fails (a full disk), the alerts do not wait for the disk:
-they are handed to the delivery worker's in-memory queue at once, and the
-events are kept in a bounded buffer and recorded (with their alerts marked as
-sent from memory) once the database takes writes again. Whatever is still
-unrecorded at exit is logged as lost from the record.
+When that commit fails (a full disk), the alerts do not wait for the disk
+(recording.py).
 """
 
 from __future__ import annotations
@@ -31,29 +28,25 @@ from ..alerts import messages
 from ..alerts.service import AlertService
 from ..assembly.load import LoadedConfig
 from ..assembly.settings import CameraSettings
-from ..base.alerts import OutboxStatus
-from ..base.ratelog import RateLimitedLog
 from ..base.timing import Rate
-from ..hazard.incidents import FrameContext, Transition
+from ..hazard.incidents import FrameContext
 from ..hazard.snapshots import SnapshotWriter, annotate
 from ..pipeline import CameraPipeline, FrameResult
-from ..storage.store import Store, is_storage_failure
+from ..storage.store import Store
 from ..vision.pose import create_estimator
 from ..vision.sizes import load_heights, save_heights
 from ..vision.sources import CameraSource, password_reader
 from ..zones.arming import machine_armed
-from ..zones.model import Zone
 from . import memory
 from .blind import CameraState
-from .held import Held, HeldEvents
 from .metrics import Metrics
+from .recording import Recorder
 from .reload import plan_reload
 from .status import CameraStatus, IncidentStatus, ZoneStatus
 
 # The journal has named these lines "safetyd.runner" since v1; operators filter on it.
 log = logging.getLogger("safetyd.runner")
 daemon_log = logging.getLogger("safetyd.daemon")  # reload lines, under the daemon's name
-UNRECORDED_LIMIT = 10_000  # batches of incident events held while the database fails
 SIZES_SAVE_S = 300.0  # what the camera learned about people's sizes is saved this often
 STALL_S = 10.0  # an inference thread silent this long is wedged
 
@@ -112,8 +105,7 @@ class CameraRunner:
         self._rate = Rate()
         self.last: FrameResult | None = None
         self._incidents: tuple[IncidentStatus, ...] = ()  # published after each frame
-        self.held = HeldEvents(UNRECORDED_LIMIT)
-        self._ratelog = RateLimitedLog(log)
+        self.recorder = Recorder(self.id, store, alerts, metrics)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -136,8 +128,8 @@ class CameraRunner:
         self.source.join(deadline)
         if self._thread and not self._thread.is_alive():
             self.pipeline.close()
-            self._flush()
-            self._report_unrecorded()
+            self.recorder.flush()
+            self.recorder.report_unrecorded()
             save_heights(self.settings.run.sizes_path, self.pipeline.heights.learned)
 
     @property
@@ -160,7 +152,7 @@ class CameraRunner:
             self.settings = settings
             self._publish()
         if transitions:
-            self._hold(transitions, None, settings.live.zones)
+            self.recorder.hold(transitions, None, settings.live.zones)
 
     def stalled(self, now: float) -> list[str]:
         problems = []
@@ -181,7 +173,7 @@ class CameraRunner:
         last_index, last_capture = -1, float("-inf")
         while not self._stop.is_set():
             self.heartbeat = time.monotonic()
-            self._flush()
+            self.recorder.flush()
             frame = self.source.read(last_index, timeout=0.5)
             if frame is None:
                 continue
@@ -217,8 +209,8 @@ class CameraRunner:
                 self.metrics.frames_inferred.labels(self.id).inc()
                 self.metrics.inference_seconds.labels(self.id).observe(result.infer_s)
             if result.transitions:
-                self._hold(result.transitions, frame.mono, self.pipeline.setup.zones)
-            self._flush()
+                self.recorder.hold(result.transitions, frame.mono, self.pipeline.setup.zones)
+            self.recorder.flush()
             if now - self._sizes_saved >= SIZES_SAVE_S:
                 self._sizes_saved = now
                 save_heights(self.settings.run.sizes_path, self.pipeline.heights.learned)
@@ -235,113 +227,6 @@ class CameraRunner:
             log.error("camera %s: zones not used: %s", self.id, fault)
         elif note:
             log.warning("camera %s: %s", self.id, note)
-
-    def _hold(
-        self, transitions: list[Transition], capture_mono: float | None, zones: tuple[Zone, ...]
-    ) -> None:
-        self._log_transitions(transitions)
-        self.held.hold(Held(list(transitions), capture_mono, zones))
-
-    def _flush(self) -> None:
-        """Commit held transitions and their alerts, oldest first.
-
-        A locked or failing database must neither kill the camera nor delay an
-        alert: on failure every alert not yet out goes to the memory queue, and
-        the record is retried on the next frame."""
-        while (entry := self.held.first()) is not None:
-            try:
-                self._commit(entry)
-            except Exception as exc:
-                self._commit_failed(exc)
-                return
-            self.held.committed()
-
-    def _commit(self, entry: Held) -> None:
-        with self.store.transaction() as db:
-            self.store.add_events(db, entry.transitions)
-            self.alerts.enqueue(
-                db,
-                entry.transitions,
-                entry.zones,
-                capture_mono=entry.capture_mono,
-                status=OutboxStatus.MEMORY if entry.from_memory else OutboxStatus.PENDING,
-            )
-        if entry.capture_mono is not None and not entry.from_memory:
-            self.metrics.frame_to_alert_seconds.labels("outbox").observe(
-                time.monotonic() - entry.capture_mono
-            )
-
-    def _commit_failed(self, exc: Exception) -> None:
-        todo, dropped, held = self.held.failed()
-        for e in todo:
-            self.alerts.send_from_memory(e.transitions, e.zones, e.capture_mono)
-        self._ratelog.error(
-            "commit",
-            "camera %s: cannot store incident events (%s); %d held, their alerts are sent "
-            "from memory, storing is retried",
-            self.id,
-            exc,
-            held,
-            exc_info=None if is_storage_failure(exc) else exc,
-        )
-        for e in dropped:
-            for tr in e.transitions:
-                log.error(
-                    "camera %s: incident event dropped from the record (more than %d held): "
-                    "incident=%s event=%s level=%s zone=%s",
-                    self.id,
-                    UNRECORDED_LIMIT,
-                    tr.incident_id,
-                    tr.event,
-                    tr.level,
-                    tr.zone_id,
-                )
-
-    def unrecorded(self) -> int:
-        """Incident events held because the database would not take them."""
-        return self.held.unrecorded()
-
-    def _report_unrecorded(self) -> None:
-        for tr in self.held.events():
-            log.error(
-                "camera %s: incident event LOST from the record (the database would not take "
-                "it; its alerts were sent from memory): incident=%s event=%s level=%s zone=%s",
-                self.id,
-                tr.incident_id,
-                tr.event,
-                tr.level,
-                tr.zone_id,
-            )
-
-    def _log_transitions(self, transitions: list[Transition]) -> None:
-        for tr in transitions:
-            self.metrics.incidents.labels(self.id, tr.zone_id, tr.event, tr.level).inc()
-            log.warning(
-                "incident event=%s level=%s camera=%s zone=%s zone_file_hash=%s track=%d "
-                "body_part=%r distance=%.3f closing_speed=%.3f ttc_s=%s latency_s=%.3f "
-                "incident=%s%s",
-                tr.event,
-                tr.level,
-                tr.camera,
-                tr.zone_id,
-                tr.zone_file_hash,
-                tr.track_id,
-                tr.body_part,
-                tr.distance,
-                tr.closing_speed,
-                "none" if tr.ttc_s is None else f"{tr.ttc_s:.2f}",
-                tr.latency_s or 0.0,
-                tr.incident_id,
-                f" reason={tr.reason}" if tr.reason else "",
-            )
-            if tr.folded:
-                log.info(
-                    "camera %s: warning SMS for incident %s folded: zone %s opened it within "
-                    "its cooldown_s of the last incident (recorded and published, no SMS)",
-                    self.id,
-                    tr.incident_id,
-                    tr.zone_id,
-                )
 
     # -- status ---------------------------------------------------------------------
 
@@ -397,7 +282,7 @@ class CameraRunner:
             error=self.pipeline.size_fault or src.error,
             zones=tuple(ZoneStatus(z, z in st.armed) for z in st.zones),
             incidents=self._incidents,
-            unrecorded_events=self.unrecorded(),
+            unrecorded_events=self.recorder.unrecorded(),
         )
 
     def frame(self) -> np.ndarray | None:
@@ -499,6 +384,23 @@ class Cameras:
     def stalled(self, now: float) -> list[str]:
         return [p for r in self.runners.values() for p in r.stalled(now)]
 
+    def wait_ready(self, timeout: float, stop: threading.Event) -> None:
+        """Ready means watching: every camera opened and its first frame went through
+        the model. A camera that is down does not hold up the others (it alarms)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not stop.is_set():
+            if all(s.processed_age_s is not None for s in self.states()):
+                return
+            time.sleep(0.1)
+        for st in self.states():
+            if st.processed_age_s is None:
+                daemon_log.error(
+                    "camera %s delivered no frame within %.0fs: %s",
+                    st.id,
+                    timeout,
+                    st.source.error or "no frames",
+                )
+
     def states(self) -> list[CameraState]:
         return [r.state() for r in list(self.runners.values())]
 
@@ -514,4 +416,4 @@ class Cameras:
         return runner.frame() if runner else None
 
     def unrecorded(self) -> int:
-        return sum(r.unrecorded() for r in self.runners.values())
+        return sum(r.recorder.unrecorded() for r in self.runners.values())

@@ -7,18 +7,23 @@ service/app.py holds them in a list.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from pydantic import BaseModel
 
 from ..abc import Reloaded, RunningOutput, ZoneView
+from ..alerts import messages
+from ..alerts.service import AlertService
 from ..assembly.changes import changed_keys
 from ..assembly.load import LoadedConfig
 from ..extensions import OutputKind
 from ..plant.modbus import DeviceHealth
 from ..plant.service import Plant
+from ..storage.store import Store
+from ..zones.model import Zone
 from .jobs import Jobs
+from .metrics import Metrics
 from .scheduler import Scheduler
 
 log = logging.getLogger("safetyd.daemon")
@@ -57,13 +62,57 @@ class PlantPart:
     """The plant I/O: its devices are made from the configuration, so a reload that
     changes the outputs, the inputs or the zones starts a new Plant, which shows what
     the old one knew until the cameras' next frames (no flash of camera_offline).
-    Also the FrameOutput the cameras are handed and the machine states they ask."""
+    Also the FrameOutput the cameras are handed and the machine states they ask.
+    ``healthy``: what its heartbeat shows; ``zones``: the running configuration's
+    zones (an input's change names the zones it arms)."""
 
     name = "plant"
 
-    def __init__(self, make: Callable[[LoadedConfig, Plant | None], Plant], loaded: LoadedConfig):
-        self._make = make
-        self.current = make(loaded, None)
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        metrics: Metrics,
+        healthy: Callable[[], bool],
+        zones: Callable[[], Mapping[str, Sequence[Zone]]],
+    ) -> None:
+        self.metrics = metrics
+        self._healthy = healthy
+        self._zones = zones
+        self.current = self._make(loaded, None)
+
+    def _make(self, loaded: LoadedConfig, carry_over: Plant | None) -> Plant:
+        plant = Plant(
+            loaded.config,
+            loaded.zones,
+            healthy=self._healthy,
+            on_written=lambda device, s: self.metrics.plant_output_seconds.labels(device).observe(
+                s
+            ),
+            on_input=self._input_changed,
+        )
+        if carry_over is not None:
+            plant.carry_over(carry_over)
+        for device in plant.outputs:
+            self.metrics.plant_output_seconds.labels(device.id)  # the series exists at once
+        if not plant.empty:
+            log.info(
+                "plant I/O: %d modbus output device(s), %d input(s)",
+                len(plant.outputs),
+                len(plant.inputs),
+            )
+        return plant.start()
+
+    def _input_changed(self, input_id: str, allows: bool) -> None:
+        zones = [
+            f"{cam}/{z.id}" for cam, zs in self._zones().items() for z in zs
+            if z.armed_when == input_id
+        ]  # fmt: skip
+        log.info(
+            "machine input %s: zones %s %s",
+            input_id,
+            ", ".join(zones) or "(none)",
+            "armed (within their schedule)" if allows else "disarmed",
+        )
 
     def show_frame(self, view: ZoneView) -> None:
         self.current.show_frame(view)
@@ -163,3 +212,39 @@ class OutputPart:
         if settings is not None:
             log.info("output [%s] restarted with the new configuration", self.name)
         return Reloaded("restarted")
+
+
+def stop_delivery(alerts: AlertService, store: Store) -> None:
+    """Stop delivery, then say what happens to what is not delivered yet, and
+    promise nothing more."""
+    lost = store.status().lost
+    if lost:
+        # The database file is gone: what is pending in it will not be there after
+        # a restart. Deliver what can be delivered now.
+        alerts.drain(2.0)
+    alerts.stop(timeout=2.0)
+    for alert in alerts.dispatcher.in_memory():
+        log.error(
+            "alert LOST: held in memory (the database would not take it) and not "
+            "delivered before stopping: via %s to %s: %s",
+            alert.sink,
+            messages.mask_number(alert.recipient),
+            alert.body,
+        )
+    try:
+        pending = alerts.outbox.depth()
+    except Exception as exc:
+        log.error("cannot read the outbox at stop (%s): pending alerts are unknown", exc)
+        return
+    if pending and lost:
+        for row in alerts.outbox.rows(status="pending"):
+            log.error(
+                "alert LOST: pending in %s, which was deleted while running, and not "
+                "delivered before stopping: via %s to %s: %s",
+                store.path,
+                row["sink"],
+                messages.mask_number(row["recipient"]),
+                row["body"],
+            )
+    elif pending:
+        log.warning("%d alert(s) still pending; they are delivered after the next start", pending)
