@@ -667,7 +667,7 @@ def test_built_in_tls_serves_https_with_secure_cookies(tmp_path, monkeypatch) ->
     from mqtt_broker import make_certificates
 
     from safetyd.config.console import ConsoleSettings
-    from safetyd.console.app import Backend
+    from safetyd.console.backend import Backend
     from safetyd.console.server import ConsoleServer
     from safetyd.service.status import DeliveryStatus, Status
     from safetyd.storage.store import StorageStatus
@@ -714,7 +714,8 @@ def test_the_live_state_says_why_and_since_when_a_camera_is_offline() -> None:
     from zoneinfo import ZoneInfo
 
     from safetyd.assembly import load as cfg
-    from safetyd.console.app import Backend, live_state
+    from safetyd.console.backend import Backend
+    from safetyd.console.live import live_state
     from safetyd.service.status import CameraStatus, DeliveryStatus, Status
     from safetyd.storage.store import StorageStatus
 
@@ -789,7 +790,7 @@ def _console_alone(tmp_path: Path, **settings):
     from zoneinfo import ZoneInfo
 
     from safetyd.config.console import ConsoleSettings
-    from safetyd.console.app import Backend
+    from safetyd.console.backend import Backend
     from safetyd.console.server import ConsoleServer
     from safetyd.service.status import DeliveryStatus, Status
     from safetyd.storage.store import StorageStatus
@@ -847,7 +848,7 @@ def test_forwarded_addresses_are_believed_only_from_configured_proxies(tmp_path)
 def test_csv_cells_never_start_a_formula() -> None:
     """Round 2: a formula after a leading tab or carriage return went through (the
     check looked at the first character only)."""
-    from safetyd.console.app import spreadsheet_cell
+    from safetyd.console.history import spreadsheet_cell
 
     for text in ("=1+1", "+1", "-1+1", "@SUM(A1)", "\t=cmd|' /C calc'!A0", "\r=1", " =1"):
         assert spreadsheet_cell(text) == "'" + text, text

@@ -196,7 +196,7 @@ class App:
     def _start_console(self) -> ConsoleServer | None:
         if not self.loaded.config.console.enabled:
             return None
-        from ..console.app import Backend
+        from ..console.backend import Backend
 
         backend = Backend(status=self.status, loaded=lambda: self.loaded,
                           picture=self.picture, store=self.store, alerts=self.alerts,

@@ -12,7 +12,7 @@ from ..assembly.load import LoadedConfig
 from ..base.credentials import CredentialMissing
 
 if TYPE_CHECKING:
-    from ..console.app import Backend
+    from ..console.backend import Backend
     from ..console.server import ConsoleServer
 
 log = logging.getLogger("safetyd.daemon")
