@@ -19,7 +19,8 @@ from conftest import wait_for
 from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from test_alerts import OPERATORS, SUPERVISORS, alert_config, enqueue, transition
 
-from safetyd.alerts.service import DANGER_WAIT_S, AlertService, build_sinks
+from safetyd.alerts.health import DANGER_WAIT_S
+from safetyd.alerts.service import AlertService, build_sinks
 from safetyd.assembly import load as cfg
 from safetyd.storage.store import Store
 

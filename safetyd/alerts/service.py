@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -25,6 +24,7 @@ from ..storage.store import Store, is_storage_failure
 from ..zones.model import Zone
 from . import messages
 from .dispatcher import Dispatcher
+from .health import DeliveryHealth, delivery_health
 from .ledger import Ledger
 from .log import LogSink
 from .outbox import NewAlert, Outbox
@@ -34,18 +34,7 @@ if TYPE_CHECKING:
     from ..mqtt.link import MqttLink
 
 log = logging.getLogger(__name__)
-DANGER_WAIT_S = 30.0  # a danger alert still undelivered after this: delivery is unhealthy
 NOTICE_WINDOW_S = 600.0  # one NOT DELIVERED notice per failing number per this long
-
-
-@dataclass(frozen=True)
-class DeliveryHealth:
-    ok: bool
-    pending: int
-    oldest_pending_s: float | None
-    oldest_danger_s: float | None
-    failures_last_hour: int
-    reasons: tuple[str, ...]
 
 
 def _log(loaded: LoadedConfig, mqtt: MqttLink | None) -> Sink:
@@ -358,14 +347,6 @@ class AlertService:
             camera=alert.camera,
         )
 
-    def _depth(self, level: str) -> int | str:
-        try:
-            return self.outbox.depth(level=level)
-        except Exception as exc:
-            if not is_storage_failure(exc):
-                raise
-            return "?"
-
     def _sink_fault(self, sink: str, error: str | None) -> None:
         """A channel broke (``error``) or works again (None): alarm on all channels;
         the broken one's copies wait in the outbox like everything else on it."""
@@ -385,48 +366,4 @@ class AlertService:
     # -- health --------------------------------------------------------------------------
 
     def health(self) -> DeliveryHealth:
-        now = self.clock()
-        d = self.dispatcher
-        reasons = []
-        try:
-            pending = self.outbox.depth()
-            oldest = self.outbox.oldest_pending()
-            oldest_danger = self.outbox.oldest_pending(level="danger")
-            failures = self.outbox.failures_since(now - 3600)
-        except Exception as exc:  # the page must still say what it can
-            if not is_storage_failure(exc):
-                raise
-            pending, oldest, oldest_danger, failures = -1, None, None, 0
-            reasons.append(f"cannot read the outbox: {exc}")
-        oldest_age = None if oldest is None else now - oldest
-        danger_age = None if oldest_danger is None else now - oldest_danger
-        if danger_age is not None and danger_age > DANGER_WAIT_S:
-            reasons.append(
-                f"{self._depth('danger')} danger alert(s) undelivered, the oldest "
-                f"for {danger_age:.0f}s"
-            )
-        if pending >= self.alerts.delivery.backlog_alarm:
-            reasons.append(f"{pending} alerts waiting for delivery")
-        # Held warnings wait up to a fold window by design; older than that is a backlog.
-        if oldest_age is not None and oldest_age > max(120.0, 2 * self.alerts.storm.fold_window_s):
-            reasons.append(f"oldest undelivered alert is {oldest_age:.0f}s old")
-        if failures:
-            reasons.append(f"{failures} alert(s) failed permanently in the last hour")
-        if not d.alive:
-            reasons.append("delivery worker is not running")
-        for sink, fault in sorted(d.faults().items()):
-            reasons.append(f"{sink} is broken: {messages.mask_numbers(fault.error)}")
-        for sink, stuck in sorted(d.stuck_sends().items()):
-            reasons.append(
-                f"{sink}: {stuck} send(s) got no answer within "
-                f"{self.alerts.delivery.send_deadline_s:g}s and are still hanging"
-            )
-        held = len(d.in_memory())
-        if held:
-            reasons.append(f"{held} alert(s) held in memory: the outbox cannot be written")
-        unrecorded = len(d.unrecorded())
-        if unrecorded:
-            reasons.append(f"{unrecorded} delivered alert(s) not yet recorded in the outbox")
-        return DeliveryHealth(
-            not reasons, pending, oldest_age, danger_age, failures, tuple(reasons)
-        )
+        return delivery_health(self.outbox, self.dispatcher, self.alerts, self.clock())

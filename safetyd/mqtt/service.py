@@ -27,7 +27,7 @@ from ..assembly.load import LoadedConfig
 from ..base.alerts import AlertKind, SystemAlert
 from ..config.mqtt import MqttSettings
 from ..hazard import lifecycle
-from . import commands, discovery
+from . import acting, commands, discovery
 from .fleet import BoxChange, FleetRow, FleetWatcher
 from .link import MqttLink
 from .state import StatePublisher, ZoneLevel
@@ -297,35 +297,11 @@ class MqttService:
 
     def _execute(self, cmd: commands.Command) -> dict:
         now = time.time()
-        ledger = self.alerts.ledger
         if cmd.verb == "status":
             self.publisher.republish()
             self._tick(force=True)
             return {"ok": True, "answer": "state republished"}
-        if cmd.verb == "ack":
-            wanted = str(cmd.incident)
-            decision = ledger.acknowledge_named(wanted, cmd.by, "mqtt", now)
-            log.info("mqtt command ack %s by %s: %s", wanted.strip(), cmd.by, decision.answer)
-            if not decision.ok:
-                raise commands.CommandRefused(decision.answer, cmd.request_id)
-            return {"ok": True, "answer": decision.answer, "incident": decision.incident}
-        # snooze
-        loaded = self.loaded()
-        tz = self.alerts.tz
-        zones = {z.id for cam in loaded.zones.values() for z in cam}
-        until = (
-            float(cmd.until)
-            if isinstance(cmd.until, int | float)
-            else lifecycle.parse_until(str(cmd.until), now, tz)
-        )
-        snooze = lifecycle.request_snooze(
-            str(cmd.zone), zones, until, cmd.reason, cmd.by, now, level=cmd.level
-        )
-        ledger.add_snooze(snooze)
-        log.info("mqtt command: %s warnings snoozed until %s by %s (%s); danger still alerts",
-                 snooze.zone, until, cmd.by, snooze.reason)  # fmt: skip
-        return {"ok": True, "answer": f"{snooze.zone}: warnings snoozed; danger still alerts",
-                "until": until}  # fmt: skip
+        return acting.act(cmd, self.alerts.ledger, self.loaded(), self.alerts.tz, now)
 
     def _reply(self, answer: dict) -> None:
         self.link.publish_nowait(
