@@ -5,12 +5,15 @@ CommandRefused or SnoozeRefused with the answer for the reply topic."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from ..alerts.ledger import Ledger
 from ..assembly.load import LoadedConfig
 from ..hazard import lifecycle
 from . import commands
+
+if TYPE_CHECKING:
+    from ..alerts.ledger import Ledger
 
 log = logging.getLogger("safetyd.mqtt.service")  # the lines kept their logger name
 
