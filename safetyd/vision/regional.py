@@ -380,11 +380,11 @@ class RegionalEstimator:
         for mover in movers:
             if len(out) >= self._mover_looks.whole(MOVER_LIMIT):
                 break
-            inside = [r for r in plan.regions if inside(mover, r.box)]
-            if not inside or any(explains(k, mover) for k in known):
+            holding = [r for r in plan.regions if inside(mover, r.box)]
+            if not holding or any(explains(k, mover) for k in known):
                 continue
             box = follow_box(mover, size)
-            if box is None or any(boxes.area(box) >= 0.8 * boxes.area(r.box) for r in inside):
+            if box is None or any(boxes.area(box) >= 0.8 * boxes.area(r.box) for r in holding):
                 continue  # as big as the region: the model just looked at that
             if any(boxes.iou(box, b) >= SAME_CROP for b in [*out, *looked]):
                 continue

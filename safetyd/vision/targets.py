@@ -82,8 +82,8 @@ def grown(box: np.ndarray) -> np.ndarray:
 
 
 def remains(pose_box: np.ndarray, blanked: Sequence[np.ndarray]) -> bool:
-    inside = sum(boxes.intersection(pose_box, b) for b in map(grown, blanked))
-    return inside >= REMAINS * max(boxes.area(pose_box), 1.0)
+    covered = sum(boxes.intersection(pose_box, b) for b in map(grown, blanked))
+    return covered >= REMAINS * max(boxes.area(pose_box), 1.0)
 
 
 def is_him(pose_box: np.ndarray, box: np.ndarray) -> bool:
