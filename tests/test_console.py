@@ -11,9 +11,7 @@ from __future__ import annotations
 import http.client
 import http.cookiejar
 import json
-import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import time
@@ -24,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from browser import browser
 from conftest import ROOT, SAFETYD, run_safetyd, wait_for, write_config
 from daemon_harness import DaemonProcess, press_camera
 
@@ -67,27 +66,6 @@ def daemon(tmp_path_factory):
         yield d
     finally:
         d.stop()
-
-
-def browser(width: int = 1366, height: int = 768):
-    if shutil.which("chromium") is None or shutil.which("chromedriver") is None:
-        reason = "chromium or chromium-driver not installed (.ci/run installs both)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                f"--window-size={width},{height}", "--no-first-run",
-                "--disable-background-networking"):  # fmt: skip
-        options.add_argument(arg)
-    os.environ.setdefault("SE_OFFLINE", "true")  # never let selenium fetch a driver
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    driver.set_page_load_timeout(30)
-    return driver
 
 
 def shot(driver, name: str) -> Path:

@@ -45,7 +45,7 @@ def walk_in(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
         "--tracks",
         str(out / "tracks.jsonl"),
         "--annotate",
-        str(out / "ann.mp4"),
+        str(out / "ann.webm"),
         "--state-dir",
         str(out / "state"),
     )
@@ -120,7 +120,7 @@ def test_summary_goes_to_stderr_and_no_progress_bar_when_piped(walk_in) -> None:
 
 def test_annotated_video_shows_the_danger(walk_in) -> None:
     result, out = walk_in
-    frames = read_frames(out / "ann.mp4")
+    frames = read_frames(out / "ann.webm")
     assert len(frames) == 107
     escalated = next(e for e in events_of(result.stdout) if e["event"] == "escalated")
     danger = frames[escalated["frame"] + 2][50:300, 560:620].astype(int)
@@ -285,3 +285,83 @@ def test_worker_footage_prints_events_and_keeps_one_id(tmp_path: Path) -> None:
     ids = Counter(t["id"] for r in visible for t in r["tracks"] if t["seen"])
     assert len(visible) >= 60
     assert ids.most_common(1)[0][1] >= 0.9 * len(visible)
+
+
+PLAYER = """<!doctype html><video id="v" muted preload="auto" src="{src}"></video>"""
+# Wait for the video to decode its first frame, or to fail; answer what the page saw.
+PLAY = """
+const done = arguments[arguments.length - 1];
+const v = document.getElementById('v');
+const answer = () => done({error: v.error ? v.error.code : null, width: v.videoWidth,
+                           height: v.videoHeight, duration: v.duration, ready: v.readyState});
+if (v.readyState >= 2 || v.error) { answer(); return; }
+v.addEventListener('loadeddata', answer);
+v.addEventListener('error', answer);
+setTimeout(answer, 10000);
+"""
+
+
+def _played(driver, video: Path) -> dict:
+    page = video.with_suffix(".html")
+    page.write_text(PLAYER.format(src=video.name))
+    driver.get(page.as_uri())
+    return driver.execute_async_script(PLAY)
+
+
+def test_the_annotated_video_plays_in_chromium(walk_in, tmp_path: Path) -> None:
+    """Issue 29: --annotate wrote MPEG-4 Part 2, which Chromium does not play; a .webm
+    is VP8, which it does. The same frames written as .mp4 by this OpenCV (no H.264
+    encoder in its wheels) are refused by the same page: the check can fail."""
+    from browser import browser
+
+    from safetyd.cli.replay import _video_writer
+    from safetyd.vision.sources import Frame
+
+    _, out = walk_in
+    frames = read_frames(out / "ann.webm")
+    mp4 = tmp_path / "ann.mp4"
+    frame = Frame("cam", 0, 0.0, 0.0, 0.0, frames[0])
+    writer = _video_writer(str(mp4), frame, 10.0)
+    for image in frames:
+        writer.write(image)
+    writer.release()
+    codec = int(cv2.VideoCapture(str(mp4)).get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little")
+    driver = browser()
+    try:
+        webm = _played(driver, out / "ann.webm")
+        other = _played(driver, mp4)
+    finally:
+        driver.quit()
+    assert webm["error"] is None and webm["ready"] >= 2, webm
+    assert (webm["width"], webm["height"]) == (640, 360)
+    assert webm["duration"] > 9  # 107 frames at the clip's 10 fps
+    if codec in (b"mp4v", b"FMP4"):  # MPEG-4 Part 2: MEDIA_ERR_SRC_NOT_SUPPORTED
+        assert other["error"] == 4, other
+    else:
+        assert codec == b"avc1" and other["error"] is None, (codec, other)
+
+
+def test_an_mp4_without_h264_says_it_will_not_play_in_a_browser(tmp_path: Path, capsys) -> None:
+    import numpy as np
+
+    from safetyd.cli.replay import _video_writer
+    from safetyd.vision.sources import Frame
+
+    frame = Frame("cam", 0, 0.0, 0.0, 0.0, np.zeros((120, 160, 3), np.uint8))
+    for name in ("a.webm", "a.mp4"):
+        writer = _video_writer(str(tmp_path / name), frame, 10.0)
+        for _ in range(5):
+            writer.write(frame.image)
+        writer.release()
+    fourcc = {
+        name: int(cv2.VideoCapture(str(tmp_path / name)).get(cv2.CAP_PROP_FOURCC)).to_bytes(
+            4, "little"
+        )
+        for name in ("a.webm", "a.mp4")
+    }
+    assert fourcc["a.webm"] == b"VP80"
+    said = capsys.readouterr().err
+    if fourcc["a.mp4"] in (b"mp4v", b"FMP4"):  # MPEG-4 Part 2, as FFmpeg tags it
+        assert "no H.264 encoder" in said and "name it .webm for a browser" in said
+    else:
+        assert fourcc["a.mp4"] == b"avc1" and "H.264" not in said

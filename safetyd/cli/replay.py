@@ -267,7 +267,9 @@ def run(args: argparse.Namespace) -> int:
                 if tracks_out:
                     tracks_out.write(_tracks_line(result) + "\n")
                 if args.annotate:
-                    writer = writer or _video_writer(args.annotate, frame, _fps(video))
+                    writer = writer or _video_writer(
+                        args.annotate, frame, _fps(video), quiet=not args.realtime
+                    )
                     pic = annotate(
                         frame.image,
                         pipeline.setup.zones,
@@ -305,15 +307,34 @@ def _close_quietly(pipeline: CameraPipeline) -> None:
         pipeline.close()
 
 
-def _video_writer(path: str, frame: Frame, fps: float):
+# What --annotate writes, by the file's suffix: WebM with VP8, which browsers play
+# (Chromium, Firefox) and which OpenCV's wheels encode; MP4 with H.264 where this
+# OpenCV can encode it (its PyPI wheels cannot), else MPEG-4 Part 2, which players
+# such as VLC and ffplay show but browsers do not.
+WEBM = ("VP80",)
+MP4 = ("avc1", "mp4v")
+
+
+def _video_writer(path: str, frame: Frame, fps: float, quiet: bool = True):
+    """``quiet``: hide FFmpeg's lines about codecs it lacks (not while the --realtime
+    reader thread may write to stderr)."""
     import cv2
 
     h, w = frame.image.shape[:2]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
-    if not writer.isOpened():
-        raise SourceError(f"cannot write the annotated video {path}")
-    return writer
+    codecs = WEBM if Path(path).suffix.lower() == ".webm" else MP4
+    for codec in codecs:
+        with native_chatter_hidden(quiet):  # FFmpeg names each codec it cannot use
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*codec), fps, (w, h))
+        if writer.isOpened():
+            if codec == "mp4v":
+                print(
+                    f"{path}: this OpenCV has no H.264 encoder, so the video is MPEG-4 Part 2, "
+                    "which VLC or ffplay play and browsers do not; name it .webm for a browser",
+                    file=sys.stderr,
+                )
+            return writer
+    raise SourceError(f"cannot write the annotated video {path} ({' or '.join(codecs)})")
 
 
 def _machine_arming(pipeline: CameraPipeline, plant, honour: bool) -> None:  # noqa: ANN001
@@ -367,8 +388,9 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--annotate",
-        metavar="OUT.mp4",
-        help="write a video with skeletons, track ids, zones and alert state",
+        metavar="OUT.webm",
+        help="write a video with skeletons, track ids, zones and alert state (.webm: VP8, "
+        "plays in browsers; .mp4: H.264 where OpenCV has it, else MPEG-4 Part 2)",
     )
     p.add_argument(
         "--realtime",
