@@ -35,6 +35,7 @@ def main() -> int:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {ORDER}")
 
     import cameras
+    import clips
     import gating
     import latency
     import mixed
@@ -68,6 +69,7 @@ def main() -> int:
         "mqtt-latency": lambda: mqtt.latency(args.quick),
         "mqtt-throughput": lambda: mqtt.throughput(args.quick),
         "mqtt-fleet": lambda: mqtt.fleet(args.quick),
+        "clips": lambda: clips.run(args.quick),
     }
     json_path = args.out / "benchmarks.json"
     report = load(json_path)

@@ -40,9 +40,10 @@ class Daemon:
 
 
 @contextlib.contextmanager
-def demo_daemon(prefix: str) -> Iterator[Daemon]:
-    """``safetyd run`` on the looped demo clip (one camera, one zone, log sink);
-    stopped with SIGTERM at the end (``proc.returncode`` then holds its exit code)."""
+def demo_daemon(prefix: str, extra: str = "") -> Iterator[Daemon]:
+    """``safetyd run`` on the looped demo clip (one camera, one zone, log sink), with
+    ``extra`` TOML appended; stopped with SIGTERM at the end (``proc.returncode`` then
+    holds its exit code)."""
     with tempfile.TemporaryDirectory(prefix=prefix) as name:
         tmp = Path(name)
         port = free_port()
@@ -60,7 +61,7 @@ sinks = ["log"]
 state_dir = "{tmp / "state"}"
 [http]
 port = {port}
-""")
+{extra}""")
         with open(tmp / "daemon.log", "wb") as errlog:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "safetyd", "run", "--config", str(config),

@@ -433,6 +433,50 @@ def test_history_filters_incident_page_and_csv(daemon) -> None:
         driver.quit()
 
 
+def test_an_incident_clip_plays_in_the_browser_from_its_opening(daemon) -> None:
+    """The daemon records a clip per incident (default [clips]); the incident page plays
+    it in Chromium, from where the incident opened; it is served in byte ranges, only
+    to a session, and an incident without one has none."""
+    from selenium.webdriver.common.by import By
+
+    db = daemon.tmp / "state" / "safetyd.db"
+    assert wait_for(lambda: _rows(db, "SELECT 1 FROM clips WHERE ended IS NOT NULL"), 90)
+    row = _rows(db, "SELECT * FROM clips WHERE ended IS NOT NULL ORDER BY started")[0]
+    assert row["offset_s"] > 1.0  # the pre-roll: what led up to it
+    driver = browser()
+    try:
+        log_in(driver, daemon, "vera")
+        driver.get(f"{daemon.console}/incident/{row['incident']}")
+        video = driver.find_element(By.ID, "clip")
+        driver.execute_script("arguments[0].play()", video)
+        playing = (
+            "const v = arguments[0]; return v.error === null && v.readyState >= 2 && "
+            "v.currentTime > arguments[1] + 0.3"
+        )
+        assert wait_for(lambda: driver.execute_script(playing, video, row["offset_s"]), 20), (
+            driver.execute_script(
+                "const v = arguments[0]; return [v.error && v.error.code, "
+                "v.readyState, v.currentTime]",
+                video,
+            )  # fmt: skip
+        )
+        assert driver.execute_script("return arguments[0].videoWidth", video) == 640
+        shot(driver, "incident-clip")
+    finally:
+        driver.quit()
+    c = Client(daemon.console)
+    code, _, _ = c.request(f"/clip/{row['incident']}.webm")
+    assert code in (302, 303, 401)  # no session, no clip
+    c.log_in("vera")
+    req = urllib.request.Request(
+        f"{daemon.console}/clip/{row['incident']}.webm", headers={"Range": "bytes=0-99"}
+    )
+    with c.opener.open(req, timeout=20) as r:
+        assert r.status == 206 and r.headers["Content-Type"] == "video/webm"
+        assert r.read()[:4] == bytes.fromhex("1a45dfa3")  # the EBML header of a WebM file
+    assert c.request("/clip/no-such-incident.webm")[0] == 404
+
+
 # -- the zone editor (these change the daemon's zones: they run last) ------------------------
 
 

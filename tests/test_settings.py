@@ -98,6 +98,12 @@ CAMERA_CHANGES: dict[str, object] = {
     "hazards.max_ttc_speed": 500.0,
     "storage.snapshots": False,
     "privacy.blur_faces": True,
+    "clips.enabled": False,
+    "clips.pre_roll_s": 2.0,
+    "clips.post_roll_s": 8.0,
+    "clips.max_s": 60.0,
+    "clips.width": 960,
+    "clips.blur_faces": False,
 }
 CAMERA_KEYS_SKIPPED = {
     "cameras.id": "a new id is a new camera: started and stopped, not changed",

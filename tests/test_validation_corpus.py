@@ -43,9 +43,9 @@ CONFIG_CASES = [
         "unknown-top-level-key",
         toml_with(append="\n[camras]\nid = 1\n"),
         None,
-        ": camras: unknown key 'camras' (did you mean 'cameras'?); allowed here: alerts, cameras, "
-        "console, digest, hazards, http, inputs, motion, mqtt, outputs, pose, privacy, site, "
-        "storage, tracking",
+        ": camras: unknown key 'camras' (did you mean 'cameras'?); allowed here: alerts, "
+        "analytics, cameras, clips, console, digest, hazards, http, inputs, motion, mqtt, outputs, "
+        "pose, privacy, site, storage, tracking",
     ),
     (
         "unknown-camera-key",

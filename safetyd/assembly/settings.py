@@ -20,11 +20,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config.model import Camera, HazardSettings, MotionGating, PoseSettings, TrackingSettings
+from ..config.model import (
+    Camera,
+    ClipSettings,
+    HazardSettings,
+    MotionGating,
+    PoseSettings,
+    TrackingSettings,
+)
 from ..vision.calibration import FloorMap, floor_map_of
 from ..vision.sources import kind_of
 from ..zones.model import Zone
 from .load import LoadedConfig
+
+
+@dataclass(frozen=True)
+class ClipRecording:
+    """How a camera records its incident clips (``[clips]``; retention is the jobs')."""
+
+    pre_roll_s: float
+    post_roll_s: float
+    max_s: float
+    width: int
+    blur_faces: bool
+
+    @classmethod
+    def of(cls, clips: ClipSettings) -> ClipRecording | None:
+        if not clips.enabled:
+            return None
+        return cls(clips.pre_roll_s, clips.post_roll_s, clips.max_s, clips.width, clips.blur_faces)
 
 
 @dataclass(frozen=True)
@@ -40,6 +64,7 @@ class RunSettings:
     blur_faces: bool
     snapshots_dir: Path | None
     sizes_path: Path
+    clips: ClipRecording | None  # None: no clips
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +103,7 @@ class CameraSettings:
                 blur_faces=c.privacy.blur_faces,
                 snapshots_dir=state / "snapshots" if c.storage.snapshots else None,
                 sizes_path=state / "sizes" / f"{cam.id}.json",
+                clips=ClipRecording.of(c.clips),
             ),
             live=LiveSettings(
                 zones=tuple(loaded.zones.get(camera_id, ())),
@@ -121,9 +147,19 @@ CONSUMERS: dict[str, str] = {
     "storage.state_dir": "restart",
     "storage.retention_days": "jobs",
     "storage.snapshots": "run",
+    "clips.enabled": "run",
+    "clips.pre_roll_s": "run",
+    "clips.post_roll_s": "run",
+    "clips.max_s": "run",
+    "clips.width": "run",
+    "clips.blur_faces": "run",
+    "clips.retention_days": "jobs",
+    "clips.max_gb": "jobs",
+    "clips.warn_at": "jobs",
     "http": "restart",
     "privacy.blur_faces": "run",
     "digest": "jobs",
+    "analytics": "jobs",
     "outputs": "plant",
     "inputs": "plant",
     "mqtt": "restart",

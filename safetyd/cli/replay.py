@@ -25,6 +25,7 @@ from typing import IO
 from ..assembly import load as cfg
 from ..assembly.settings import CameraSettings
 from ..base.problems import errors
+from ..drawing.video import codecs_for, open_video
 from ..hazard.records import CONTRACT_EVENTS, to_json_line
 from ..hazard.snapshots import SnapshotWriter, annotate
 from ..pipeline import CameraPipeline, FrameResult
@@ -307,34 +308,23 @@ def _close_quietly(pipeline: CameraPipeline) -> None:
         pipeline.close()
 
 
-# What --annotate writes, by the file's suffix: WebM with VP8, which browsers play
-# (Chromium, Firefox) and which OpenCV's wheels encode; MP4 with H.264 where this
-# OpenCV can encode it (its PyPI wheels cannot), else MPEG-4 Part 2, which players
-# such as VLC and ffplay show but browsers do not.
-WEBM = ("VP80",)
-MP4 = ("avc1", "mp4v")
-
-
 def _video_writer(path: str, frame: Frame, fps: float, quiet: bool = True):
     """``quiet``: hide FFmpeg's lines about codecs it lacks (not while the --realtime
-    reader thread may write to stderr)."""
-    import cv2
-
+    reader thread may write to stderr). The codec follows the suffix (drawing/video.py)."""
     h, w = frame.image.shape[:2]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    codecs = WEBM if Path(path).suffix.lower() == ".webm" else MP4
-    for codec in codecs:
-        with native_chatter_hidden(quiet):  # FFmpeg names each codec it cannot use
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*codec), fps, (w, h))
-        if writer.isOpened():
-            if codec == "mp4v":
-                print(
-                    f"{path}: this OpenCV has no H.264 encoder, so the video is MPEG-4 Part 2, "
-                    "which VLC or ffplay play and browsers do not; name it .webm for a browser",
-                    file=sys.stderr,
-                )
-            return writer
-    raise SourceError(f"cannot write the annotated video {path} ({' or '.join(codecs)})")
+    opened = open_video(Path(path), fps, (w, h), quiet)
+    if opened is None:
+        codecs = " or ".join(codecs_for(Path(path)))
+        raise SourceError(f"cannot write the annotated video {path} ({codecs})")
+    writer, codec = opened
+    if codec == "mp4v":
+        print(
+            f"{path}: this OpenCV has no H.264 encoder, so the video is MPEG-4 Part 2, "
+            "which VLC or ffplay play and browsers do not; name it .webm for a browser",
+            file=sys.stderr,
+        )
+    return writer
 
 
 def _machine_arming(pipeline: CameraPipeline, plant, honour: bool) -> None:  # noqa: ANN001

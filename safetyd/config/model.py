@@ -253,6 +253,27 @@ class StorageSettings(Base):
     snapshots: bool = Field(True, description="save a JPEG per opened/escalated incident")
 
 
+class ClipSettings(Base):
+    """A short video per incident, for review: from ``pre_roll_s`` before it opened to
+    ``post_roll_s`` after it (and every incident that joined it) cleared."""
+
+    enabled: bool = Field(True, description="keep a video clip of each incident")
+    pre_roll_s: float = Field(5.0, ge=0, le=30, description="seconds kept before the opening")
+    post_roll_s: float = Field(5.0, ge=0, le=60, description="seconds kept after the clearing")
+    max_s: float = Field(30.0, ge=5, le=600, description="a clip ends at this length")
+    width: int = Field(640, ge=160, le=1920, description="clip width in pixels (height follows)")
+    blur_faces: bool = Field(
+        True, description="pixelate every person's head in clips (independent of [privacy])"
+    )
+    retention_days: int = Field(30, ge=1, le=3650, description="days a clip is kept")
+    max_gb: float = Field(
+        5.0, gt=0, le=10_000, description="disk the clips may use; the oldest go first beyond it"
+    )
+    warn_at: float = Field(
+        0.8, ge=0.1, le=1.0, description="warn when clips use this share of max_gb"
+    )
+
+
 class HttpSettings(Base):
     enabled: bool = Field(True, description="serve /metrics, /healthz and the status page")
     bind: BindAddress = Field(
@@ -302,11 +323,59 @@ class PrivacySettings(Base):
 
 
 class DigestSettings(Base):
-    enabled: bool = Field(False, description="send a daily per-zone summary")
+    enabled: bool = Field(False, description="send a summary to the recipients")
+    every: Literal["day", "week"] = Field(
+        "day",
+        description="day: per-zone counts of the last 24 hours; week: the week against the "
+        "week before, top zones, unacknowledged dangers, blind cameras",
+    )
+    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = Field(
+        "mon", description="the weekly digest's day (site time)"
+    )
     time: str = Field(
         "07:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="local time HH:MM"
     )
     recipients: list[str] = Field(default_factory=list, description="groups that get the digest")
+    link: str | None = Field(
+        None,
+        pattern=r"^https?://\S+$",
+        max_length=200,
+        description="the console's address as people reach it (e.g. https://safety.plant.example"
+        "), for a link to the analytics page in the weekly digest",
+    )
+
+
+class ShiftSettings(Base):
+    name: str = Field(min_length=1, max_length=20, description="shift name in figures")
+    start: str = Field(
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="local start time HH:MM"
+    )
+
+
+def _default_shifts() -> list[ShiftSettings]:
+    return [
+        ShiftSettings(name="early", start="06:00"),
+        ShiftSettings(name="late", start="14:00"),
+        ShiftSettings(name="night", start="22:00"),
+    ]
+
+
+class AnalyticsSettings(Base):
+    shifts: list[ShiftSettings] = Field(
+        default_factory=_default_shifts,
+        min_length=1,
+        max_length=8,
+        description="shifts by their local start times; each runs until the next starts",
+    )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> AnalyticsSettings:
+        for what, values in (("name", [s.name for s in self.shifts]),
+                             ("start", [s.start for s in self.shifts])):  # fmt: skip
+            twice = sorted({v for v in values if values.count(v) > 1})
+            if twice:
+                raise ValueError(f"analytics.shifts: {what} {twice} used twice")
+        return self
 
 
 class Config(Base):
@@ -318,9 +387,11 @@ class Config(Base):
     hazards: HazardSettings = Field(default_factory=HazardSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    clips: ClipSettings = Field(default_factory=ClipSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     outputs: Outputs = Field(default_factory=Outputs, description="[[outputs.modbus]] devices")
     inputs: Inputs = Field(default_factory=Inputs, description="[[inputs.modbus]] machine states")
     mqtt: MqttSettings | None = Field(None, description="the plant's MQTT broker")

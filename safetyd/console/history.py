@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..alerts.messages import mask_number
 from ..base.timing import stamp
 from ..hazard import lifecycle
+from ..storage.clips import clip_of
 from . import incident as incident_page
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ class HistoryPages:
             Route("/history.csv", self.history_csv),
             Route("/incident/{incident}", self.incident),
             Route("/snapshot/{event_id:int}.jpg", self.snapshot),
+            Route("/clip/{incident}.webm", self.clip),
         ]
 
     def _events(self, request: Request) -> tuple[list[dict], dict]:
@@ -122,7 +124,7 @@ class HistoryPages:
         s = self.console.need(request)
         incident = request.path_params["incident"]
 
-        def read() -> tuple[list[dict], list[dict], Any]:
+        def read() -> tuple[list[dict], list[dict], Any, dict | None]:
             events = [
                 dict(r)
                 for r in self.console.backend.store.db.execute(
@@ -132,9 +134,9 @@ class HistoryPages:
             deliveries = self.console.backend.alerts.outbox.rows(incident=incident)
             tracked = next((i for i in self.console.backend.alerts.ledger.recent(0)
                             if i.incident == incident), None)  # fmt: skip
-            return events, deliveries, tracked
+            return events, deliveries, tracked, clip_of(self.console.backend.store, incident)
 
-        events, deliveries, tracked = await asyncio.to_thread(read)
+        events, deliveries, tracked, clip = await asyncio.to_thread(read)
         if not events:
             return PlainTextResponse("no such incident", 404)
         tz = self.console.backend.alerts.tz
@@ -145,7 +147,8 @@ class HistoryPages:
                 for d in deliveries]  # fmt: skip
         return self.console.page(request, "incident.html", s, incident=incident,
                                  code=lifecycle.code_of(incident), first=events[0],
-                                 timeline=timeline, deliveries=sent, tracked=tracked)  # fmt: skip
+                                 timeline=timeline, deliveries=sent, tracked=tracked,
+                                 clip=clip)  # fmt: skip
 
     async def snapshot(self, request: Request) -> Response:
         self.console.need(request)
@@ -161,5 +164,18 @@ class HistoryPages:
         if not path.resolve().is_relative_to(snapshots) or not path.is_file():
             return PlainTextResponse("no snapshot", 404)
         return Response(path.read_bytes(), media_type="image/jpeg")
+
+    async def clip(self, request: Request) -> Response:
+        """The incident's clip, served with byte ranges (a browser seeks in it)."""
+        self.console.need(request)
+        incident = request.path_params["incident"]
+        row = await asyncio.to_thread(clip_of, self.console.backend.store, incident)
+        if row is None or row["ended"] is None:
+            return PlainTextResponse("no clip", 404)
+        path = Path(row["path"])
+        clips = (self.console.backend.loaded().state_dir / "clips").resolve()
+        if not path.resolve().is_relative_to(clips) or not path.is_file():
+            return PlainTextResponse("no clip (deleted by retention?)", 404)
+        return FileResponse(path, media_type="video/webm")
 
     # -- acting -------------------------------------------------------------------------

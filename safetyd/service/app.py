@@ -39,6 +39,7 @@ from ..mqtt.service import MqttService, link_of
 from ..storage.store import open_store
 from . import logsetup, report
 from .camera import Cameras
+from .clipdisk import ClipDisk
 from .jobs import Jobs
 from .metrics import Metrics, StateCollector
 from .parts import JobsPart, OutputPart, PlantPart, ServerPart, stop_delivery
@@ -148,9 +149,12 @@ class App:
         for kind in extensions.OUTPUTS:
             self.outputs.append(OutputPart(kind, self.loaded))
             self._add(stack, self.outputs[-1])
+        self.clip_disk = ClipDisk(
+            state / "clips", lambda: self.loaded.config.clips, self.store, self.metrics
+        )
         self.cameras = Cameras(
             self.store, self.alerts, self.metrics, self.frame_outputs,
-            machine=self.plant.allows, stop_budget_s=STOP_BUDGET_S,
+            machine=self.plant.allows, stop_budget_s=STOP_BUDGET_S, clip_disk=self.clip_disk,
         )  # fmt: skip
         for cam in c.cameras:
             if not cam.enabled:
@@ -165,7 +169,7 @@ class App:
         self.jobs = Jobs(
             lambda: self.loaded, self.store, self.alerts, self.cameras, self.scheduler,
             on_acknowledged=lambda s, via: self.metrics.time_to_acknowledge.labels(via).observe(s),
-            plant=lambda: self.plant.current,
+            plant=lambda: self.plant.current, clip_disk=self.clip_disk,
         )  # fmt: skip
         self.cameras.on_stopped = self.jobs.blind.forget
         self.jobs.schedule()

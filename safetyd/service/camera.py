@@ -39,6 +39,8 @@ from ..vision.sources import CameraSource, password_reader
 from ..zones.arming import machine_armed
 from . import memory
 from .blind import CameraState
+from .clipdisk import ClipDisk
+from .clips import ClipInput, ClipRecorder
 from .metrics import Metrics
 from .recording import Recorder
 from .reload import plan_reload
@@ -60,10 +62,12 @@ class CameraRunner:
         metrics: Metrics,
         outputs: Callable[[], Sequence[FrameOutput]] = tuple,
         machine: Callable[[str], bool] = lambda input_id: True,
+        clip_disk: ClipDisk | None = None,
     ) -> None:
         """``outputs``: where each frame's zone levels go (abc.FrameOutput), asked for
         at every frame (a reload may replace them). ``machine``: whether a machine-state
-        input arms its zones now (plant I/O; ``armed_when``)."""
+        input arms its zones now (plant I/O; ``armed_when``). ``clip_disk``: where
+        incident clips go (none recorded without it or with ``[clips]`` disabled)."""
         run = settings.run
         self.settings = settings
         self.id = settings.id
@@ -106,6 +110,11 @@ class CameraRunner:
         self.last: FrameResult | None = None
         self._incidents: tuple[IncidentStatus, ...] = ()  # published after each frame
         self.recorder = Recorder(self.id, store, alerts, metrics)
+        self.clips = (
+            ClipRecorder(self.id, run.clips, run.camera.fps, clip_disk, metrics, alerts.tz)
+            if run.clips is not None and clip_disk is not None
+            else None
+        )
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -113,6 +122,8 @@ class CameraRunner:
         # Models first: the first frame's decision (the zones leave camera_offline
         # with it) must not wait for them to load.
         self.pipeline.prepare()
+        if self.clips is not None:
+            self.clips.start()
         self.source.start()
         self._thread = threading.Thread(target=self._run, name=f"infer-{self.id}", daemon=True)
         self._thread.start()
@@ -121,11 +132,15 @@ class CameraRunner:
     def request_stop(self) -> None:
         self._stop.set()
         self.source.request_stop()
+        if self.clips is not None:
+            self.clips.request_stop()
 
     def join(self, deadline: float) -> None:
         if self._thread:
             self._thread.join(max(0.0, deadline - time.monotonic()))
         self.source.join(deadline)
+        if self.clips is not None:
+            self.clips.join(deadline)
         if self._thread and not self._thread.is_alive():
             self.pipeline.close()
             self.recorder.flush()
@@ -210,10 +225,31 @@ class CameraRunner:
                 self.metrics.inference_seconds.labels(self.id).observe(result.infer_s)
             if result.transitions:
                 self.recorder.hold(result.transitions, frame.mono, self.pipeline.setup.zones)
+            if self.clips is not None:
+                self.clips.offer(self._clip_input(result))
             self.recorder.flush()
             if now - self._sizes_saved >= SIZES_SAVE_S:
                 self._sizes_saved = now
                 save_heights(self.settings.run.sizes_path, self.pipeline.heights.learned)
+
+    def _clip_input(self, result: FrameResult) -> ClipInput:
+        setup = self.pipeline.setup
+        return ClipInput(
+            mono=result.frame.mono,
+            wall=result.frame.wall,
+            image=result.frame.image,
+            tracks=tuple(result.tracks),
+            reasons=result.assessments,
+            zones=setup.zones,
+            floor_map=setup.floor_map,
+            states=self._zone_states(),
+            motion=result.motion,
+            transitions=tuple(result.transitions),
+        )
+
+    def _zone_states(self) -> dict[str, str]:
+        """Each zone's level by its open incidents (danger over warning)."""
+        return {i.zone: i.level for i in sorted(self._incidents, key=lambda i: i.level == "danger")}
 
     def _report_fit(self) -> None:
         """Say (once per change) when the zones were scaled to the picture, or do not
@@ -301,7 +337,7 @@ class CameraRunner:
             setup.zones,
             last.tracks,
             setup.floor_map,
-            {i.zone: i.level for i in sorted(self._incidents, key=lambda i: i.level == "danger")},
+            self._zone_states(),
             self.settings.run.blur_faces,
             regions=[r.box for r in last.plan.regions] if last.plan else (),
             motion=last.motion,
@@ -320,8 +356,10 @@ class Cameras:
         outputs: Callable[[], Sequence[FrameOutput]] = tuple,
         machine: Callable[[str], bool] = lambda input_id: True,
         stop_budget_s: float = 7.0,
+        clip_disk: ClipDisk | None = None,
     ) -> None:
         self.outputs = outputs
+        self.clip_disk = clip_disk
         self.machine = machine
         self.stop_budget_s = stop_budget_s
         # A camera stopped by a reload (removed, or restarted with new settings): its
@@ -335,8 +373,9 @@ class Cameras:
     def start(self, settings: Mapping[str, CameraSettings]) -> None:
         for camera_id, s in settings.items():
             self.runners[camera_id] = CameraRunner(
-                s, self.store, self.alerts, self.metrics, self.outputs, self.machine
-            ).start()
+                s, self.store, self.alerts, self.metrics, self.outputs, self.machine,
+                self.clip_disk,
+            ).start()  # fmt: skip
 
     def running(self) -> dict[str, CameraSettings]:
         return {i: r.settings for i, r in self.runners.items()}

@@ -2,7 +2,7 @@
 the blind-camera check and the alert lifecycle (escalation steps, snoozes that
 ended) every second, SMS replies when configured, the storage check (with a
 test write) every few seconds, the outbox sweep, arming changes logged at
-minute edges, the daily digest and retention.
+minute edges, the daily digest, retention and the clips' disk.
 
 ``Jobs`` reads the running parts through the app; each duty is a method, and
 the daily ones are plain functions of their inputs, tested alone.
@@ -21,21 +21,29 @@ from ..alerts import messages
 from ..alerts.escalation import Escalations
 from ..alerts.outbox import Outbox
 from ..alerts.service import AlertService
+from ..analytics import read as analytics
+from ..analytics.digest import weekly_text
+from ..analytics.figures import Figures, compute, shift_starts
 from ..assembly.load import LoadedConfig
 from ..base.alerts import AlertKind
 from ..base.timing import day as site_day
+from ..config.model import Config
 from ..plant.service import Plant
 from ..storage.store import Store
 from ..zones.arming import arming_changes
 from . import memory
 from .blind import BlindCameras, StorageWatch
 from .camera import Cameras
+from .clipdisk import ClipDisk
 from .scheduler import Scheduler
 
 # The journal has named these lines "safetyd.daemon" since v1; operators filter on it.
 log = logging.getLogger("safetyd.daemon")
 STORAGE_PROBE_S = 5.0  # a test write this often finds a full disk while nothing happens
 TRIM_EVERY_S = 300.0  # freed memory back to the system (service/memory.py)
+# Clip retention runs after every clip too; this catches a lowered max_gb, days
+# passing, and files added by hand.
+CLIP_CHECK_S = 600.0
 
 
 def send_digest(
@@ -54,6 +62,34 @@ def send_digest(
     return alerts.enqueue_system(
         f"digest:{day}", AlertKind.DIGEST, "info", body, {"zones": rows}, groups=groups
     )
+
+
+def send_weekly_digest(
+    store: Store,
+    alerts: AlertService,
+    config: Config,
+    now: float | None = None,
+) -> int:
+    """The last 7 days against the 7 before (analytics/digest.py), to the digest groups."""
+    now = time.time() if now is None else now
+    week, shifts = 7 * 86400.0, shift_starts(config.analytics)
+
+    def figures(since: float, until: float) -> Figures:
+        return compute(analytics.incidents(store, since, until), since, until, alerts.tz, shifts)
+
+    this, before = figures(now - week, now), figures(now - 2 * week, now - week)
+    blind = analytics.blind_seconds(store, now - week, now)
+    last_day = site_day(now - 3600, alerts.tz)
+    link = config.digest.link
+    body = weekly_text(
+        config.site.name, last_day, this, before, blind,
+        f"{link.rstrip('/')}/analytics?days=7" if link else None,
+    )  # fmt: skip
+    payload = {"figures": this.as_json(), "week_before": before.as_json(), "blind_s": blind}
+    return alerts.enqueue_system(
+        f"digest-week:{last_day}", AlertKind.DIGEST, "info", body, payload,
+        groups=config.digest.recipients,
+    )  # fmt: skip
 
 
 def retention(
@@ -98,10 +134,13 @@ class Jobs:
         scheduler: Scheduler,
         on_acknowledged: Callable[[float, str], object] | None = None,
         plant: Callable[[], Plant | None] = lambda: None,
+        clip_disk: ClipDisk | None = None,
     ) -> None:
         """``on_acknowledged(seconds, via)``: for the time-to-acknowledge metric;
-        ``plant``: the running plant I/O (camera and system health shown, alarms)."""
+        ``plant``: the running plant I/O (camera and system health shown, alarms);
+        ``clip_disk``: the incident clips kept within their days and disk."""
         self.plant = plant
+        self.clip_disk = clip_disk
         self.config = config
         self.store = store
         self.alerts = alerts
@@ -129,9 +168,14 @@ class Jobs:
         s.every("memory-trim", TRIM_EVERY_S, memory.trim)
         s.cron("zone-arming", self.log_arming, c.site.timezone, second=0)
         s.cron("retention", self.retention, c.site.timezone, hour=3, minute=17)
+        if self.clip_disk is not None:
+            s.every("clip-retention", CLIP_CHECK_S, self.clip_disk.enforce)
+            self.clip_disk.enforce()  # at start and on reload: a lowered max_gb applies now
         if c.digest.enabled and c.digest.recipients:
             hour, minute = (int(x) for x in c.digest.time.split(":"))
-            s.cron("digest", self.digest, c.site.timezone, hour=hour, minute=minute)
+            days = c.digest.weekday if c.digest.every == "week" else "*"
+            s.cron("digest", self.digest, c.site.timezone, day_of_week=days, hour=hour,
+                   minute=minute)  # fmt: skip
         else:
             s.remove("digest")
 
@@ -184,7 +228,10 @@ class Jobs:
 
     def digest(self) -> None:
         c = self.config().config
-        send_digest(self.store, self.alerts, c.site.name, c.digest.recipients)
+        if c.digest.every == "week":
+            send_weekly_digest(self.store, self.alerts, c)
+        else:
+            send_digest(self.store, self.alerts, c.site.name, c.digest.recipients)
 
     def retention(self) -> None:
         loaded = self.config()

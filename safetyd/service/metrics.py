@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -80,6 +80,49 @@ class Metrics:
             ["camera"],
             registry=self.registry,
         )
+
+        self.warning_ttc_seconds = Histogram(
+            "safetyd_warning_ttc_seconds",
+            "Predicted time to contact when a warning opened (near-miss analytics); warnings "
+            "of people not approaching have none and are not counted",
+            ["camera", "zone"],
+            buckets=(0.5, 1.0, 1.5, 2.0, 3.0, 5.0),
+            registry=self.registry,
+        )
+        self.clips_recorded = Counter(
+            "safetyd_clips_recorded",
+            "Incident clips written to the end",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.clip_frames_skipped = Counter(
+            "safetyd_clip_frames_skipped",
+            "Frames left out of clips because the clip writer was behind (never the pipeline)",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.clip_failures = Counter(
+            "safetyd_clip_failures",
+            "Clips that could not be written (no encoder, disk full)",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.clips_deleted = Counter(
+            "safetyd_clips_deleted",
+            "Clip files deleted: reason=age (retention_days) or quota (max_gb)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.clip_bytes = Gauge(
+            "safetyd_clip_bytes", "Disk used by incident clips", registry=self.registry
+        )
+        self.clip_limit_bytes = Gauge(
+            "safetyd_clip_limit_bytes",
+            "Disk the clips may use ([clips] max_gb); the oldest go first beyond it",
+            registry=self.registry,
+        )
+        for reason in ("age", "quota"):
+            self.clips_deleted.labels(reason)
 
     def add_collector(self, collector: Collector) -> None:
         self.registry.register(collector)

@@ -118,6 +118,8 @@ class Recorder:
     def _log(self, transitions: list[Transition]) -> None:
         for tr in transitions:
             self.metrics.incidents.labels(self.id, tr.zone_id, tr.event, tr.level).inc()
+            if tr.event == "opened" and tr.level == "warning" and tr.ttc_s is not None:
+                self.metrics.warning_ttc_seconds.labels(self.id, tr.zone_id).observe(tr.ttc_s)
             log.warning(
                 "incident event=%s level=%s camera=%s zone=%s zone_file_hash=%s track=%d "
                 "body_part=%r distance=%.3f closing_speed=%.3f ttc_s=%s latency_s=%.3f "
