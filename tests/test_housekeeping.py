@@ -76,6 +76,73 @@ def test_digest_counts_incidents_per_zone(tmp_path: Path, monkeypatch) -> None:
     assert req.form["Body"].startswith("safetyd Plant 1 ")
 
 
+def test_the_weekly_digest_compares_weeks_names_zones_unacknowledged_and_blind_cameras(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """[digest] every = "week": real SMS through the twilio library to the fake Twilio."""
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+    with FakeTwilio() as fake:
+        path = alert_config(tmp_path, fake)
+        text = path.read_text().replace(
+            'time = "07:00"',
+            'time = "07:00"\nevery = "week"\nlink = "https://safety.plant.example/"',
+        )
+        path.write_text(text)
+        loaded = cfg.load(path)
+        store = Store(tmp_path / "o.db")
+        service = AlertService.from_config(loaded, store)
+        now = time.time()
+        lane = {"zone_id": "lane", "zone_name": "Forklift lane", "camera": "dock"}
+        with store.transaction() as db:
+            store.add_events(db, [
+                # This week: three warnings, two of them escalated; one more in the lane.
+                transition("opened", "warning", incident="a", wall=now - 3 * DAY),
+                transition("escalated", "danger", incident="a", wall=now - 3 * DAY + 2),
+                transition("opened", "warning", incident="b", wall=now - 2 * DAY),
+                transition("escalated", "danger", incident="b", wall=now - 2 * DAY + 1),
+                transition("opened", "warning", incident="c", wall=now - DAY),
+                transition("opened", "warning", incident="d", wall=now - DAY, **lane),
+                # The week before: one warning. Older: not counted at all.
+                transition("opened", "warning", incident="e", wall=now - 9 * DAY),
+                transition("opened", "danger", incident="f", wall=now - 20 * DAY),
+            ])  # fmt: skip
+        # Danger "a" was acknowledged by Vera after 90 s; "b" never was.
+        service.ledger.store.db.execute(
+            "INSERT INTO incidents (incident, camera, zone, zone_name, level, opened_wall, "
+            "acked_wall, acked_by, acked_channel) VALUES ('a', 'press-line', 'press', "
+            "'Press 3 guard', 'danger', ?, ?, 'vera', 'console')",
+            (now - 3 * DAY, now - 3 * DAY + 90),
+        )
+        service.ledger.store.db.commit()
+        # The dock camera was blind for 1 h 30 min (alarm to restored), twice over
+        # recipients (one period, however many were told).
+        for kind, at in (("camera_offline", now - DAY - 5400), ("camera_restored", now - DAY)):
+            for to in ("+15555550121", "+15555550122"):
+                store.db.execute(
+                    "INSERT INTO outbox (dedup_key, kind, sink, recipient, level, camera, body, "
+                    "payload, created, next_attempt, status) VALUES (?, ?, 'log', ?, 'danger', "
+                    "'dock', '', '{}', ?, ?, 'sent')",
+                    (f"{kind}{to}", kind, to, at, at),
+                )
+        store.db.commit()
+        assert housekeeping.send_weekly_digest(store, service, loaded.config, now=now) >= 1
+        service.start()
+        try:
+            assert wait_for(lambda: fake.delivered(), 10)
+        finally:
+            service.stop()
+    (req,) = fake.delivered()
+    body = req.form["Body"]
+    assert req.form["To"] == "+15555550121"
+    assert ": 4 warnings (1 the week before), 2 dangers (0)." in body
+    assert "Top zones: Press 3 guard 5, Forklift lane 1." in body
+    assert "Unacknowledged dangers: 1." in body
+    assert "Blind cameras: dock 1h30m." in body
+    assert body.endswith("Report: https://safety.plant.example/analytics?days=7")
+    assert body.startswith("safetyd ")
+
+
 def test_scheduler_jobs_coalesce_and_failures_are_logged(caplog) -> None:
     assert JOB_DEFAULTS == {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
     scheduler = Scheduler()

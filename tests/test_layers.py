@@ -16,7 +16,7 @@ ORDER = [
     "safetyd", "safetyd.abc", "safetyd.base", "safetyd.config", "safetyd.zones",
     "safetyd.vision", "safetyd.extensions", "safetyd.assembly", "safetyd.drawing", "safetyd.hazard",
     "safetyd.pipeline", "safetyd.storage", "safetyd.plant", "safetyd.mqtt",
-    "safetyd.alerts", "safetyd.console", "safetyd.service", "safetyd.cli",
+    "safetyd.alerts", "safetyd.analytics", "safetyd.console", "safetyd.service", "safetyd.cli",
     "safetyd.__main__",
 ]  # fmt: skip
 

@@ -24,6 +24,7 @@ from . import (
     fleet,
     io,
     replay,
+    report,
     run,
     snapshot,
     snooze,
@@ -34,7 +35,8 @@ from . import (
 from .common import EXIT_INVALID, EXIT_PIPE, EXIT_STORAGE, EXIT_SYSTEM, print_problems, summary
 
 COMMANDS = (
-    check_config, zones, snapshot, replay, run, events, ack, snooze, test_alert, io, fleet, user,
+    check_config, zones, snapshot, replay, run, events, report, ack, snooze, test_alert, io, fleet,
+    user,
 )  # fmt: skip
 
 

@@ -1,6 +1,7 @@
 """The console as a Starlette application: login, live view (server-sent events),
-acknowledge and snooze; the incident history (history.py) and the engineers'
-zone editor and calibration (engineering.py) are route groups of their own.
+acknowledge and snooze; the incident history (history.py), the near-miss analytics
+(analytics.py) and the engineers' zone editor and calibration (engineering.py) are
+route groups of their own.
 
 Every route checks the session's role on the server; hidden buttons are a
 courtesy, not the control. Forms carry the session's CSRF token (the login form
@@ -36,6 +37,7 @@ from starlette.templating import Jinja2Templates
 from ..assembly import users as users_file
 from ..assembly.users import User
 from ..hazard import lifecycle
+from .analytics import AnalyticsPages
 from .backend import Backend, Forbidden
 from .engineering import EngineerPages
 from .history import HistoryPages
@@ -88,6 +90,7 @@ class Console:
                 Route("/api/live", self.live_json),
                 Route("/camera/{camera}.jpg", self.camera),
                 *HistoryPages(self).routes(),
+                *AnalyticsPages(self).routes(),
                 Route("/ack", self.ack, methods=["POST"]),
                 Route("/snooze", self.snooze, methods=["POST"]),
                 *EngineerPages(self).routes(),
