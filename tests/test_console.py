@@ -429,6 +429,11 @@ def test_history_filters_incident_page_and_csv(daemon) -> None:
         lines = body.strip().splitlines()
         assert lines[0].startswith("when,incident,event,level,camera,zone")
         assert len(lines) > 1 and all(",press-3-guard," in line for line in lines[1:])
+        # Every row is a near miss, not an injury (the history is what safetyd saw).
+        assert lines[0].endswith(",record_type")
+        assert all(
+            line.endswith(",near miss (no injury recorded by safetyd)") for line in lines[1:]
+        )
     finally:
         driver.quit()
 

@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from conftest import wait_for
+from conftest import EXAMPLE_CONFIG, wait_for
 from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from test_alerts import alert_config, transition
 
@@ -141,6 +141,32 @@ def test_the_weekly_digest_compares_weeks_names_zones_unacknowledged_and_blind_c
     assert "Blind cameras: dock 1h30m." in body
     assert body.endswith("Report: https://safety.plant.example/analytics?days=7")
     assert body.startswith("safetyd ")
+
+
+def test_the_digest_runs_daily_or_on_its_weekday_at_its_time_in_site_time(tmp_path) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    base = EXAMPLE_CONFIG.read_text().replace('"../', f'"{EXAMPLE_CONFIG.parent}/../')
+    for every, weekday, want in (("day", "mon", "*"), ("week", "fri", "fri")):
+        path = tmp_path / f"{every}.toml"
+        when = f'time = "06:30"\nevery = "{every}"\nweekday = "{weekday}"'
+        path.write_text(base.replace('time = "07:00"', when))
+        loaded = cfg.load(path)
+        scheduler = Scheduler()
+        store = Store(tmp_path / f"{every}.db")
+        alerts = AlertService.from_config(loaded, store)
+        cameras = None  # the digest's schedule reads no camera
+        jobs = housekeeping.Jobs(lambda c=loaded: c, store, alerts, cameras, scheduler)  # type: ignore[arg-type]
+        jobs.schedule()
+        trigger = scheduler._scheduler.get_job("digest").trigger
+        fields = {f.name: str(f) for f in trigger.fields}
+        assert (fields["day_of_week"], fields["hour"], fields["minute"]) == (want, "6", "30")
+        tz = ZoneInfo(loaded.config.site.timezone)
+        start = datetime(2026, 12, 7, 12, 0, tzinfo=tz)  # a Monday
+        fire = trigger.get_next_fire_time(None, start)
+        assert (fire.hour, fire.minute, fire.utcoffset()) == (6, 30, start.utcoffset())
+        assert fire.strftime("%a") == ("Tue" if every == "day" else "Fri")
 
 
 def test_scheduler_jobs_coalesce_and_failures_are_logged(caplog) -> None:

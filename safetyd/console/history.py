@@ -18,6 +18,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..alerts.messages import mask_number
+from ..analytics.records import RECORD_TYPE
 from ..base.timing import stamp
 from ..hazard import lifecycle
 from ..storage.clips import clip_of
@@ -114,9 +115,10 @@ class HistoryPages:
         columns = ["when", "incident", "event", "level", "camera", "zone", "zone_name",
                    "body_part", "estimate", "distance", "ttc_s", "reason", "folded"]  # fmt: skip
         writer = csv.writer(out)
-        writer.writerow(columns)
+        # Last, so that tools reading the columns by position go on working.
+        writer.writerow([*columns, "record_type"])
         for r in rows:
-            writer.writerow([spreadsheet_cell(r.get(c)) for c in columns])
+            writer.writerow([*(spreadsheet_cell(r.get(c)) for c in columns), RECORD_TYPE])
         return Response(out.getvalue(), media_type="text/csv", headers={
             "Content-Disposition": 'attachment; filename="safetyd-incidents.csv"'})  # fmt: skip
 
