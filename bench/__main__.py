@@ -36,6 +36,7 @@ def main() -> int:
 
     import cameras
     import clips
+    import down
     import gating
     import latency
     import mixed
@@ -70,6 +71,7 @@ def main() -> int:
         "mqtt-throughput": lambda: mqtt.throughput(args.quick),
         "mqtt-fleet": lambda: mqtt.fleet(args.quick),
         "clips": lambda: clips.run(args.quick),
+        "down": lambda: down.run(args.quick),
     }
     json_path = args.out / "benchmarks.json"
     report = load(json_path)
