@@ -26,6 +26,7 @@ import numpy as np
 
 from .abc import PoseEstimator
 from .assembly.settings import CameraSettings, LiveSettings
+from .hazard.body import BodyFrame, BodyWatch
 from .hazard.hazards import Assessment, HazardEngine
 from .hazard.incidents import FrameContext, IncidentManager, Transition
 from .hazard.snapshots import SnapshotWriter
@@ -44,7 +45,7 @@ from .vision.sizes import (
     LearnedHeights,
     Sighting,
     feet_point,
-    upright_height,
+    standing_height,
 )
 from .vision.sources import Frame
 from .vision.targets import Expected
@@ -82,7 +83,7 @@ class ZoneSetup:
         cls, live: LiveSettings, visibility_threshold: float, always_armed: bool = False
     ) -> ZoneSetup:
         engine = HazardEngine(
-            live.zones,
+            [z for z in live.zones if z.hazard],  # areas are the body watch's (hazard/body.py)
             live.floor_map,
             visibility_threshold=visibility_threshold,
             clear_margin=live.hazards.clear_margin,
@@ -105,6 +106,7 @@ class FrameResult:
     phantoms: Mapping[int, str] = field(default_factory=dict)
     motion: bool | None = None  # the motion gate saw change (None: no gate, not known)
     assessments: tuple[Assessment, ...] = ()  # people against the armed zones (why a level)
+    body: BodyFrame | None = None  # falls, man down, posture in areas (inferred frames only)
 
 
 class CameraPipeline:
@@ -123,8 +125,11 @@ class CameraPipeline:
         snapshots: SnapshotWriter | None = None,
         clock: Callable[[], float] = time.monotonic,
         configured_size: tuple[int, int] | None = None,
+        body: BodyWatch | None = None,
     ) -> None:
         self.camera = camera
+        self.body = body or BodyWatch(camera, setup.zones, setup.live.body)
+        self._plausibility = plausibility  # as configured; lying people kept in areas
         self.estimator = estimator
         self.tracker = tracker
         self.plausibility = plausibility
@@ -154,6 +159,7 @@ class CameraPipeline:
         self.size_note: str | None = None
         # Machine states that arm zones (``armed_when``): set by the daemon (plant I/O).
         self.machine: Callable[[str], bool] | None = None
+        self._watch_lying()
 
     @classmethod
     def from_settings(
@@ -206,7 +212,14 @@ class CameraPipeline:
         self._live, self._fit_size = live, None  # fitted to the picture again
         self.heights.floor = FloorHeights(live.floor_map) if live.floor_map else None
         self._plan_key = None  # the regions follow the zones
-        return self.incidents.apply(live, ctx)
+        out = self.incidents.apply(live, ctx) + self.body.apply(live.zones, live.body, ctx)
+        self._watch_lying()
+        return out
+
+    def _watch_lying(self) -> None:
+        """Keep lying people as people where falls or men down are watched."""
+        lying = any(a.down is not None for a in self.body.areas)
+        self.plausibility = replace(self._plausibility, lying_ok=lying)
 
     # -- regions --------------------------------------------------------------------
 
@@ -262,7 +275,7 @@ class CameraPipeline:
             ]
             looked = self.estimator.estimate(
                 frame.image, t, plan, expected, regions=decision is None or decision.infer,
-                movers=self._movers(decision, plan),
+                movers=movers_of(decision, plan, self.heights),
             )  # fmt: skip
             infer_s = time.perf_counter() - t0
             calls = looked.calls
@@ -278,6 +291,13 @@ class CameraPipeline:
         transitions = self.incidents.update(
             ctx, assessments, tracks, armed, phantoms, undecided=self._undecided
         )
+        body = None
+        if inferred and self.body.active:
+            # Only frames the model saw: a frame without tracks is no evidence anyone left.
+            body = self.body.update(
+                ctx, tracks, armed, phantoms, self.heights.at, h, setup.floor_map, self._undecided
+            )
+            transitions += body.transitions
         if transitions:
             latency = self._clock() - frame.mono
             transitions = [self._finish(tr, latency, frame, tracks, setup) for tr in transitions]
@@ -287,7 +307,7 @@ class CameraPipeline:
         return FrameResult(
             frame=frame, inferred=inferred, poses=poses, tracks=tracks, transitions=transitions,
             infer_s=infer_s, plan=plan, calls=calls, phantoms=phantoms, motion=motion,
-            assessments=tuple(assessments),
+            assessments=tuple(assessments), body=body,
         )  # fmt: skip
 
     def _fit(self, size: tuple[int, int]) -> None:
@@ -300,6 +320,7 @@ class CameraPipeline:
             if fitted is not self.setup.live:
                 vis = self.plausibility.visibility_threshold
                 self.setup = ZoneSetup.build(fitted, vis, self._always_armed)
+                self.body.set_areas(fitted.zones, fitted.body)  # the same areas, scaled
 
     def _gate(self, frame: Frame, t: float, plan: RegionPlan | None) -> GateDecision | None:
         """Motion gating on the part of the frame the regions cover: a distant worker
@@ -313,22 +334,6 @@ class CameraPipeline:
         x0, y0, x1, y1 = box
         people = self.tracker.ids() - set(self._phantoms)
         return self.gate.decide(frame.image[y0:y1, x0:x1], t, bool(people))
-
-    def _movers(self, decision: GateDecision | None, plan: RegionPlan) -> list[np.ndarray]:
-        """The motion gate's moving blobs as boxes of a person's size in frame pixels:
-        as tall as the blob, or as the people this camera has seen stand where the
-        blob's bottom is (a blob can be just the legs or arms that moved)."""
-        if decision is None or not decision.movers:
-            return []
-        x, y = plan.bounds[:2]
-        out = []
-        for x0, y0, x1, y1 in decision.movers:
-            x0, y0, x1, y1 = x0 + x, y0 + y, x1 + x, y1 + y
-            tall = max(y1 - y0, self.heights.at((x0 + x1) / 2, y1) or 0.0)
-            if tall < MIN_PERSON_PX:
-                continue
-            out.append(np.array([x0, y1 - tall, x1, y1]))
-        return out
 
     def _judge(self, tracks: list[Track], frame: Frame, t: float) -> None:
         """Phantom verdicts for the tracks seen now (kept for those not seen), and size
@@ -350,7 +355,7 @@ class CameraPipeline:
             last = self._learned_at.get(tr.id)
             if last is not None and t - last[0] < LEARN_EVERY_S:
                 continue
-            height = upright_height(tr.keypoints, tr.visibility, vis)
+            height = standing_height(tr.keypoints, tr.visibility, vis)
             feet = feet_point(tr.keypoints, tr.visibility, vis)
             if height is None or feet is None:
                 continue
@@ -384,6 +389,8 @@ class CameraPipeline:
         for inc in self.incidents.open_incidents():
             if states.get(inc.zone.id, ("",))[0] != "danger":
                 states[inc.zone.id] = (str(inc.level), inc.id)
+        for area, incident in self.body.open_incidents():
+            states[area] = ("danger", incident)
         return states
 
     def prepare(self) -> None:
@@ -401,3 +408,22 @@ def _same_plan(old: RegionPlan | None, new: RegionPlan) -> bool:
         boxes.iou(a.box, b.box) >= SAME_BOX and a.kind == b.kind
         for a, b in zip(old.regions, new.regions, strict=True)
     )
+
+
+def movers_of(
+    decision: GateDecision | None, plan: RegionPlan, heights: Heights
+) -> list[np.ndarray]:
+    """The motion gate's moving blobs as boxes of a person's size in frame pixels:
+    as tall as the blob, or as the people this camera has seen stand where the
+    blob's bottom is (a blob can be just the legs or arms that moved)."""
+    if decision is None or not decision.movers:
+        return []
+    x, y = plan.bounds[:2]
+    out = []
+    for x0, y0, x1, y1 in decision.movers:
+        x0, y0, x1, y1 = x0 + x, y0 + y, x1 + x, y1 + y
+        tall = max(y1 - y0, heights.at((x0 + x1) / 2, y1) or 0.0)
+        if tall < MIN_PERSON_PX:
+            continue
+        out.append(np.array([x0, y1 - tall, x1, y1]))
+    return out

@@ -92,6 +92,15 @@ CAMERA_CHANGES: dict[str, object] = {
     "tracking.max_cost": 0.7,
     "tracking.position_gain": 0.5,
     "tracking.velocity_gain": 0.3,
+    "body.fall": False,
+    "body.man_down": False,
+    "body.man_down_after_s": 30.0,
+    "body.posture": False,
+    "body.hold_s": 4.0,
+    "cameras.body.fall": False,
+    "cameras.body.man_down": False,
+    "cameras.body.man_down_after_s": 30.0,
+    "cameras.body.posture": False,
     "hazards.clear_margin": 0.5,
     "hazards.clear_frames": 7,
     "hazards.handover_s": 3.0,
@@ -192,7 +201,7 @@ def _live(s: CameraSettings) -> tuple:
     live = s.live
     zones = tuple((z.id, z.file) for z in live.zones)
     floor = None if live.floor_map is None else live.floor_map.to_floor.tobytes()
-    return (zones, floor, live.hazards, live.timezone)
+    return (zones, floor, live.hazards, live.timezone, live.body)
 
 
 def test_disabling_and_adding_cameras_stop_and_start_them(base) -> None:

@@ -44,16 +44,30 @@ CONFIG_CASES = [
         toml_with(append="\n[camras]\nid = 1\n"),
         None,
         ": camras: unknown key 'camras' (did you mean 'cameras'?); allowed here: alerts, "
-        "analytics, cameras, clips, console, digest, hazards, http, inputs, motion, mqtt, outputs, "
+        "analytics, body, cameras, clips, console, digest, hazards, http, inputs, motion, mqtt, outputs, "
         "pose, privacy, site, storage, tracking",
     ),
     (
         "unknown-camera-key",
         toml_with(("width = 640", "fsp = 5\nwidth = 640")),
         None,
-        ": cameras[0].fsp: unknown key 'fsp' (did you mean 'fps'?); allowed here: calibration, "
-        "enabled, fps, height, id, loop, password_credential, regions, source, stale_after_s, "
+        ": cameras[0].fsp: unknown key 'fsp' (did you mean 'fps'?); allowed here: body, "
+        "calibration, enabled, fps, height, id, loop, password_credential, regions, source, stale_after_s, "
         "width, zones",
+    ),
+    (
+        "body-unknown-key",
+        toml_with(append="\n[body]\nman_down_after = 30\n"),
+        None,
+        ": body.man_down_after: unknown key 'man_down_after' (did you mean 'man_down_after_s'?); "
+        "allowed here: fall, hold_s, man_down, man_down_after_s, posture",
+    ),
+    (
+        "camera-body-too-short",
+        toml_with(("width = 640", "width = 640\nbody = { man_down_after_s = 2 }")),
+        None,
+        ": cameras[0].body.man_down_after_s: 2 is not valid: Input should be greater than or "
+        "equal to 5 (expected seconds a person lies still before it is a man down)",
     ),
     (
         "regions-unknown-word",
@@ -443,9 +457,9 @@ ZONE_CASES = [
         zone_collection(zone_feature("k", warn_dist=3, recipients=OPS)),
         ": features[0] (id 'k').properties.warn_dist: unknown key 'warn_dist' (did you mean "
         "'warn_distance'?); allowed here: armed_when, body_parts, camera, cooldown_s, "
-        "danger_must_ack, "
-        "enabled, escalate_after_s, escalation_chain, id, min_frames, name, recipients, "
-        "schedule, severity, warn_distance, warn_ttc_s",
+        "danger_must_ack, enabled, escalate_after_s, escalation_chain, fall, id, kind, "
+        "man_down, man_down_after_s, min_frames, name, posture, posture_notice_after, "
+        "recipients, schedule, severity, warn_distance, warn_ttc_s",
     ),
     (
         "missing-id",
@@ -468,7 +482,59 @@ ZONE_CASES = [
             }
         ),
         ": features[0] (id 'w').properties.warn_distance: required key is missing: distance "
-        "from the zone that warns, in the file's units",
+        "from the zone that warns, in the file's units (or \"kind\": \"area\" for an area "
+        "watched for falls and posture)",
+    ),
+    (
+        "area-with-warn-distance",
+        zone_collection(
+            {
+                "type": "Feature",
+                "properties": {"id": "a", "kind": "area", "warn_distance": 1, "recipients": OPS},
+                "geometry": {"type": "Polygon", "coordinates": square(0, 0, 9, 9)},
+            }
+        ),
+        ": features[0] (id 'a').properties.warn_distance: a hazard zone's setting; an area "
+        "(kind 'area') has no distances: remove it",
+    ),
+    (
+        "man-down-on-a-hazard-zone",
+        zone_collection(
+            {
+                "type": "Feature",
+                "properties": {"id": "h", "warn_distance": 1, "man_down": False,
+                               "recipients": OPS},
+                "geometry": {"type": "Polygon", "coordinates": square(0, 0, 9, 9)},
+            }
+        ),
+        ": features[0] (id 'h').properties.man_down: an area's setting; add \"kind\": \"area\" "
+        "or remove it",
+    ),
+    (
+        "unknown-kind",
+        zone_collection(
+            {
+                "type": "Feature",
+                "properties": {"id": "k", "kind": "room", "recipients": OPS},
+                "geometry": {"type": "Polygon", "coordinates": square(0, 0, 9, 9)},
+            }
+        ),
+        ": features[0] (id 'k').properties.kind: 'room' is not valid: Input should be 'hazard' "
+        "or 'area' (expected 'hazard': a zone people must not reach (warnings, danger); 'area': "
+        "where falls, a man down and posture are watched ([body] in the configuration))",
+    ),
+    (
+        "man-down-after-too-short",
+        zone_collection(
+            {
+                "type": "Feature",
+                "properties": {"id": "a", "kind": "area", "man_down_after_s": 1,
+                               "recipients": OPS},
+                "geometry": {"type": "Polygon", "coordinates": square(0, 0, 9, 9)},
+            }
+        ),
+        ": features[0] (id 'a').properties.man_down_after_s: 1 is not valid: Input should be "
+        "greater than or equal to 5 (expected area: seconds lying still before it is a man down)",
     ),
     (
         "metres-without-calibration",

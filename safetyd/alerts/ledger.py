@@ -35,7 +35,7 @@ def _tracked(row: sqlite3.Row) -> Tracked:
         danger_wall=row["danger_wall"], cleared_wall=row["cleared_wall"],
         must_ack=bool(row["must_ack"]), steps_fired=row["steps_fired"],
         acked_wall=row["acked_wall"], acked_by=row["acked_by"],
-        acked_channel=row["acked_channel"],
+        acked_channel=row["acked_channel"], kind=row["kind"] or "hazard",
     )  # fmt: skip
 
 
@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS incidents (
     steps_fired   INTEGER NOT NULL DEFAULT 0,
     acked_wall    REAL,
     acked_by      TEXT,
-    acked_channel TEXT
+    acked_channel TEXT,
+    kind          TEXT  -- fall | man_down (hazard/body.py); NULL: a hazard zone's
 );
 CREATE INDEX IF NOT EXISTS incidents_waiting ON incidents (acked_wall, cleared_wall);
 CREATE TABLE IF NOT EXISTS snoozes (
@@ -82,6 +83,10 @@ CREATE TABLE IF NOT EXISTS replies (
     def __init__(self, store: Store) -> None:
         self.store = store
         store.ensure(self.SCHEMA)
+        columns = {r[1] for r in store.db.execute("PRAGMA table_info(incidents)")}
+        if "kind" not in columns:  # a ledger an older safetyd made
+            with store.transaction() as db:
+                db.execute("ALTER TABLE incidents ADD COLUMN kind TEXT")
 
     # -- incidents ---------------------------------------------------------------------
 
@@ -98,9 +103,10 @@ CREATE TABLE IF NOT EXISTS replies (
                 danger = tr.wall if tr.level == "danger" else None
                 db.execute(
                     "INSERT OR IGNORE INTO incidents (incident, camera, zone, zone_name, level, "
-                    "opened_wall, danger_wall, must_ack) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "opened_wall, danger_wall, must_ack, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (tr.incident_id, tr.camera, tr.zone_id, tr.zone_name, tr.level,
-                     tr.opened_wall, danger, int(must_ack(tr.zone_id))),
+                     tr.opened_wall, danger, int(must_ack(tr.zone_id)),
+                     None if tr.kind == "hazard" else tr.kind),
                 )  # fmt: skip
             elif tr.event == IncidentEvent.ESCALATED:
                 db.execute(

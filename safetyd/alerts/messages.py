@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from ..base.alerts import AlertKind, SystemAlert
+from ..base.alerts import DOWN_WORDS, AlertKind, SystemAlert
 from ..base.timing import clock
 from ..hazard.incidents import Transition
 from ..hazard.lifecycle import Tracked, code_of
@@ -59,9 +59,34 @@ def incident_text(tr: Transition, tz: ZoneInfo) -> str:
     """The alert of a transition; an opening or escalation ends with the code that
     acknowledges it (``ACK 3FA2``)."""
     when = clock(tr.wall, tz)
+    if tr.kind in DOWN_WORDS:
+        return down_text(tr, when)
     if tr.event == "cleared":
         return f"CLEAR {_where(tr)} {when}"
     return f"{tr.level.upper()} {_where(tr)} {when} {proximity(tr)} ACK {code_of(tr.incident_id)}"
+
+
+CLEARED_BECAUSE = {
+    "up": "he is up again",
+    "track_lost": "he is no longer seen",
+    "phantom": "it was not a person",
+    "disarmed": "the area was disarmed",
+    "zone_removed": "the area was removed",
+}
+
+
+def down_text(tr: Transition, when: str) -> str:
+    """A fall or man down (hazard/body.py): what happened, where, and the code; its
+    clearing says why, and that it still needs acknowledging."""
+    word = DOWN_WORDS[tr.kind]
+    code = code_of(tr.incident_id)
+    if tr.event == "cleared":
+        why = CLEARED_BECAUSE.get(tr.reason, tr.reason)
+        return f"{word} ENDED {_where(tr)} {when}: {why}; ACK {code} once checked"
+    if tr.kind == "man_down":
+        still = f" for {_held(tr.still_s)}" if tr.still_s else ""
+        return f"{word} {_where(tr)} {when} person lying still{still} ACK {code}"
+    return f"{word} {_where(tr)} {when} person fell ACK {code}"
 
 
 def _held(seconds: float) -> str:
@@ -73,8 +98,9 @@ def escalation_text(inc: Tracked, step: int, steps: int, now: float, tz: ZoneInf
     """A chain step: danger nobody has acknowledged."""
     since = inc.danger_wall if inc.danger_wall is not None else inc.opened_wall
     state = "cleared, not acknowledged" if inc.cleared_wall is not None else "NOT acknowledged"
+    word = DOWN_WORDS.get(inc.kind, "DANGER")
     return (
-        f"ESCALATION {step}/{steps} DANGER {inc.zone_name} (cam {inc.camera}) since "
+        f"ESCALATION {step}/{steps} {word} {inc.zone_name} (cam {inc.camera}) since "
         f"{clock(since, tz)}, {_held(now - since)} {state} ACK {inc.code}"
     )
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ..config.model import AnalyticsSettings
@@ -50,6 +50,18 @@ def shift_of(local: datetime, shifts: Sequence[ShiftStart]) -> str:
         if s.minute <= minute:
             current = s
     return current.name
+
+
+def shift_began(local: datetime, shifts: Sequence[ShiftStart]) -> tuple[str, datetime]:
+    """The shift a local time falls in and when this run of it began (a night shift
+    that began yesterday at 22:00 is yesterday's)."""
+    name = shift_of(local, shifts)
+    start = next(s for s in shifts if s.name == name)
+    began = local.replace(hour=start.minute // 60, minute=start.minute % 60, second=0,
+                          microsecond=0)  # fmt: skip
+    if began > local:
+        began -= timedelta(days=1)
+    return name, began
 
 
 @dataclass(frozen=True)

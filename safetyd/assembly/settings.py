@@ -7,7 +7,8 @@ the camera pipeline's and runner's only input, and it is the reload key:
   source, the pose model and its settings, tracking, motion gating,
   snapshots, face blurring, where it keeps what it learned);
 * ``live`` — what is swapped in between two frames (zones, calibration, the
-  hazard and incident rules, the site's time zone for schedules).
+  hazard and incident rules, the site's time zone for schedules, the [body]
+  rules of falls, man down and posture).
 
 A reload restarts a camera when its ``run`` part differs and swaps its
 ``live`` part otherwise, so what the pipeline reads and what a reload
@@ -20,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config.body import BodySettings, CameraBody
 from ..config.model import (
     Camera,
     ClipSettings,
@@ -55,7 +57,7 @@ class ClipRecording:
 class RunSettings:
     """Changing any of these restarts the camera (a new reader and new models)."""
 
-    camera: Camera  # with its zone files and calibration left out (they are live)
+    camera: Camera  # with its zone files, calibration and body rules left out (they are live)
     source: str  # a file path resolved against the configuration's directory
     pose: PoseSettings
     model_path: Path | None
@@ -75,6 +77,7 @@ class LiveSettings:
     floor_map: FloorMap | None
     hazards: HazardSettings
     timezone: str
+    body: BodySettings = BodySettings()  # [body] with this camera's exceptions (areas: theirs)
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,7 +97,9 @@ class CameraSettings:
         cal = cam.calibration
         return cls(
             run=RunSettings(
-                camera=cam.model_copy(update={"zones": [], "calibration": None}),
+                camera=cam.model_copy(
+                    update={"zones": [], "calibration": None, "body": CameraBody()}
+                ),
                 source=str(loaded.resolve(cam.source)) if _is_path(cam.source) else cam.source,
                 pose=c.pose,
                 model_path=loaded.resolve(c.pose.model) if c.pose.model else None,
@@ -110,6 +115,7 @@ class CameraSettings:
                 floor_map=floor_map_of(cal) if cal else None,
                 hazards=c.hazards,
                 timezone=c.site.timezone,
+                body=cam.body.over(c.body),
             ),
         )
 
@@ -139,6 +145,8 @@ CONSUMERS: dict[str, str] = {
     "cameras.password_credential": "run",
     "cameras.zones": "live",
     "cameras.calibration": "live",
+    "cameras.body": "live",
+    "body": "live",
     "pose": "run",
     "motion": "run",
     "tracking": "run",

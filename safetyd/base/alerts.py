@@ -29,7 +29,13 @@ class AlertKind(StrEnum):
     BOX_OFFLINE = "box_offline"  # another safetyd box vanished (its MQTT Last Will)
     BOX_RESTORED = "box_restored"
     REPLY = "reply"  # the answer to an SMS reply (an acknowledgement's confirmation)
+    POSTURE_NOTICE = "posture_notice"  # an area's risky postures passed its threshold
     TEST = "test"
+
+
+# Incidents of a person down in an area (hazard/body.py), as messages and pictures name
+# them; a hazard zone's incident is named by its level.
+DOWN_WORDS = {"fall": "FALL", "man_down": "MAN DOWN"}
 
 
 class OutboxStatus(StrEnum):

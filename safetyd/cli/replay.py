@@ -26,6 +26,7 @@ from ..assembly import load as cfg
 from ..assembly.settings import CameraSettings
 from ..base.problems import errors
 from ..drawing.video import codecs_for, open_video
+from ..hazard.exposure import exposure_records, risky_record
 from ..hazard.records import CONTRACT_EVENTS, to_json_line
 from ..hazard.snapshots import SnapshotWriter, annotate
 from ..pipeline import CameraPipeline, FrameResult
@@ -141,6 +142,19 @@ def _tracks_line(result: FrameResult) -> str:
     )
 
 
+def _posture(result: FrameResult, camera: str, out: IO[str] | None, totals: dict) -> int:
+    """A frame's posture exposure into the totals; its risky postures as lines."""
+    assert result.body is not None
+    for e in result.body.exposure.exposed:
+        key = (e.area, e.measure, e.band)
+        totals[key] = totals.get(key, 0.0) + e.seconds
+    for r in result.body.exposure.risky:
+        if out:
+            record = risky_record(camera, result.frame.index, result.frame.video_t, r)
+            out.write(json.dumps(record, separators=(",", ":")) + "\n")
+    return len(result.body.exposure.risky)
+
+
 def run(args: argparse.Namespace) -> int:
     loaded = cfg.load(args.config)  # InvalidConfig is explained by the CLI
     config = loaded.config
@@ -228,6 +242,9 @@ def run(args: argparse.Namespace) -> int:
         shown: dict[str, str] | None = None
         events_out = stack.enter_context(_output(args.events))
         tracks_out = stack.enter_context(_output(args.tracks))
+        posture_out = stack.enter_context(_output(args.posture))
+        exposed: dict[tuple[str, str, str], float] = {}
+        n_risky = 0
         writer = None
         progress = Progress(_frame_count(video))
         n_frames = n_events = 0
@@ -267,6 +284,8 @@ def run(args: argparse.Namespace) -> int:
                         n_events += 1
                 if tracks_out:
                     tracks_out.write(_tracks_line(result) + "\n")
+                if result.body is not None:
+                    n_risky += _posture(result, camera_id, posture_out, exposed)
                 if args.annotate:
                     writer = writer or _video_writer(
                         args.annotate, frame, _fps(video), quiet=not args.realtime
@@ -280,6 +299,7 @@ def run(args: argparse.Namespace) -> int:
                         config.privacy.blur_faces,
                         motion=result.motion,
                         reasons=result.assessments,
+                        down=pipeline.body.down_now(),
                     )
                     writer.write(pic)
                 progress.update(n_frames, n_events)
@@ -291,13 +311,17 @@ def run(args: argparse.Namespace) -> int:
             if writer is not None:
                 writer.release()
         progress.close()
+        if posture_out:
+            for record in exposure_records(camera_id, exposed):
+                posture_out.write(json.dumps(record, separators=(",", ":")) + "\n")
         if alerts:
             alerts.drain(timeout=args.send_timeout)
         elapsed = time.monotonic() - started
         print(
             f"replayed {n_frames} frames of {video.name} on camera {camera_id} in {elapsed:.1f}s "
             f"({n_frames / max(elapsed, 1e-6):.1f} fps): {len(incidents)} incident(s), "
-            f"{n_events} event(s)",
+            f"{n_events} event(s)"
+            + (f", {n_risky} risky posture(s)" if pipeline.body.active else ""),
             file=sys.stderr,
         )
     return 0
@@ -375,6 +399,12 @@ def add_parser(sub) -> None:
         "--tracks",
         metavar="OUT.jsonl",
         help="write the tracked people of every frame as JSON lines ('-': stdout)",
+    )
+    p.add_argument(
+        "--posture",
+        metavar="OUT.jsonl",
+        help="write the risky postures held in areas as JSON lines, and at the end the "
+        "seconds spent in each posture band per area ('-': stdout)",
     )
     p.add_argument(
         "--annotate",

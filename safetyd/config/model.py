@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from .alerts import AlertSettings
+from .body import BodySettings, CameraBody
 from .console import ConsoleSettings
 from .listen import BindAddress, is_loopback
 from .mqtt import MqttSettings
@@ -115,6 +116,9 @@ class Camera(Base):
             "where the pose model looks: 'auto' (around the armed zones, sized for the "
             "people there), 'full' (the whole frame), or pixel boxes [[x0, y0, x1, y1], ...]"
         ),
+    )
+    body: CameraBody = Field(
+        default_factory=CameraBody, description="this camera's exceptions to [body]"
     )
 
     @field_validator("source")
@@ -385,6 +389,9 @@ class Config(Base):
     motion: MotionGating = Field(default_factory=MotionGating)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     hazards: HazardSettings = Field(default_factory=HazardSettings)
+    body: BodySettings = Field(
+        default_factory=BodySettings, description="falls, man down and posture, in areas"
+    )
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     clips: ClipSettings = Field(default_factory=ClipSettings)

@@ -28,6 +28,7 @@ LEVEL_COLOURS: dict[str, BGR] = {
     "danger": (0, 0, 255),
 }
 WARN_BUFFER_COLOUR: BGR = (0, 220, 255)
+AREA_COLOUR: BGR = (230, 160, 60)  # areas watched for falls and posture: not a hazard
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -46,18 +47,25 @@ def draw_zone(
     warn_distance: float,
     floor_map: FloorMap | None = None,
     state: str = "armed",
+    area: bool = False,
 ) -> np.ndarray:
+    """A hazard zone filled in its state's colour, with its warn buffer; an area
+    (watched for falls and posture) outlined only, in the area colour until a man is
+    down in it."""
     colour = LEVEL_COLOURS.get(state, LEVEL_COLOURS["armed"])
+    if area and state not in ("danger", "disarmed"):
+        colour = AREA_COLOUR
     # A ring with a point that has no image position cannot be drawn (see
     # in_front_of_camera, which cuts floor zones so that this does not happen).
     rings = [r for r in image_rings(geometry, floor_map) if np.all(np.isfinite(r))]
     if not rings:
         return img
-    overlay = img.copy()
-    exterior_pts = [np.round(r).astype(np.int32) for r in rings]
-    cv2.fillPoly(overlay, exterior_pts, colour, lineType=cv2.LINE_AA)
-    alpha = 0.35 if state in ("warning", "danger") else 0.2
-    cv2.addWeighted(overlay, alpha, img, 1 - alpha, 0, dst=img)
+    if not area or state == "danger":
+        overlay = img.copy()
+        exterior_pts = [np.round(r).astype(np.int32) for r in rings]
+        cv2.fillPoly(overlay, exterior_pts, colour, lineType=cv2.LINE_AA)
+        alpha = 0.35 if state in ("warning", "danger") else 0.2
+        cv2.addWeighted(overlay, alpha, img, 1 - alpha, 0, dst=img)
     _poly(img, rings, colour, 2)
     if warn_distance > 0:
         _poly(img, image_rings(geometry.buffer(warn_distance), floor_map), WARN_BUFFER_COLOUR, 1)
@@ -196,7 +204,8 @@ def draw_zones(
     states = states or {}
     for zone in zones:
         state = states.get(zone.id, "armed" if zone.enabled else "disarmed")
-        label = f"{zone.name} [{','.join(zone.body_parts)}]"
+        area = getattr(zone, "kind", "hazard") == "area"
+        label = f"{zone.name} [area]" if area else f"{zone.name} [{','.join(zone.body_parts)}]"
         draw_zone(
             img,
             zone.geometry,
@@ -204,6 +213,7 @@ def draw_zones(
             zone.warn_distance,
             floor_map if zone.units == "metres" else None,
             state,
+            area,
         )
     return img
 

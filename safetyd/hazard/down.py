@@ -30,10 +30,12 @@ sitting position is not a lying stance.
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +47,7 @@ UPRIGHT_H = 0.75
 LYING_H = 0.55
 DROP_SPEED = 0.5  # standing heights per second, hips going down in a fall (about 0.85 m/s)
 EDGE_PX = 2.0
+INHERIT_S = 1.5  # a new track within this of another's last sighting may be him
 STANDING_MEMORY_S = 10.0  # a person's own upright height stands in for an unknown spot's
 
 
@@ -95,6 +98,8 @@ class _Person:
     last: tuple[float, np.ndarray] | None = None
     hips: deque = field(default_factory=lambda: deque(maxlen=64))  # (t, hip y / height)
     said: set = field(default_factory=set)
+    seen_t: float = float("-inf")  # when his track was last seen, and where
+    seen_box: np.ndarray | None = None
 
 
 def stance_of(
@@ -122,6 +127,11 @@ class DownWatch:
     def __init__(self, settings: DownSettings | None = None) -> None:
         self.settings = settings or DownSettings()
         self._people: dict[int, _Person] = {}
+        self._gone: dict[int, _Person] = {}  # given up lately: a new id may be one of them
+
+    def watched(self) -> set[int]:
+        """The people this watch follows (confirmed, in a watched place, not given up)."""
+        return set(self._people)
 
     def down(self) -> dict[int, DownKind]:
         """Who is down now (raised and not ended), by track id: for the live view."""
@@ -139,24 +149,34 @@ class DownWatch:
         t: float,
         standing_at: Callable[[float, float], float | None],
         frame_h: float,
+        rules: Callable[[Any], DownSettings | None] | None = None,
     ) -> list[DownEvent]:
         """``tracks``: this frame's (vision.tracking.Track); ``standing_at(x, y)``: the
-        standing height of a person whose feet are at (x, y), None when not known."""
+        standing height of a person whose feet are at (x, y), None when not known;
+        ``rules(track)``: the settings where he is, None where nobody is watched (he
+        is forgotten there); without it, this watch's own settings everywhere."""
         events: list[DownEvent] = []
         alive = set()
+        seen_now = {tr.id for tr in tracks if tr.seen}
         for track in tracks:
             if not track.confirmed:
                 continue
+            settings = self.settings if rules is None else rules(track)
+            if settings is None:
+                continue
             alive.add(track.id)
-            p = self._people.setdefault(track.id, _Person())
+            p = self._people.get(track.id)
+            if p is None:
+                p = self._people[track.id] = self._heir(track, t, seen_now)
             if track.seen:
-                events += self._step(track, p, t, standing_at, frame_h)
+                p.seen_t, p.seen_box = t, np.asarray(track.bbox, float)
+                events += self._step(track, p, t, standing_at, frame_h, settings)
         for tid in set(self._people) - alive:
-            del self._people[tid]  # the tracker gave him up
+            self._gone[tid] = self._people.pop(tid)  # the tracker gave him up
+        self._gone = {k: v for k, v in self._gone.items() if t - v.seen_t <= INHERIT_S}
         return events
 
-    def _step(self, track, p: _Person, t, standing_at, frame_h) -> list[DownEvent]:  # noqa: ANN001
-        s = self.settings
+    def _step(self, track, p: _Person, t, standing_at, frame_h, s: DownSettings) -> list[DownEvent]:  # noqa: ANN001, E501
         box = np.asarray(track.bbox, float)
         cx, bottom = (box[0] + box[2]) / 2, box[3]
         standing = standing_at(cx, bottom)
@@ -173,7 +193,7 @@ class DownWatch:
             if p.own_height and (t - p.own_height_t <= STANDING_MEMORY_S or p.lying_since):
                 standing = p.own_height
         stance, trunk, share = stance_of(track.keypoints, track.visibility, box, standing, frame_h)
-        moving = self._moving(p, track, t, standing)
+        moving = self._moving(p, track, t, standing, s.still_speed)
         if standing:
             hips = track.keypoints[list(HIPS)]
             if np.all(np.isfinite(hips)):
@@ -223,7 +243,28 @@ class DownWatch:
             out.append(event(DownKind.MAN_DOWN))
         return out
 
-    def _moving(self, p: _Person, track, t: float, standing: float | None) -> bool:  # noqa: ANN001
+    def _heir(self, track, t: float, seen_now: set[int]) -> _Person:  # noqa: ANN001
+        """A new track id: a fresh person, or the one the tracker lost in his fall. A
+        fall is fast and changes a person's shape: the tracker may well give the lying
+        person a new id. He inherits (upright time, height, hips) from a person not
+        seen now, last seen within INHERIT_S and within his own standing height of
+        the new box (a track switch, not somebody else)."""
+        box = np.asarray(track.bbox, float)
+        centre = (box[:2] + box[2:]) / 2
+        for pool in (self._people, self._gone):
+            for tid, p in list(pool.items()):
+                if tid in seen_now or p.seen_box is None or t - p.seen_t > INHERIT_S:
+                    continue
+                old = (p.seen_box[:2] + p.seen_box[2:]) / 2
+                reach = p.own_height or float(p.seen_box[3] - p.seen_box[1])
+                if float(np.hypot(*(centre - old))) <= reach:
+                    heir = copy.deepcopy(p)
+                    heir.last, heir.said = None, set()  # his landmarks start over
+                    p.seen_box = None  # one heir
+                    return heir
+        return _Person()
+
+    def _moving(self, p: _Person, track, t: float, standing: float | None, still: float) -> bool:  # noqa: ANN001, E501
         """Whether his landmarks moved faster than ``still_speed`` since the last frame
         (the median over the landmarks seen in both: one flickering wrist is not him
         moving)."""
@@ -235,7 +276,7 @@ class DownWatch:
         if not seen.any():
             return False
         step = np.linalg.norm(kp[seen] - last[1][seen], axis=1)
-        return float(np.median(step)) / (t - last[0]) / standing > self.settings.still_speed
+        return float(np.median(step)) / (t - last[0]) / standing > still
 
     def _dropped(self, p: _Person, since: float) -> bool:
         """Whether his hips came down fast enough, between ``since`` and now."""

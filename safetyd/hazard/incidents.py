@@ -113,6 +113,10 @@ class Transition:
     estimate: str = ""
     latency_s: float | None = None  # capture → decision, filled in by the pipeline
     snapshot: str | None = None  # filled in by the pipeline
+    # "hazard" (a zone's incident), or a body event in an area: "fall", "man_down"
+    # (hazard/body.py; for those the zone is the area and the part the trunk).
+    kind: str = "hazard"
+    still_s: float | None = None  # man_down: how long he had lain still
 
 
 @dataclass

@@ -87,6 +87,7 @@ class Tracked:
     acked_wall: float | None = None
     acked_by: str | None = None
     acked_channel: str | None = None
+    kind: str = "hazard"  # or fall | man_down (hazard/body.py)
 
     @property
     def code(self) -> str:

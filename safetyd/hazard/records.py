@@ -22,7 +22,10 @@ reason, for a warning opened while its zone cools down ``folded:
 "cooldown"`` (recorded and published, no SMS sent), where the deciding part was
 in the picture (``part_x``, ``part_y``, pixels) and, when it was estimated, how
 (``estimate``: ``bbox_bottom_centre``, ``bbox_top_centre``, ``bbox_centre``,
-``bbox_corners``). ``overdue`` transitions (danger open too long) are alerts, not
+``bbox_corners``), the incident's ``kind`` (``hazard``; ``fall`` and ``man_down``
+for a person down in an area, whose ``zone`` is the area, ``body_part``
+``trunk``, ``distance`` 0 and ``ttc_s`` null) and for a man down ``still_s``, how
+long he had lain still. ``overdue`` transitions (danger open too long) are alerts, not
 part of the replay event stream.
 """
 
@@ -111,6 +114,8 @@ FIELDS: tuple[Field, ...] = (
     Field("part_x", "part_x", "real?", lambda t: t.part_x, digits=1),
     Field("part_y", "part_y", "real?", lambda t: t.part_y, digits=1),
     Field("estimate", "estimate", "text?", lambda t: t.estimate),
+    Field("kind", "kind", "text?", lambda t: t.kind),
+    Field("still_s", "still_s", "real?", lambda t: t.still_s, digits=1),
 )
 
 EVENT_COLUMNS = tuple(f.column for f in FIELDS)

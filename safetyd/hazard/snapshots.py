@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
 
+from ..base.alerts import DOWN_WORDS
 from ..base.ratelog import RateLimitedLog
 from ..base.timing import day, stamp
 from ..drawing.render import (
@@ -44,12 +45,14 @@ def annotate(
     regions: Sequence[tuple[int, int, int, int]] = (),
     motion: bool | None = None,
     reasons: Iterable[Explained] = (),
+    down: Mapping[int, str] | None = None,
 ) -> np.ndarray:
     """A copy of the frame with zones (coloured by state), the regions the model looked
     at, tracked skeletons, and why each warning or danger was raised (``reasons``:
     the deciding part, estimated ones in their own style, and the way to the zone).
     ``blur``: faces hidden (render.blur_faces), the whole frame when it shows motion
-    (``None``: not known) and nobody seen."""
+    (``None``: not known) and nobody seen. ``down``: people down now (track id →
+    "fall" | "man_down", hazard/body.py), drawn red and named so."""
     out = image.copy()
     if blur:
         blur_faces(out, tracks, motion)
@@ -63,8 +66,10 @@ def annotate(
             # never a skeleton drawn as if the model saw him.
             draw_lost(out, t.bbox, f"#{t.id} lost")
             continue
-        colour = (0, 0, 255) if t.id == highlight else (255, 200, 0)
-        draw_person(out, t.keypoints, t.visibility, f"#{t.id}", colour)
+        kind = (down or {}).get(t.id)
+        colour = (0, 0, 255) if t.id == highlight or kind else (255, 200, 0)
+        label = f"#{t.id} {DOWN_WORDS[kind]}" if kind else f"#{t.id}"
+        draw_person(out, t.keypoints, t.visibility, label, colour)
     draw_contacts(out, reasons, zones, floor_map)
     return out
 
@@ -88,13 +93,17 @@ class SnapshotWriter:
         nice to have, and a full disk must never cost the incident itself. Labelled
         and filed by site time (``tz``), with its zone."""
         zone = [z for z in zones if z.id == tr.zone_id]
+        body = tr.kind != "hazard"  # a fall or man down: no part near a zone to show
         pic = annotate(
             image, zone, tracks, floor_map, {tr.zone_id: tr.level}, self.blur_faces, tr.track_id,
-            reasons=[tr],
+            reasons=() if body else [tr], down={tr.track_id: tr.kind} if body else None,
         )  # fmt: skip
+        what = f"{tr.level.upper()} {tr.zone_name} {tr.body_part}"
+        if body:
+            what = f"{DOWN_WORDS[tr.kind]} {tr.zone_name}"
         put_label(
             pic,
-            f"{tr.level.upper()} {tr.zone_name} {tr.body_part} {stamp(tr.wall, tz)}",
+            f"{what} {stamp(tr.wall, tz)}",
             (4, 16),
             LEVEL_COLOURS.get(tr.level, (255, 255, 255)),
         )

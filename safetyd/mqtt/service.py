@@ -34,6 +34,7 @@ from .state import StatePublisher, ZoneLevel
 from .topics import Topics, slug
 
 if TYPE_CHECKING:  # the service's status values; the service imports this package
+    from ..service.posture import AreaShift
     from ..service.status import CameraStatus
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,12 @@ class MqttService:
         alerts,  # AlertService: its ledger for commands, its outbox for fleet alarms
         cameras: Callable[[], Sequence[CameraStatus]],
         on_latency: Callable[[float], object] | None = None,
+        posture: Callable[[], Sequence[AreaShift]] = tuple,
     ) -> None:
+        """``posture``: this shift's posture exposure per camera and area
+        (service/posture.py), published as each area's retained state."""
         self.loaded = loaded
+        self.posture = posture
         # [mqtt] is made once, at start: a reload that changes or removes it is kept
         # to until a restart (service/reload.py says so), so its settings are held.
         started = loaded().config.mqtt
@@ -198,6 +203,11 @@ class MqttService:
                     "updated": round(now, 3),
                 }  # fmt: skip
                 self.publisher.set(self.topics.camera(cam_cfg.id), ("off", bucket), payload)
+        for area in self.posture():
+            # Every state_every_s at most: exposure changes with every frame.
+            self.publisher.set(
+                self.topics.posture(area.camera, area.area), (bucket, area.began), area.payload()
+            )
         offline = sorted(c.id for c in statuses if not c.up)
         incidents = [i for c in statuses for i in c.incidents]
         danger = sum(1 for i in incidents if i.level == "danger")

@@ -4,6 +4,7 @@ box exactly its own (``pattern readwrite safetyd/+/%u/#`` with the box as user):
     <prefix>/<site>/<box>/status                  retained: online | offline (Last Will)
     <prefix>/<site>/<box>/cameras/<camera>        retained: online, fps, armed zones
     <prefix>/<site>/<box>/zones/<camera>/<zone>   retained: level and incident id
+    <prefix>/<site>/<box>/posture/<camera>/<area> retained: this shift's posture exposure
     <prefix>/<site>/<box>/events/<camera>/<zone>  incident transitions (QoS 1, from the outbox)
     <prefix>/<site>/<box>/system/<kind>           system alarms (QoS 1, from the outbox)
     <prefix>/<site>/<box>/cmd                     commands to this box (subscribed)
@@ -46,6 +47,9 @@ class Topics:
 
     def zone(self, camera: str, zone: str) -> str:
         return f"{self.base}/zones/{camera}/{zone}"
+
+    def posture(self, camera: str, area: str) -> str:
+        return f"{self.base}/posture/{camera}/{area}"
 
     def event(self, camera: str | None, zone: str | None) -> str:
         return f"{self.base}/events/{camera or '-'}/{zone or '-'}"

@@ -32,6 +32,7 @@ from .. import extensions
 from ..abc import FrameOutput, Part
 from ..alerts import messages
 from ..alerts.service import AlertService
+from ..analytics.figures import shift_starts
 from ..assembly.load import LoadedConfig
 from ..assembly.load import load as load_config
 from ..base.problems import InvalidConfig
@@ -43,6 +44,7 @@ from .clipdisk import ClipDisk
 from .jobs import Jobs
 from .metrics import Metrics, StateCollector
 from .parts import JobsPart, OutputPart, PlantPart, ServerPart, stop_delivery
+from .posture import PostureBook
 from .reload import enabled_settings
 from .scheduler import Scheduler
 from .sdnotify import Notifier, watchdog_interval
@@ -135,11 +137,16 @@ class App:
         self.alerts = AlertService.from_config(self.loaded, self.store, mqtt=link)
         self.alerts.start()
         self._add(stack, self.alerts, stop=lambda: stop_delivery(self.alerts, self.store))
+        self.posture = PostureBook(
+            self.store, self.metrics, self.alerts, lambda: self.alerts.tz,
+            lambda: shift_starts(self.loaded.config.analytics),
+        )  # fmt: skip
         self.mqtt: MqttService | None = None
         if link is not None:
             self.mqtt = MqttService(
                 lambda: self.loaded, link, self.alerts, lambda: self.cameras.statuses(),
                 on_latency=self.metrics.mqtt_state_seconds.observe,
+                posture=lambda: self.posture.current(),
             )  # fmt: skip
         # Plant I/O before the cameras (their first frames are shown) and stopped after
         # them, showing its "stopped" state last.
@@ -155,6 +162,7 @@ class App:
         self.cameras = Cameras(
             self.store, self.alerts, self.metrics, self.frame_outputs,
             machine=self.plant.allows, stop_budget_s=STOP_BUDGET_S, clip_disk=self.clip_disk,
+            posture=self.posture,
         )  # fmt: skip
         for cam in c.cameras:
             if not cam.enabled:

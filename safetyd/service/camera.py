@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from ..alerts import messages
 from ..alerts.service import AlertService
 from ..assembly.load import LoadedConfig
 from ..assembly.settings import CameraSettings
+from ..base.alerts import DOWN_WORDS
 from ..base.timing import Rate
 from ..hazard.incidents import FrameContext
 from ..hazard.snapshots import SnapshotWriter, annotate
@@ -42,6 +44,7 @@ from .blind import CameraState
 from .clipdisk import ClipDisk
 from .clips import ClipInput, ClipRecorder
 from .metrics import Metrics
+from .posture import PostureBook
 from .recording import Recorder
 from .reload import plan_reload
 from .status import CameraStatus, IncidentStatus, ZoneStatus
@@ -63,11 +66,13 @@ class CameraRunner:
         outputs: Callable[[], Sequence[FrameOutput]] = tuple,
         machine: Callable[[str], bool] = lambda input_id: True,
         clip_disk: ClipDisk | None = None,
+        posture: PostureBook | None = None,
     ) -> None:
         """``outputs``: where each frame's zone levels go (abc.FrameOutput), asked for
         at every frame (a reload may replace them). ``machine``: whether a machine-state
         input arms its zones now (plant I/O; ``armed_when``). ``clip_disk``: where
-        incident clips go (none recorded without it or with ``[clips]`` disabled)."""
+        incident clips go (none recorded without it or with ``[clips]`` disabled).
+        ``posture``: where posture exposure in areas goes."""
         run = settings.run
         self.settings = settings
         self.id = settings.id
@@ -97,6 +102,7 @@ class CameraRunner:
         )
         self.outputs = outputs
         self.machine = machine
+        self.posture = posture
         self.pipeline.machine = machine
         self._sizes_saved = time.monotonic()
         self._fit_said: tuple[str | None, str | None] = (None, None)
@@ -109,6 +115,7 @@ class CameraRunner:
         self._rate = Rate()
         self.last: FrameResult | None = None
         self._incidents: tuple[IncidentStatus, ...] = ()  # published after each frame
+        self._down: dict[int, str] = {}  # who is down (hazard/body.py), published likewise
         self.recorder = Recorder(self.id, store, alerts, metrics)
         self.clips = (
             ClipRecorder(self.id, run.clips, run.camera.fps, clip_disk, metrics, alerts.tz)
@@ -228,6 +235,11 @@ class CameraRunner:
             if self.clips is not None:
                 self.clips.offer(self._clip_input(result))
             self.recorder.flush()
+            if self.posture is not None:
+                if result.body is not None:
+                    zones = self.pipeline.setup.zones
+                    self.posture.add(self.id, frame.wall, result.body.exposure, zones)
+                self.posture.flush()
             if now - self._sizes_saved >= SIZES_SAVE_S:
                 self._sizes_saved = now
                 save_heights(self.settings.run.sizes_path, self.pipeline.heights.learned)
@@ -269,18 +281,8 @@ class CameraRunner:
     def _publish(self) -> None:
         """The open incidents as values, for other threads (inference thread or under
         the lock: the incident manager is not safe to read while a frame runs)."""
-        tz = self.alerts.tz
-        self._incidents = tuple(
-            IncidentStatus(
-                camera=self.id,
-                zone=inc.zone.id,
-                level=str(inc.level),
-                track=inc.track_id,
-                body_part=inc.last.body_part,
-                since=messages.clock(inc.opened_wall, tz),
-            )
-            for inc in self.pipeline.incidents.open_incidents()
-        )
+        self._down = self.pipeline.body.down_now()
+        self._incidents = open_incidents(self.id, self.pipeline, self.alerts.tz)
 
     def state(self) -> CameraState:
         now = time.monotonic()
@@ -342,6 +344,7 @@ class CameraRunner:
             regions=[r.box for r in last.plan.regions] if last.plan else (),
             motion=last.motion,
             reasons=last.assessments,
+            down=self._down,
         )
 
 
@@ -357,9 +360,11 @@ class Cameras:
         machine: Callable[[str], bool] = lambda input_id: True,
         stop_budget_s: float = 7.0,
         clip_disk: ClipDisk | None = None,
+        posture: PostureBook | None = None,
     ) -> None:
         self.outputs = outputs
         self.clip_disk = clip_disk
+        self.posture = posture
         self.machine = machine
         self.stop_budget_s = stop_budget_s
         # A camera stopped by a reload (removed, or restarted with new settings): its
@@ -374,7 +379,7 @@ class Cameras:
         for camera_id, s in settings.items():
             self.runners[camera_id] = CameraRunner(
                 s, self.store, self.alerts, self.metrics, self.outputs, self.machine,
-                self.clip_disk,
+                self.clip_disk, self.posture,
             ).start()  # fmt: skip
 
     def running(self) -> dict[str, CameraSettings]:
@@ -419,6 +424,8 @@ class Cameras:
             r.request_stop()
         for r in self.runners.values():
             r.join(deadline)
+        if self.posture is not None:
+            self.posture.flush(force=True)
 
     def stalled(self, now: float) -> list[str]:
         return [p for r in self.runners.values() for p in r.stalled(now)]
@@ -456,3 +463,25 @@ class Cameras:
 
     def unrecorded(self) -> int:
         return sum(r.recorder.unrecorded() for r in self.runners.values())
+
+
+def open_incidents(
+    camera: str, pipeline: CameraPipeline, tz: ZoneInfo
+) -> tuple[IncidentStatus, ...]:
+    """A camera's open incidents as status values: its zones' and its areas' (a fall
+    or man down shows its kind where a zone's shows the deciding body part)."""
+    zones = tuple(
+        IncidentStatus(
+            camera=camera, zone=inc.zone.id, level=str(inc.level), track=inc.track_id,
+            body_part=inc.last.body_part, since=messages.clock(inc.opened_wall, tz),
+        )
+        for inc in pipeline.incidents.open_incidents()
+    )  # fmt: skip
+    areas = tuple(
+        IncidentStatus(
+            camera=camera, zone=o.area.id, level="danger", track=track,
+            body_part=DOWN_WORDS[kind].lower(), since=messages.clock(o.opened_wall, tz),
+        )
+        for (track, kind), o in pipeline.body.opened().items()
+    )  # fmt: skip
+    return zones + areas

@@ -29,6 +29,7 @@ from ..base.alerts import AlertKind
 from ..base.timing import day as site_day
 from ..config.model import Config
 from ..plant.service import Plant
+from ..storage import posture
 from ..storage.store import Store
 from ..zones.arming import arming_changes
 from . import memory
@@ -99,7 +100,7 @@ def retention(
     now: float | None = None,
     outbox: Outbox | None = None,
 ) -> int:
-    """Delete events, delivered alerts and snapshots older than ``days``.
+    """Delete events, posture figures, delivered alerts and snapshots older than ``days``.
 
     Only files under the state directory's snapshots folder are ever removed.
     Returns the number of snapshot files deleted.
@@ -107,6 +108,9 @@ def retention(
     now = time.time() if now is None else now
     cutoff = now - days * 86400
     snaps = store.delete_events_before(cutoff)
+    store.ensure(posture.SCHEMA)
+    with store.transaction() as db:
+        posture.delete_before(db, cutoff)
     if outbox is not None:
         outbox.delete_before(cutoff)
     root = (state_dir / "snapshots").resolve()

@@ -121,6 +121,26 @@ class Metrics:
             "Disk the clips may use ([clips] max_gb); the oldest go first beyond it",
             registry=self.registry,
         )
+        self.people_down = Counter(
+            "safetyd_people_down",
+            "Falls and men down raised in areas (kind=fall|man_down)",
+            ["camera", "area", "kind"],
+            registry=self.registry,
+        )
+        self.posture_seconds = Counter(
+            "safetyd_posture_seconds",
+            "Seconds people in an area spent in each posture band (measure=trunk|upper_arm|"
+            "knee|hands), for ergonomic review, no medical or compliance claim",
+            ["camera", "area", "measure", "band"],
+            registry=self.registry,
+        )
+        self.risky_postures = Counter(
+            "safetyd_risky_postures",
+            "Risky postures held for [body] hold_s (event=trunk_over_60|arm_over_90|"
+            "knee_over_60|hands_above_head)",
+            ["camera", "area", "event"],
+            registry=self.registry,
+        )
         for reason in ("age", "quota"):
             self.clips_deleted.labels(reason)
 

@@ -118,12 +118,14 @@ class Recorder:
     def _log(self, transitions: list[Transition]) -> None:
         for tr in transitions:
             self.metrics.incidents.labels(self.id, tr.zone_id, tr.event, tr.level).inc()
+            if tr.kind != "hazard" and tr.event == "opened":
+                self.metrics.people_down.labels(self.id, tr.zone_id, tr.kind).inc()
             if tr.event == "opened" and tr.level == "warning" and tr.ttc_s is not None:
                 self.metrics.warning_ttc_seconds.labels(self.id, tr.zone_id).observe(tr.ttc_s)
             log.warning(
                 "incident event=%s level=%s camera=%s zone=%s zone_file_hash=%s track=%d "
                 "body_part=%r distance=%.3f closing_speed=%.3f ttc_s=%s latency_s=%.3f "
-                "incident=%s%s",
+                "incident=%s%s%s",
                 tr.event,
                 tr.level,
                 tr.camera,
@@ -137,6 +139,7 @@ class Recorder:
                 tr.latency_s or 0.0,
                 tr.incident_id,
                 f" reason={tr.reason}" if tr.reason else "",
+                f" kind={tr.kind}" if tr.kind != "hazard" else "",
             )
             if tr.folded:
                 log.info(

@@ -53,6 +53,23 @@ def is_figure_within(inner: np.ndarray, outer: np.ndarray) -> bool:
     return bool(small and boxes.contained_fraction(inner, outer) >= 0.9)
 
 
+def body_extent(pose: Pose, threshold: float) -> tuple[float, float] | None:
+    """(width, height) of the visible landmarks across and along the trunk (hips to
+    shoulders), or None when the shoulders or hips are not seen."""
+    vis = pose.visibility >= threshold
+    if not vis[[11, 12, 23, 24]].all():
+        return None
+    axis = pose.keypoints[[11, 12]].mean(axis=0) - pose.keypoints[[23, 24]].mean(axis=0)
+    norm = float(np.hypot(*axis))
+    if norm == 0:
+        return None
+    up = axis / norm
+    across = np.array([-up[1], up[0]])
+    seen = pose.keypoints[vis]
+    along, side = seen @ up, seen @ across
+    return float(side.max() - side.min()), float(along.max() - along.min())
+
+
 @dataclass(frozen=True)
 class PlausibilityFilter:
     """Rejects detections that cannot be a person, and duplicates of one person.
@@ -69,6 +86,12 @@ class PlausibilityFilter:
     min_visible_landmarks: int = 8
     min_mean_visibility: float = 0.5
     visibility_threshold: float = 0.5
+    # Where falls and men down are watched (areas, hazard/body.py), a person lying on
+    # the floor must stay a person: his height and width are measured along and
+    # across his own trunk, not the picture's axes. Elsewhere a flat "person" is
+    # rejected as before (a lying-shaped machine part in an area is left to the
+    # phantom judge: lifeless and not a standing person's size).
+    lying_ok: bool = False
 
     @classmethod
     def from_settings(cls, plaus, visibility_threshold: float) -> PlausibilityFilter:
@@ -93,6 +116,8 @@ class PlausibilityFilter:
         if extent is None:
             return "fewer than 2 visible landmarks"
         width, height = extent[2] - extent[0], extent[3] - extent[1]
+        if self.lying_ok:
+            width, height = body_extent(pose, self.visibility_threshold) or (width, height)
         if height < self.min_height_frac * frame_height:
             return f"height {height:.0f}px < {self.min_height_frac:.0%} of the picture"
         if height <= 0 or width / height > self.max_aspect:

@@ -169,6 +169,26 @@ def upright_height(keypoints: np.ndarray, visibility: np.ndarray, threshold: flo
     return height * 1.06 if height > 0 else None
 
 
+STANDING_TRUNK_DEG = 30.0  # a trunk leaning more is not a standing person's height
+_TRUNK = (11, 12, 23, 24)  # shoulders, hips
+
+
+def standing_height(
+    keypoints: np.ndarray, visibility: np.ndarray, threshold: float
+) -> float | None:
+    """The head-to-feet height of a person standing (trunk within STANDING_TRUNK_DEG of
+    vertical, shoulders and hips seen), else None: what teaches the camera people's
+    sizes. A person bending, sitting or lying is shorter than he stands, and would
+    teach it that people are small there (a fallen man once taught one 3 px)."""
+    if not np.all(visibility[list(_TRUNK)] >= threshold):
+        return None
+    up = keypoints[[11, 12]].mean(axis=0) - keypoints[[23, 24]].mean(axis=0)
+    norm = float(np.hypot(*up))
+    if norm == 0 or -up[1] / norm < np.cos(np.radians(STANDING_TRUNK_DEG)):
+        return None
+    return upright_height(keypoints, visibility, threshold)
+
+
 def feet_point(keypoints: np.ndarray, visibility: np.ndarray, threshold: float):
     feet = visibility[_FEET] >= threshold
     if feet.sum() < 2:

@@ -20,11 +20,20 @@ from pydantic import ValidationError
 from shapely.geometry.base import BaseGeometry
 
 from ..base import bodyparts
-from ..base.problems import Problem, Severity, errors, fmt_value, suggest
+from ..base.problems import Problem, Severity, errors, fmt_value
 from ..config.pydantic_problems import problems_from
 from . import schedule as schedules
+from .checks import check_context
 from .geometry import build_geometry, json_kind
-from .model import CameraInfo, FileOptions, Step, Zone, ZoneContext, ZoneProperties
+from .model import (
+    AreaRules,
+    CameraInfo,
+    FileOptions,
+    Step,
+    Zone,
+    ZoneContext,
+    ZoneProperties,
+)
 
 MAX_ZONE_FILE_BYTES = 5_000_000
 MAX_NESTING = 64  # a zone file is nested ~7 deep; JSON deeper than this is not one
@@ -373,7 +382,7 @@ def _parse_feature(
         if tiny:
             add(f"{label}.geometry", tiny)
             shape = None
-    ok = _check_context(raw_props, props, options, context, f"{label}.properties", add)
+    ok = check_context(raw_props, props, options, context, f"{label}.properties", add)
     if props is None or shape is None or failed or not ok:
         return None
     return Zone(
@@ -384,7 +393,7 @@ def _parse_feature(
         body_parts=tuple(props.body_parts),
         landmarks=bodyparts.resolve(tuple(props.body_parts)),
         fallback=bodyparts.fallback_for(tuple(props.body_parts)),
-        warn_distance=props.warn_distance,
+        warn_distance=props.warn_distance or 0.0,
         warn_ttc_s=props.warn_ttc_s,
         min_frames=props.min_frames,
         cooldown_s=props.cooldown_s,
@@ -401,97 +410,15 @@ def _parse_feature(
         escalation_chain=None
         if props.escalation_chain is None
         else tuple(Step.of(s) for s in props.escalation_chain),
-        danger_must_ack=props.danger_must_ack,
         armed_when=props.armed_when,
+        kind=props.kind,
+        # A man down is acknowledged by a person, whether or not he got up again.
+        danger_must_ack=props.danger_must_ack or props.kind == "area",
+        rules=AreaRules(
+            props.fall,
+            props.man_down,
+            props.man_down_after_s,
+            props.posture,
+            props.posture_notice_after,
+        ),
     )
-
-
-def _known_groups(groups: object, context: ZoneContext, where: str, add) -> bool:
-    """Report the names in a (raw) group list that [alerts.groups] does not define."""
-    ok = True
-    if context.groups is None or not isinstance(groups, list):
-        return ok
-    for group in groups:
-        if isinstance(group, str) and group not in context.groups:
-            add(
-                where,
-                f"unknown recipient group {group!r}{suggest(group, context.groups)}; "
-                f"groups in [alerts.groups]: {', '.join(sorted(context.groups)) or 'none'}",
-            )
-            ok = False
-    return ok
-
-
-def _check_context(
-    raw: dict,
-    props: ZoneProperties | None,
-    options: FileOptions,
-    context: ZoneContext,
-    where: str,
-    add,
-) -> bool:
-    """Checks against the configuration; they read the raw properties so that they
-    still run (and report) when another property of the same zone is invalid."""
-    ok = True
-    camera = raw.get("camera")
-    if context.cameras is not None and isinstance(camera, str) and camera not in context.cameras:
-        add(
-            f"{where}.camera",
-            f"unknown camera {camera!r}{suggest(camera, context.cameras)}; "
-            f"cameras in the configuration: {', '.join(sorted(context.cameras))}",
-        )
-        ok = False
-    recipients = raw.get("recipients")
-    if isinstance(recipients, dict):
-        for level, groups in recipients.items():
-            ok &= _known_groups(groups, context, f"{where}.recipients.{level}", add)
-    chain = raw.get("escalation_chain")
-    if isinstance(chain, list):
-        for i, step in enumerate(chain):
-            groups = step.get("groups") if isinstance(step, dict) else None
-            ok &= _known_groups(groups, context, f"{where}.escalation_chain[{i}].groups", add)
-    armed_when = raw.get("armed_when")
-    inputs = context.inputs
-    if inputs is not None and isinstance(armed_when, str) and armed_when not in inputs:
-        known = ", ".join(sorted(inputs)) or "none: add an [[inputs.modbus]]"
-        add(
-            f"{where}.armed_when",
-            f"unknown machine input {armed_when!r}{suggest(armed_when, inputs)}; "
-            f"inputs in [[inputs.modbus]]: {known}",
-        )
-        ok = False
-    parts = raw.get("body_parts")
-    if options.units == "metres" and isinstance(parts, list):
-        non_feet = [
-            p
-            for p in parts
-            if isinstance(p, str)  # other kinds are reported by the properties' check
-            and p != "feet"
-            and bodyparts.INDEX.get(p) not in bodyparts.FOOT_LANDMARKS
-        ]
-        if non_feet:
-            add(
-                f"{where}.body_parts",
-                f"{non_feet[0]!r} cannot be checked in a floor-plane (metres) zone: only feet "
-                "touch the floor, so only feet map to floor positions; use body_parts ['feet'] "
-                "or draw this zone in pixels",
-            )
-            ok = False
-    if props is not None and props.recipients.escalation:
-        after = props.escalate_after_s or context.escalate_after_s or 30.0
-        after = int(after) if float(after).is_integer() else after  # 45, not 45.0
-        chain = json.dumps([{"after_s": after, "groups": props.recipients.escalation}])
-        add(
-            f"{where}.recipients.escalation",
-            "the old one-step escalation; it keeps working (and acknowledging now stops it). "
-            f'Its chain form, which can add steps: "escalation_chain": {chain} in place of '
-            "recipients.escalation (and escalate_after_s)",
-            "warning",
-        )
-    if props is not None and not props.recipients.all_groups():
-        add(
-            f"{where}.recipients",
-            "no recipient groups: this zone's alerts are only logged",
-            "warning",
-        )
-    return ok

@@ -77,8 +77,15 @@ class ZoneProperties(_Strict):
         min_length=1,
         description="feet, hands, head, torso, any, or MediaPipe landmark names",
     )
-    warn_distance: float = Field(
-        ge=0, description="distance from the zone that warns, in the file's units"
+    kind: Literal["hazard", "area"] = Field(
+        "hazard",
+        description="'hazard': a zone people must not reach (warnings, danger); 'area': where "
+        "falls, a man down and posture are watched ([body] in the configuration)",
+    )
+    warn_distance: float | None = Field(
+        None,
+        ge=0,
+        description="distance from the zone that warns, in the file's units",
     )
     warn_ttc_s: float = Field(
         1.5, ge=0, le=30, description="warn when contact is predicted within this many seconds"
@@ -117,6 +124,22 @@ class ZoneProperties(_Strict):
         default_factory=Recipients, description="recipient group names per level"
     )
     enabled: bool = Field(True, description="false keeps the zone in the file but never arms it")
+    # An area's exceptions to [body] and [cameras.body] (unset: the camera's).
+    fall: bool | None = Field(None, description="area: raise 'fall' incidents here")
+    man_down: bool | None = Field(
+        None, description="area: raise 'man_down' incidents here (false where work is done lying)"
+    )
+    man_down_after_s: float | None = Field(
+        None, ge=5, le=3600, description="area: seconds lying still before it is a man down"
+    )
+    posture: bool | None = Field(None, description="area: measure posture exposure here")
+    posture_notice_after: int | None = Field(
+        None,
+        ge=1,
+        le=10000,
+        description="area: risky posture events in one shift after which a low-priority notice "
+        "goes to recipients.warning (once per shift; never an SMS alarm)",
+    )
 
     @field_validator("body_parts")
     @classmethod
@@ -152,6 +175,22 @@ class ZoneProperties(_Strict):
         except schedules.ScheduleError as exc:
             raise ValueError(str(exc)) from None
         return value
+
+
+AREA_ONLY = ("fall", "man_down", "man_down_after_s", "posture", "posture_notice_after")
+HAZARD_ONLY = ("body_parts", "warn_distance", "warn_ttc_s", "min_frames", "cooldown_s",
+               "armed_when")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AreaRules:
+    """An area's exceptions to the camera's [body] settings (None: the camera's)."""
+
+    fall: bool | None = None
+    man_down: bool | None = None
+    man_down_after_s: float | None = None
+    posture: bool | None = None
+    notice_after: int | None = None
 
 
 Side = Annotated[int, Field(gt=0, le=16384)]
@@ -203,6 +242,12 @@ class Zone:
     escalation_chain: tuple | None = None  # of lifecycle.Step; None: the configured default
     danger_must_ack: bool = False
     armed_when: str | None = None  # an [[inputs.modbus]] id (plant/modbus.py)
+    kind: str = "hazard"  # or "area": watched for falls, man down, posture (hazard/body.py)
+    rules: AreaRules = AreaRules()  # an area's own [body] exceptions
+
+    @property
+    def hazard(self) -> bool:
+        return self.kind == "hazard"
 
     def __post_init__(self) -> None:
         # A prepared geometry makes the per-frame contains_xy calls fast.
