@@ -60,7 +60,9 @@ GETS_UP = S.move(lambda u: S.tip_over(STAND, 90 * (1 - u)), 1.0) + S.hold(STAND,
 def test_a_fall_and_a_man_down_are_incidents_of_their_kind_in_his_area(tmp_path) -> None:
     zones = zones_of(tmp_path, area("bay", severity="critical"))
     body = BodySettings(man_down_after_s=5.0)
-    events, frames = run(BodyWatch("cam1", zones, body), S.Clip(FALL_AND_LIE + GETS_UP, view_deg=90))
+    events, frames = run(
+        BodyWatch("cam1", zones, body), S.Clip(FALL_AND_LIE + GETS_UP, view_deg=90)
+    )
     got = [(e.event, e.kind, e.zone_id, str(e.level), e.reason) for e in events]
     assert got == [
         ("opened", "fall", "bay", "danger", ""),
@@ -110,7 +112,9 @@ def test_the_rules_are_the_areas_over_the_cameras_over_the_sites(
 def test_a_disarmed_area_ends_its_incidents_and_watches_nobody(tmp_path) -> None:
     zones = zones_of(tmp_path, area("bay", schedule="mon-fri 06:00-22:00"))
     watch = BodyWatch("cam1", zones, BodySettings(man_down_after_s=5.0))
-    events, _ = run(watch, S.Clip(FALL_AND_LIE, view_deg=90), armed=lambda t: set() if t > 6 else {"bay"})
+    events, _ = run(
+        watch, S.Clip(FALL_AND_LIE, view_deg=90), armed=lambda t: set() if t > 6 else {"bay"}
+    )
     assert [(e.event, e.kind, e.reason) for e in events] == [
         ("opened", "fall", ""), ("cleared", "fall", "disarmed")
     ]  # fmt: skip
@@ -191,7 +195,9 @@ def test_hands_overhead_is_an_event_and_a_gap_is_not_counted() -> None:
     meter = ExposureMeter(hold_s=2.0)
     total, risky = 0.0, []
     for t, track in clip.tracks():
-        samples = [Sample(1, "bay", posture_of(track.keypoints, track.visibility))] if track.seen else []
+        samples = (
+            [Sample(1, "bay", posture_of(track.keypoints, track.visibility))] if track.seen else []
+        )
         frame = meter.update(t, samples)
         total += sum(e.seconds for e in frame.exposed if e.measure == "hands")
         risky += [e.event for e in frame.risky]

@@ -133,6 +133,7 @@ def test_a_fall_and_a_man_down_reach_the_areas_people_and_escalate(
     app = App(path)
     app.start()
     try:
+
         def bodies() -> list[tuple[str, str]]:
             return [(r.form["To"], r.form["Body"]) for r in fake.delivered()]
 
@@ -194,7 +195,9 @@ def test_posture_exposure_on_real_pixels_adds_up_and_nobody_falls(tmp_path) -> N
     # Every measured frame has a trunk (shoulders and hips seen): the knee and hands
     # measures cannot have more time than it.
     assert seconds("knee") <= trunk + 1e-6 and seconds("hands") <= trunk + 1e-6
-    assert "safetyd_people_down_total{" not in metrics.replace("# HELP safetyd_people_down_total", "")
+    assert "safetyd_people_down_total{" not in metrics.replace(
+        "# HELP safetyd_people_down_total", ""
+    )
     (area,) = snapshot
     assert area.area == "bay" and area.shift in ("early", "late", "night")
     assert sum(area.seconds["trunk"].values()) == pytest.approx(trunk, abs=1.0)

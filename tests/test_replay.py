@@ -365,3 +365,83 @@ def test_an_mp4_without_h264_says_it_will_not_play_in_a_browser(tmp_path: Path, 
         assert "no H.264 encoder" in said and "name it .webm for a browser" in said
     else:
         assert fourcc["a.mp4"] == b"avc1" and "H.264" not in said
+
+
+# -- areas: falls, man down and posture ----------------------------------------------
+
+
+def _area_file(path: Path, width: int, height: int) -> Path:
+    path.write_text(json.dumps({
+        "type": "FeatureCollection",
+        "features": [{
+            "type": "Feature",
+            "properties": {"id": "floor", "name": "Whole floor", "kind": "area"},
+            "geometry": {"type": "Polygon", "coordinates": [
+                [[0, 0], [width, 0], [width, height], [0, height], [0, 0]]]},
+        }],
+    }))  # fmt: skip
+    return path
+
+
+def test_an_area_measures_posture_beside_the_hazard_zone_and_nobody_falls(
+    walk_in, tmp_path
+) -> None:
+    """Real MediaPipe on the walk-in video with the press zone and an area over the
+    whole picture: the press incident is as without the area, the man walking is
+    neither a fall nor a man down, and his posture exposure is written."""
+    area = _area_file(tmp_path / "area.geojson", 640, 360)
+    result = replay(
+        str(FIXTURES / "walk-in.mp4"), "--camera", "press-line",
+        "--zones", str(ROOT / "zones" / "press-cell.geojson"), "--zones", str(area),
+        "--events", "-", "--posture", str(tmp_path / "posture.jsonl"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    events = events_of(result.stdout)
+    assert {e["kind"] for e in events} == {"hazard"}
+    without = events_of(walk_in[0].stdout)
+    assert [(e["event"], e["zone"], e["level"]) for e in events] == [
+        (e["event"], e["zone"], e["level"]) for e in without]  # fmt: skip
+    assert [e["frame"] for e in events] == [e["frame"] for e in without]
+    assert "risky posture(s)" in result.stderr.splitlines()[-1]
+    lines = [json.loads(x) for x in (tmp_path / "posture.jsonl").read_text().splitlines()]
+    exposure = [x for x in lines if x["event"] == "exposure"]
+    assert exposure and {x["zone"] for x in exposure} == {"floor"}
+    trunk = sum(x["seconds"] for x in exposure if x["measure"] == "trunk")
+    # He is in the picture from frame 8 to the end (about 9 s of the 10.4 s video).
+    assert 4.0 <= trunk <= 10.4, exposure
+    for x in (x for x in lines if x["event"] == "risky_posture"):
+        assert x["zone"] == "floor" and x["posture"] and x["t"] >= 0
+
+
+@needs_footage
+def test_no_fall_or_man_down_in_the_shared_footage(tmp_path) -> None:
+    """People walking, standing, cycling in real footage: with every picture an area
+    watched for falls and a man down after 5 s, not one is raised."""
+    config = tmp_path / "safetyd.toml"
+    config.write_text(f"""
+[[cameras]]
+id = "cam"
+source = "rtsp://127.0.0.1:1/unused"
+width = 480
+height = 270
+zones = ["{_area_file(tmp_path / "area.geojson", 480, 270)}"]
+
+[body]
+man_down_after_s = 5
+
+[alerts]
+sinks = ["log"]
+
+[storage]
+state_dir = "{tmp_path / "state"}"
+""")
+    raised = []
+    for gif in sorted(SHARED_FOOTAGE.glob("*.gif")):
+        result = subprocess.run(
+            [*SAFETYD, "replay", str(gif), "--config", str(config), "--events", "-"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        raised += [(gif.name, e["kind"]) for e in events_of(result.stdout)
+                   if e["kind"] in ("fall", "man_down")]  # fmt: skip
+    assert raised == []

@@ -17,10 +17,11 @@ def incidents(
     cameras: Sequence[str] = (),
     zones: Sequence[str] = (),
 ) -> list[Incident]:
-    """The incidents that opened in [since, until), with every event they had (an
-    escalation after ``until`` still counts for an incident opened before it)."""
+    """The hazard zones' incidents that opened in [since, until), with every event they
+    had (an escalation after ``until`` still counts for an incident opened before it)."""
     sql = "SELECT * FROM events WHERE incident IN (SELECT incident FROM events WHERE "
-    sql += "event = 'opened' AND wall >= ? AND wall < ?"
+    # Near misses are a hazard zone's; a fall or man down in an area is not one.
+    sql += "event = 'opened' AND wall >= ? AND wall < ? AND (kind IS NULL OR kind = 'hazard')"
     args: list[object] = [since, until]
     for column, values in (("camera", cameras), ("zone", zones)):
         if values:

@@ -40,6 +40,7 @@ from ..hazard import lifecycle
 from .analytics import AnalyticsPages
 from .backend import Backend, Forbidden
 from .engineering import EngineerPages
+from .ergonomics import ErgonomicsPages
 from .history import HistoryPages
 from .live import live_state
 from .sessions import LoginLimiter, Session, Sessions
@@ -91,6 +92,7 @@ class Console:
                 Route("/camera/{camera}.jpg", self.camera),
                 *HistoryPages(self).routes(),
                 *AnalyticsPages(self).routes(),
+                *ErgonomicsPages(self).routes(),
                 Route("/ack", self.ack, methods=["POST"]),
                 Route("/snooze", self.snooze, methods=["POST"]),
                 *EngineerPages(self).routes(),
