@@ -53,6 +53,7 @@ def run(watch: BodyWatch, clip: S.Clip, armed=None):
     return out, frames
 
 
+SHORT_FALL = S.hold(STAND, 2) + fall(FELL_FORWARD) + S.breathe(FELL_FORWARD, 3)
 FALL_AND_LIE = S.hold(STAND, 2) + fall(FELL_FORWARD) + S.breathe(FELL_FORWARD, 12)
 GETS_UP = S.move(lambda u: S.tip_over(STAND, 90 * (1 - u)), 1.0) + S.hold(STAND, 3)
 
@@ -123,14 +124,12 @@ def test_a_disarmed_area_ends_its_incidents_and_watches_nobody(tmp_path) -> None
 def test_a_lost_track_ends_the_incident_and_a_removed_area_too(tmp_path) -> None:
     zones = zones_of(tmp_path, area("bay"))
     watch = BodyWatch("cam1", zones, BodySettings(man_down_after_s=5.0))
-    events, _ = run(watch, S.Clip(S.hold(STAND, 2) + fall(FELL_FORWARD) + S.breathe(FELL_FORWARD, 3),
-                                  view_deg=90))  # fmt: skip
+    events, _ = run(watch, S.Clip(SHORT_FALL, view_deg=90))
     assert [e.kind for e in events] == ["fall"]
     ctx = FrameContext("cam1", 99, 9.9, 9.9, 1_700_000_010.0)
     gone = watch.update(ctx, [], {"bay"}, {}, lambda x, y: None, S.H, None)
     assert [(e.event, e.reason) for e in gone.transitions] == [("cleared", "track_lost")]
-    events, _ = run(watch, S.Clip(S.hold(STAND, 2) + fall(FELL_FORWARD) + S.breathe(FELL_FORWARD, 3),
-                                  view_deg=90))  # fmt: skip
+    events, _ = run(watch, S.Clip(SHORT_FALL, view_deg=90))
     removed = watch.apply([], BodySettings(), ctx)
     assert [(e.event, e.reason) for e in removed] == [("cleared", "zone_removed")]
     assert not watch.active
@@ -154,7 +153,8 @@ BENT = S.flex_trunk(STAND, 80)
 
 @pytest.mark.parametrize(
     ("measure", "value", "band"),
-    [("trunk", 0, "0-20"), ("trunk", 19.9, "0-20"), ("trunk", 20, "20-60"), ("trunk", 61, "over_60"),
+    [("trunk", 0, "0-20"), ("trunk", 19.9, "0-20"), ("trunk", 20, "20-60"),
+     ("trunk", 61, "over_60"),
      ("upper_arm", 44, "0-45"), ("upper_arm", 90, "over_90"), ("knee", 45, "30-60"),
      ("knee", 100, "over_60"), ("hands", 0, "below_shoulders"), ("hands", 1, "above_shoulders"),
      ("hands", 2, "above_head")],

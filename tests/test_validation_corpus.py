@@ -44,16 +44,16 @@ CONFIG_CASES = [
         toml_with(append="\n[camras]\nid = 1\n"),
         None,
         ": camras: unknown key 'camras' (did you mean 'cameras'?); allowed here: alerts, "
-        "analytics, body, cameras, clips, console, digest, hazards, http, inputs, motion, mqtt, outputs, "
-        "pose, privacy, site, storage, tracking",
+        "analytics, body, cameras, clips, console, digest, hazards, http, inputs, motion, mqtt, "
+        "outputs, pose, privacy, site, storage, tracking",
     ),
     (
         "unknown-camera-key",
         toml_with(("width = 640", "fsp = 5\nwidth = 640")),
         None,
         ": cameras[0].fsp: unknown key 'fsp' (did you mean 'fps'?); allowed here: body, "
-        "calibration, enabled, fps, height, id, loop, password_credential, regions, source, stale_after_s, "
-        "width, zones",
+        "calibration, enabled, fps, height, id, loop, password_credential, regions, source, "
+        "stale_after_s, width, zones",
     ),
     (
         "body-unknown-key",
