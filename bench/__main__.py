@@ -34,6 +34,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {ORDER}")
 
+    import body
     import cameras
     import clips
     import down
@@ -72,6 +73,8 @@ def main() -> int:
         "mqtt-fleet": lambda: mqtt.fleet(args.quick),
         "clips": lambda: clips.run(args.quick),
         "down": lambda: down.run(args.quick),
+        "body-cost": lambda: body.run(args.quick),
+        "posture-angles": lambda: body.angles(args.quick),
     }
     json_path = args.out / "benchmarks.json"
     report = load(json_path)

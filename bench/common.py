@@ -96,7 +96,7 @@ ORDER = [
     "overhead", "latency", "zones", "gating", "cameras", "soak", "mixed-soak", "http", "http-slow",
     "perception", "crowd", "regions-cost", "phantoms", "trap", "lead", "plantio", "mqtt-latency",
     "mqtt-throughput",
-    "mqtt-fleet", "clips", "down",
+    "mqtt-fleet", "clips", "down", "body-cost", "posture-angles",
 ]  # fmt: skip
 HOW = "`.venv/bin/python -m bench` (all), or `-m bench --only NAME[,NAME]`"
 

@@ -786,3 +786,39 @@ def test_a_reload_that_removes_or_changes_mqtt_and_console_says_so_and_keeps_run
     finally:
         op.close()
         d.stop()
+
+
+def test_each_areas_posture_exposure_is_retained_state(tmp_path, fake, broker, box_env) -> None:
+    """This shift's posture figures per area (service/posture.py) go to the broker as
+    retained state under the box's posture topic, and follow the figures."""
+    from safetyd.service.posture import AreaShift
+
+    loaded = cfg.load(box_config(tmp_path, fake, broker, extra="state_every_s = 1"))
+    store = Store(tmp_path / "state.db")
+    link = link_of(loaded)
+    alerts = AlertService.from_config(loaded, store, mqtt=link)
+    shift = AreaShift("press-line", "pack", "early", 1_764_478_800.0,
+                      {"trunk": {"0-20": 600.0, "over_60": 120.0}}, {"trunk_over_60": 3})
+    service = MqttService(lambda: loaded, link, alerts, lambda: (), posture=lambda: [shift])
+    alerts.start()
+    service.start()
+    try:
+        assert link.wait_connected(10), link.error
+        topic = f"{BASE}/posture/press-line/pack"
+        first = broker.client("viewer").subscribe(f"{BASE}/posture/#")
+        got = first.wait_for(lambda m: m[0] == topic)
+        assert got is not None and got[2] in (True, False)
+        payload = json.loads(got[1])
+        assert payload["seconds"] == {"trunk": {"0-20": 600.0, "over_60": 120.0}}
+        assert payload["risky_postures"] == {"trunk_over_60": 3} and payload["shift"] == "early"
+        assert "no medical or compliance claim" in payload["note"]
+        first.close()
+        shift.risky["trunk_over_60"] = 4  # the next state_every_s publishes the new figure
+        later = broker.client("viewer").subscribe(topic)  # a newcomer gets it retained
+        newer = later.wait_for(lambda m: json.loads(m[1])["risky_postures"]["trunk_over_60"] == 4)
+        assert newer is not None
+        later.close()
+    finally:
+        service.stop()
+        alerts.stop()
+        store.close()
