@@ -114,9 +114,15 @@ def run(quick: bool = False) -> Result:
         f"{np.mean(base_c):.2f} vs {np.mean(area_c):.2f}; pipeline time per frame median "
         f"{median(base_t) * 1000:.1f} ms vs {median(area_t) * 1000:.1f} ms ({ratio:.2f}×). "
         "An area is a region like a zone's: the pose model looks at all of it, every frame "
-        "someone is tracked.",
+        "someone is tracked. On the demo the press zone's region already is the whole "
+        "picture (it grows by a person's height around the zone and snaps to the frame), so "
+        "the area adds nothing there; on a camera whose zones are small in a big picture, a "
+        "whole-picture area costs what the whole picture costs (regions-cost row: about one "
+        "whole-frame model call per frame, more tiles where people are small in a big frame).",
         "The body watch itself (falls, man down, posture bands; synthetic people, one area): "
-        + ", ".join(f"{n} people {ms:.2f} ms" for n, ms in watch.items())
+        + ", ".join(
+            f"{n} {'person' if n == 1 else 'people'} {ms:.2f} ms" for n, ms in watch.items()
+        )
         + " per frame (median).",
     ]
     return Result(
