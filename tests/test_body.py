@@ -292,3 +292,26 @@ def test_somebody_else_appearing_far_away_inherits_nothing() -> None:
         tracks = [a] if t < 2 else [b]  # he vanishes as a lying man appears 4 m away
         events += watch.update(tracks, t, lambda x, y: None, S.H)
     assert events == []
+
+
+def test_a_man_down_reads_as_such_in_history_and_on_its_page_never_as_a_near_miss(
+    tmp_path,
+) -> None:
+    """The console's incident timeline and the history CSV's record type, from the
+    event record of real BodyWatch transitions (as the events table holds them)."""
+    from zoneinfo import ZoneInfo
+
+    from safetyd.analytics.records import RECORD_TYPE, record_type
+    from safetyd.console.incident import timeline
+    from safetyd.hazard.records import event_record
+
+    zones = zones_of(tmp_path, area("bay"))
+    events, _ = run(BodyWatch("cam1", zones, BodySettings(man_down_after_s=5.0)),
+                    S.Clip(FALL_AND_LIE, view_deg=90))  # fmt: skip
+    records = [{**event_record(e), "id": i} for i, e in enumerate(events)]
+    rows = timeline(records, None, ZoneInfo("UTC"))
+    assert [(r["what"], r["part"]) for r in rows] == [("opened", "fall"), ("opened", "man down")]
+    assert rows[0]["measured"] == "" and rows[1]["measured"].startswith("lying still ")
+    assert record_type("man_down").startswith("man down seen by safetyd (not a near miss")
+    assert record_type("fall").startswith("fall seen by safetyd")
+    assert record_type(None) == record_type("hazard") == RECORD_TYPE

@@ -17,6 +17,20 @@ from ..hazard.lifecycle import code_of
 from .figures import Incident
 
 RECORD_TYPE = "near miss (no injury recorded by safetyd)"
+# A person down in an area (hazard/body.py) is not a near miss: whether he was hurt is
+# for the people who went to him to record.
+DOWN_RECORD_TYPES = {
+    "fall": "fall seen by safetyd (not a near miss; injury not known to safetyd)",
+    "man_down": "man down seen by safetyd (not a near miss; injury not known to safetyd)",
+}
+
+
+def record_type(kind: str | None) -> str:
+    """What a history row is, by its incident's kind (None: a hazard zone's, or an
+    event recorded before kinds were)."""
+    return DOWN_RECORD_TYPES.get(kind or "hazard", RECORD_TYPE)
+
+
 COLUMNS = (
     "record_type", "site", "area", "incident", "opened", "zone", "zone_name", "highest_level",
     "body_part", "closest_distance", "units", "ttc_s", "acknowledged_by", "acknowledged_via",

@@ -18,7 +18,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..alerts.messages import mask_number
-from ..analytics.records import RECORD_TYPE
+from ..analytics.records import record_type
 from ..base.timing import stamp
 from ..hazard import lifecycle
 from ..storage.clips import clip_of
@@ -118,7 +118,8 @@ class HistoryPages:
         # Last, so that tools reading the columns by position go on working.
         writer.writerow([*columns, "record_type"])
         for r in rows:
-            writer.writerow([*(spreadsheet_cell(r.get(c)) for c in columns), RECORD_TYPE])
+            writer.writerow([*(spreadsheet_cell(r.get(c)) for c in columns),
+                             record_type(r.get("kind"))])  # fmt: skip
         return Response(out.getvalue(), media_type="text/csv", headers={
             "Content-Disposition": 'attachment; filename="safetyd-incidents.csv"'})  # fmt: skip
 

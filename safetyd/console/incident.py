@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..alerts.messages import mask_number, part_name
+from ..base.alerts import DOWN_WORDS
 from ..base.bodyparts import ESTIMATED_FROM, Fallback
 from ..base.timing import stamp
 from ..hazard.lifecycle import Tracked
@@ -30,7 +31,11 @@ def how_seen(event: Mapping[str, Any]) -> str:
 
 
 def measured(event: Mapping[str, Any]) -> str:
-    """Distance to the zone and time to contact, in the zone's units."""
+    """Distance to the zone and time to contact, in the zone's units; for a man down,
+    how long he had lain still (a fall or man down has no distance: he is in the area)."""
+    if event.get("kind") in DOWN_WORDS:
+        still = event.get("still_s")
+        return f"lying still {still:.0f} s" if still is not None else ""
     distance = event.get("distance")
     if distance is None:
         return ""
@@ -53,7 +58,9 @@ def timeline(
             notes.append(f"SMS folded ({e['folded']})")
         rows.append({
             "when": stamp(e["wall"], tz), "what": e["event"], "level": e["level"],
-            "part": part_name(e["body_part"]), "how": how_seen(e), "measured": measured(e),
+            "part": DOWN_WORDS[e["kind"]].lower() if e.get("kind") in DOWN_WORDS
+            else part_name(e["body_part"]),
+            "how": how_seen(e), "measured": measured(e),
             "note": "; ".join(n for n in notes if n),
             "snapshot": e["id"] if e.get("snapshot") else None,
         })  # fmt: skip
