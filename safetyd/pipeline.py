@@ -219,7 +219,12 @@ class CameraPipeline:
     def _watch_lying(self) -> None:
         """Keep lying people as people where falls or men down are watched."""
         lying = any(a.down is not None for a in self.body.areas)
-        self.plausibility = replace(self._plausibility, lying_ok=lying)
+        where = (
+            (lambda pose: self.body.lies_in_area(pose.bbox, self.setup.floor_map))
+            if lying
+            else None
+        )
+        self.plausibility = replace(self._plausibility, lying_where=where)
 
     # -- regions --------------------------------------------------------------------
 

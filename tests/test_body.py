@@ -241,9 +241,24 @@ def test_a_lying_person_is_a_person_where_falls_are_watched_and_flat_elsewhere()
     plain = PlausibilityFilter()
     # Flat (23 px tall, 236 px long): too short for the picture, and too wide.
     assert "< 8% of the picture" in (plain.why_rejected(lying, S.H) or "")
-    watched = PlausibilityFilter(lying_ok=True)
+    watched = PlausibilityFilter(lying_where=lambda pose: True)
     assert watched.why_rejected(lying, S.H) is None
     assert plain.why_rejected(standing, S.H) is None is watched.why_rejected(standing, S.H)
+    # Outside the areas watched for falls, nothing changes: flat is flat.
+    elsewhere = PlausibilityFilter(lying_where=lambda pose: False)
+    assert elsewhere.why_rejected(lying, S.H) == plain.why_rejected(lying, S.H)
+
+
+def test_only_the_areas_watched_for_falls_keep_lying_people(tmp_path) -> None:
+    zones = zones_of(
+        tmp_path,
+        area("left", box=(0, 0, 640, 720)),
+        area("right", box=(640, 0, 1280, 720), fall=False, man_down=False),
+    )
+    watch = BodyWatch("cam1", zones, BodySettings())
+    assert watch.lies_in_area(np.array([100, 300, 500, 350]), None)  # bottom centre x 300
+    assert not watch.lies_in_area(np.array([700, 300, 1100, 350]), None)  # posture only there
+    assert not watch.lies_in_area(np.array([100, 700, 500, 730]), None)  # below the areas
 
 
 @pytest.mark.parametrize(

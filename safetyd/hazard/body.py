@@ -159,6 +159,23 @@ class BodyWatch:
         ]
         return BodyFrame(out, self.meter.update(ctx.t, samples), self.down_now())
 
+    def lies_in_area(self, box, floor_map: FloorMap | None) -> bool:  # noqa: ANN001
+        """Whether a person with this box would be in an area watched for falls or a man
+        down (armed or not: the plausibility filter asks before arming is known)."""
+        x, y = (float(box[0]) + float(box[2])) / 2, float(box[3])
+        for area in self.areas:
+            if area.down is None:
+                continue
+            if area.zone.units == "pixels":
+                p = (x, y)
+            elif floor_map is not None:
+                p = tuple(floor_map.floor(np.array([[x, y]]))[0])
+            else:
+                continue
+            if shapely.contains_xy(area.zone.geometry, *p):
+                return True
+        return False
+
     def _areas_of(
         self, tracks: Sequence[Track], armed: Collection[str], floor_map: FloorMap | None
     ) -> dict[int, AreaWatch]:

@@ -8,7 +8,7 @@ smaller "person" wholly inside another is the model's ghost in a coat's folds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,10 +88,12 @@ class PlausibilityFilter:
     visibility_threshold: float = 0.5
     # Where falls and men down are watched (areas, hazard/body.py), a person lying on
     # the floor must stay a person: his height and width are measured along and
-    # across his own trunk, not the picture's axes. Elsewhere a flat "person" is
-    # rejected as before (a lying-shaped machine part in an area is left to the
-    # phantom judge: lifeless and not a standing person's size).
-    lying_ok: bool = False
+    # across his own trunk, not the picture's axes. ``lying_where(pose)`` says whether
+    # a pose is in such a place; elsewhere a flat "person" is rejected as before, so
+    # hazard zones see exactly what they saw without areas (a lying-shaped machine
+    # part inside an area is left to the phantom judge: lifeless, not a standing
+    # person's size).
+    lying_where: Callable[[Pose], bool] | None = None
 
     @classmethod
     def from_settings(cls, plaus, visibility_threshold: float) -> PlausibilityFilter:
@@ -116,7 +118,10 @@ class PlausibilityFilter:
         if extent is None:
             return "fewer than 2 visible landmarks"
         width, height = extent[2] - extent[0], extent[3] - extent[1]
-        if self.lying_ok:
+        flat = height < self.min_height_frac * frame_height or width / max(height, 1e-9) > (
+            self.max_aspect
+        )
+        if flat and self.lying_where is not None and self.lying_where(pose):
             width, height = body_extent(pose, self.visibility_threshold) or (width, height)
         if height < self.min_height_frac * frame_height:
             return f"height {height:.0f}px < {self.min_height_frac:.0%} of the picture"
