@@ -797,8 +797,14 @@ def test_each_areas_posture_exposure_is_retained_state(tmp_path, fake, broker, b
     store = Store(tmp_path / "state.db")
     link = link_of(loaded)
     alerts = AlertService.from_config(loaded, store, mqtt=link)
-    shift = AreaShift("press-line", "pack", "early", 1_764_478_800.0,
-                      {"trunk": {"0-20": 600.0, "over_60": 120.0}}, {"trunk_over_60": 3})
+    shift = AreaShift(
+        "press-line",
+        "pack",
+        "early",
+        1_764_478_800.0,
+        {"trunk": {"0-20": 600.0, "over_60": 120.0}},
+        {"trunk_over_60": 3},
+    )
     service = MqttService(lambda: loaded, link, alerts, lambda: (), posture=lambda: [shift])
     alerts.start()
     service.start()

@@ -482,7 +482,7 @@ ZONE_CASES = [
             }
         ),
         ": features[0] (id 'w').properties.warn_distance: required key is missing: distance "
-        "from the zone that warns, in the file's units (or \"kind\": \"area\" for an area "
+        'from the zone that warns, in the file\'s units (or "kind": "area" for an area '
         "watched for falls and posture)",
     ),
     (
@@ -502,12 +502,11 @@ ZONE_CASES = [
         zone_collection(
             {
                 "type": "Feature",
-                "properties": {"id": "h", "warn_distance": 1, "man_down": False,
-                               "recipients": OPS},
+                "properties": {"id": "h", "warn_distance": 1, "man_down": False, "recipients": OPS},
                 "geometry": {"type": "Polygon", "coordinates": square(0, 0, 9, 9)},
             }
         ),
-        ": features[0] (id 'h').properties.man_down: an area's setting; add \"kind\": \"area\" "
+        ': features[0] (id \'h\').properties.man_down: an area\'s setting; add "kind": "area" '
         "or remove it",
     ),
     (
@@ -528,8 +527,7 @@ ZONE_CASES = [
         zone_collection(
             {
                 "type": "Feature",
-                "properties": {"id": "a", "kind": "area", "man_down_after_s": 1,
-                               "recipients": OPS},
+                "properties": {"id": "a", "kind": "area", "man_down_after_s": 1, "recipients": OPS},
                 "geometry": {"type": "Polygon", "coordinates": square(0, 0, 9, 9)},
             }
         ),
