@@ -257,6 +257,7 @@ class CameraRunner:
             states=self._zone_states(),
             motion=result.motion,
             transitions=tuple(result.transitions),
+            down=self._down,
         )
 
     def _zone_states(self) -> dict[str, str]:

@@ -63,6 +63,7 @@ class ClipInput:
     states: Mapping[str, str]
     motion: bool | None
     transitions: Sequence[Transition] = ()
+    down: Mapping[int, str] | None = None  # people down now (hazard/body.py): marked
 
 
 @dataclass(frozen=True, eq=False)
@@ -212,6 +213,7 @@ class ClipRecorder:
         pic = annotate(
             item.image, item.zones, item.tracks, item.floor_map, dict(item.states),
             self.recording.blur_faces, motion=item.motion, reasons=item.reasons,
+            down=item.down,
         )  # fmt: skip
         h, w = pic.shape[:2]
         width = min(self.recording.width, w) // 2 * 2  # VP8 wants even sizes
