@@ -162,19 +162,9 @@ class BodyWatch:
     def lies_in_area(self, box, floor_map: FloorMap | None) -> bool:  # noqa: ANN001
         """Whether a person with this box would be in an area watched for falls or a man
         down (armed or not: the plausibility filter asks before arming is known)."""
-        x, y = (float(box[0]) + float(box[2])) / 2, float(box[3])
-        for area in self.areas:
-            if area.down is None:
-                continue
-            if area.zone.units == "pixels":
-                p = (x, y)
-            elif floor_map is not None:
-                p = tuple(floor_map.floor(np.array([[x, y]]))[0])
-            else:
-                continue
-            if shapely.contains_xy(area.zone.geometry, *p):
-                return True
-        return False
+        point = np.array([[(float(box[0]) + float(box[2])) / 2, float(box[3])]])
+        watched = [a for a in self.areas if a.down is not None]
+        return first_areas(point, watched, floor_map)[0] is not None
 
     def _areas_of(
         self, tracks: Sequence[Track], armed: Collection[str], floor_map: FloorMap | None
@@ -183,17 +173,8 @@ class BodyWatch:
         if not areas or not tracks:
             return {}
         pts = np.array([[(t.bbox[0] + t.bbox[2]) / 2, t.bbox[3]] for t in tracks], float)
-        floor = floor_map.floor(pts) if floor_map is not None else None
-        found: dict[int, AreaWatch] = {}
-        for area in areas:
-            p = pts if area.zone.units == "pixels" else floor
-            if p is None:
-                continue  # an area in metres on an uncalibrated camera (check-config says)
-            inside = shapely.contains_xy(area.zone.geometry, p[:, 0], p[:, 1])
-            for track, hit in zip(tracks, inside, strict=True):
-                if hit and track.id not in found:
-                    found[track.id] = area
-        return found
+        held = first_areas(pts, areas, floor_map)
+        return {t.id: a for t, a in zip(tracks, held, strict=True) if a is not None}
 
     def _on(self, ev: DownEvent, area: AreaWatch | None, ctx: FrameContext) -> list[Transition]:
         if ev.kind == DownKind.UP:
@@ -229,3 +210,21 @@ class BodyWatch:
             opened_wall=inc.opened_wall, reason=reason, part_x=inc.x, part_y=inc.y,
             kind=inc.kind, still_s=inc.still_s,
         )  # fmt: skip
+
+
+def first_areas(
+    points: np.ndarray, areas: Sequence[AreaWatch], floor_map: FloorMap | None
+) -> list[AreaWatch | None]:
+    """For each point (a person's box bottom centre, pixels), the first of ``areas`` in
+    file order that holds it: the one whose rules are his."""
+    floor = floor_map.floor(points) if floor_map is not None else None
+    found: list[AreaWatch | None] = [None] * len(points)
+    for area in areas:
+        p = points if area.zone.units == "pixels" else floor
+        if p is None:
+            continue  # an area in metres on an uncalibrated camera (check-config says)
+        inside = shapely.contains_xy(area.zone.geometry, p[:, 0], p[:, 1])
+        for i, hit in enumerate(inside):
+            if hit and found[i] is None:
+                found[i] = area
+    return found
