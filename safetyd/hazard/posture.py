@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..vision.pose import HIPS, SHOULDERS, trunk_axis
+
 NOSE = 0
-SHOULDERS = (11, 12)
 ELBOWS = (13, 14)
 WRISTS = (15, 16)
-HIPS = (23, 24)
 KNEES = (25, 26)
 ANKLES = (27, 28)
 VISIBLE = 0.5
@@ -72,10 +72,8 @@ DOWN = np.array([0.0, 1.0])
 
 
 def trunk_angle(kp: np.ndarray, vis: np.ndarray) -> float | None:
-    if not (_seen(vis, *SHOULDERS) and _seen(vis, *HIPS)):
-        return None
-    torso = kp[list(SHOULDERS)].mean(axis=0) - kp[list(HIPS)].mean(axis=0)
-    return _angle(torso, UP)
+    torso = trunk_axis(kp, vis, VISIBLE)
+    return None if torso is None else _angle(torso, UP)
 
 
 def posture_of(kp: np.ndarray, vis: np.ndarray) -> Posture:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import boxes
-from .pose import Pose
+from .pose import Pose, trunk_axis
 
 # Landmarks 0-24: face, shoulders, arms, hands, hips. The legs are often hidden by a
 # machine or a bench in front of a worker, so visibility is judged on these.
@@ -56,16 +56,15 @@ def is_figure_within(inner: np.ndarray, outer: np.ndarray) -> bool:
 def body_extent(pose: Pose, threshold: float) -> tuple[float, float] | None:
     """(width, height) of the visible landmarks across and along the trunk (hips to
     shoulders), or None when the shoulders or hips are not seen."""
-    vis = pose.visibility >= threshold
-    if not vis[[11, 12, 23, 24]].all():
+    axis = trunk_axis(pose.keypoints, pose.visibility, threshold)
+    if axis is None:
         return None
-    axis = pose.keypoints[[11, 12]].mean(axis=0) - pose.keypoints[[23, 24]].mean(axis=0)
     norm = float(np.hypot(*axis))
     if norm == 0:
         return None
     up = axis / norm
     across = np.array([-up[1], up[0]])
-    seen = pose.keypoints[vis]
+    seen = pose.keypoints[pose.visibility >= threshold]
     along, side = seen @ up, seen @ across
     return float(side.max() - side.min()), float(along.max() - along.min())
 

@@ -27,6 +27,21 @@ MODELS = Path(__file__).parent.parent / "models"
 BUNDLED_MODEL = MODELS / "pose_landmarker_full.task"
 
 
+SHOULDERS = (11, 12)
+HIPS = (23, 24)
+
+
+def trunk_axis(
+    keypoints: np.ndarray, visibility: np.ndarray, threshold: float
+) -> np.ndarray | None:
+    """The trunk, hip centre to shoulder centre (pixels, y down), or None when a
+    shoulder or a hip is not seen: what the trunk's lean, a standing person's size
+    and a lying person's length are measured by."""
+    if not np.all(visibility[[*SHOULDERS, *HIPS]] >= threshold):
+        return None
+    return keypoints[list(SHOULDERS)].mean(axis=0) - keypoints[list(HIPS)].mean(axis=0)
+
+
 @dataclass(frozen=True, eq=False)
 class Pose:
     """One detected person: 33 landmarks in pixels, their visibility, and a box."""

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..base.bodyparts import GROUPS
 from .calibration import FloorMap
+from .pose import trunk_axis
 
 log = logging.getLogger(__name__)
 PERSON_HEIGHT_M = 1.7
@@ -170,7 +171,6 @@ def upright_height(keypoints: np.ndarray, visibility: np.ndarray, threshold: flo
 
 
 STANDING_TRUNK_DEG = 30.0  # a trunk leaning more is not a standing person's height
-_TRUNK = (11, 12, 23, 24)  # shoulders, hips
 
 
 def standing_height(
@@ -180,9 +180,9 @@ def standing_height(
     vertical, shoulders and hips seen), else None: what teaches the camera people's
     sizes. A person bending, sitting or lying is shorter than he stands, and would
     teach it that people are small there (a fallen man once taught one 3 px)."""
-    if not np.all(visibility[list(_TRUNK)] >= threshold):
+    up = trunk_axis(keypoints, visibility, threshold)
+    if up is None:
         return None
-    up = keypoints[[11, 12]].mean(axis=0) - keypoints[[23, 24]].mean(axis=0)
     norm = float(np.hypot(*up))
     if norm == 0 or -up[1] / norm < np.cos(np.radians(STANDING_TRUNK_DEG)):
         return None
