@@ -95,6 +95,9 @@ class PostureBook:
         if not frame.exposed and not frame.risky:
             return
         slot = table.slot_of(wall)
+        # The shift this frame is in: once per frame, not per area and measure.
+        name, began = shift_began(datetime.fromtimestamp(wall, self.tz()), self.shifts())
+        running = (name, began.timestamp())
         notices = []
         with self._lock:
             for e in frame.exposed:
@@ -103,7 +106,7 @@ class PostureBook:
                 self.metrics.posture_seconds.labels(camera, e.area, e.measure, e.band).inc(
                     e.seconds
                 )
-                bands = self._now(camera, e.area, wall).seconds.setdefault(e.measure, {})
+                bands = self._now(camera, e.area, running).seconds.setdefault(e.measure, {})
                 bands[e.band] = bands.get(e.band, 0.0) + e.seconds
             for r in frame.risky:
                 self.metrics.risky_postures.labels(camera, r.area, r.event).inc()
@@ -111,7 +114,7 @@ class PostureBook:
                     self._events.append((wall, camera, r.area, r.track_id, r.event, r.value))
                 else:
                     self.dropped += 1
-                now = self._now(camera, r.area, wall)
+                now = self._now(camera, r.area, running)
                 now.risky[r.event] = now.risky.get(r.event, 0) + 1
                 zone = next((z for z in zones if z.id == r.area), None)
                 if zone is None or not zone.rules.notice_after or now.noticed:
@@ -122,12 +125,12 @@ class PostureBook:
         for zone, shift in notices:  # outside the lock: the outbox writes
             self._notice(zone, shift, wall)
 
-    def _now(self, camera: str, area: str, wall: float) -> AreaShift:
-        tz = self.tz()
-        name, began = shift_began(datetime.fromtimestamp(wall, tz), self.shifts())
+    def _now(self, camera: str, area: str, running: tuple[str, float]) -> AreaShift:
+        """The area's figures of the shift (name, start) now running."""
+        name, began = running
         current = self._shift.get((camera, area))
-        if current is None or current.began != began.timestamp():
-            current = AreaShift(camera, area, name, began.timestamp())
+        if current is None or current.began != began:
+            current = AreaShift(camera, area, name, began)
             self._shift[(camera, area)] = current
         return current
 
